@@ -1,0 +1,66 @@
+// A build's log: lines from the install and build, batched into the deployment's Redis stream,
+// capped at MAX_LOG_BYTES with a note that it was cut, and kept whole (capped) for logs/<id>.log.
+import type { Queue } from '@slipway/shared';
+
+const FLUSH_LINES = 200;
+const FLUSH_MS = 250;
+const TAIL_LINES = 20;
+const MAX_LINE_CHARS = 4000;
+
+export class BuildLog {
+  private pending: string[] = [];
+  private readonly all: string[] = [];
+  private readonly recent: string[] = [];
+  private bytes = 0;
+  private truncated = false;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly id: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  line(text: string): void {
+    const line = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text;
+    this.recent.push(line);
+    if (this.recent.length > TAIL_LINES) this.recent.shift();
+    if (this.truncated) return;
+    const size = Buffer.byteLength(line) + 1;
+    if (this.bytes + size > this.maxBytes) {
+      this.truncated = true;
+      this.push(`[slipway] log cut here: it passed ${this.maxBytes.toLocaleString('en-US')} bytes (MAX_LOG_BYTES); the build goes on`);
+      return;
+    }
+    this.bytes += size;
+    this.push(line);
+  }
+
+  /** The last lines seen, cut or not: the reason shown for a failed build. */
+  tail(n = 10): string[] {
+    return this.recent.slice(-n);
+  }
+
+  text(): string {
+    return this.all.join('\n') + (this.all.length ? '\n' : '');
+  }
+
+  /** Writes every pending line; call before settling the deployment. */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const lines = this.pending;
+    this.pending = [];
+    // Chained so batches reach the stream in order.
+    this.flushing = this.flushing.then(() => this.queue.appendLog(this.id, lines));
+    await this.flushing;
+  }
+
+  private push(line: string): void {
+    this.all.push(line);
+    this.pending.push(line);
+    if (this.pending.length >= FLUSH_LINES) void this.flush().catch(() => undefined);
+    else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
+  }
+}

@@ -1,0 +1,92 @@
+// Runs one deployment: source into a fresh work folder, install, build, find the output, publish
+// it. Throws BuildFailedError when the repository's own build fails; any other error is the platform's.
+import { readFile } from 'node:fs/promises';
+import {
+  BuildFailedError,
+  storageKeys,
+  type Config,
+  type DeploymentRecord,
+  type Logger,
+  type Storage,
+  type UploadResult,
+} from '@slipway/shared';
+import { describeExit, runCommand } from './build';
+import type { BuildLog } from './build-log';
+import { publishOutput } from './publish';
+import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir } from './workspace';
+
+export interface ProcessDeps {
+  config: Config;
+  storage: Storage;
+  logger: Logger;
+}
+
+interface PackageJson {
+  scripts?: Record<string, unknown>;
+  dependencies?: Record<string, unknown>;
+  devDependencies?: Record<string, unknown>;
+}
+
+export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
+  const { config, storage } = deps;
+  const ws = await createWorkspace(config.workDir, record.id);
+  try {
+    const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
+    log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
+    const appDir = await existingDir(ws.src, record.rootDir ?? '.');
+    if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
+
+    const pkg = await readPackageJson(appDir);
+    const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
+    for (const argv of steps) {
+      const result = await runCommand(argv, log, { cwd: appDir, home: ws.home, timeoutMs: config.buildTimeoutMs, signal });
+      if (signal.aborted) throw signal.reason ?? new Error('stopped');
+      if (result.code !== 0) {
+        throw new BuildFailedError(`${describeExit(argv, result, config.buildTimeoutMs)}; last lines:\n${log.tail().join('\n')}`);
+      }
+    }
+
+    let outputDir = await findOutputDir(appDir, record.outputDir);
+    // A plain static site (or one whose package.json only holds dev tools) is published as it is.
+    if (!outputDir && steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
+    if (!outputDir) {
+      throw new BuildFailedError(
+        pkg
+          ? 'the build wrote none of dist, build, out, public; set outputDir to the folder it writes'
+          : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
+      );
+    }
+    const output = await publishOutput(storage, record.id, outputDir, config.uploadConcurrency);
+    if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
+    log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
+    return output;
+  } finally {
+    await ws.remove();
+  }
+}
+
+/**
+ * The commands to run, as argument vectors: the request's own, else `npm ci` (with a lockfile) or
+ * `npm install` when package.json declares dependencies, and `npm run build` when it has a build script.
+ */
+export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand'>, pkg: PackageJson | null, hasLockfile: boolean): string[][] {
+  const steps: string[][] = [];
+  const hasDeps = Object.keys(pkg?.dependencies ?? {}).length + Object.keys(pkg?.devDependencies ?? {}).length > 0;
+  if (record.installCommand) steps.push(record.installCommand);
+  else if (pkg && hasDeps) steps.push(hasLockfile ? ['npm', 'ci'] : ['npm', 'install']);
+  if (record.buildCommand) steps.push(record.buildCommand);
+  else if (pkg && typeof pkg.scripts?.build === 'string') steps.push(['npm', 'run', 'build']);
+  return steps;
+}
+
+async function readPackageJson(appDir: string): Promise<PackageJson | null> {
+  if (!(await existingFile(appDir, 'package.json'))) return null;
+  const text = await readFile(`${appDir}/package.json`, 'utf8');
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as PackageJson;
+  } catch (err) {
+    throw new BuildFailedError(`package.json is not a valid JSON object (${err instanceof Error ? err.message : String(err)})`);
+  }
+}

@@ -1,0 +1,74 @@
+// The build's folder: a fresh work folder per deployment, the source downloaded into it from S3
+// (paged listing, bounded concurrency, streamed bodies), and the output folder found after the build.
+import { createWriteStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pMap from 'p-map';
+import { BuildFailedError, pathInside, type Storage } from '@slipway/shared';
+
+export interface Workspace {
+  root: string;
+  /** The repository checkout. */
+  src: string;
+  /** HOME for the build. */
+  home: string;
+  remove(): Promise<void>;
+}
+
+export const OUTPUT_DIR_CANDIDATES = ['dist', 'build', 'out', 'public'] as const;
+
+export async function createWorkspace(workDir: string | undefined, id: string): Promise<Workspace> {
+  const root = await mkdtemp(path.join(workDir ?? tmpdir(), `slipway-build-${id}-`));
+  const src = path.join(root, 'src');
+  const home = path.join(root, 'home');
+  await mkdir(src);
+  await mkdir(path.join(home, 'tmp'), { recursive: true });
+  return { root, src, home, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */
+export async function downloadPrefix(storage: Storage, prefix: string, dir: string, concurrency: number): Promise<{ files: number; bytes: number }> {
+  const result = { files: 0, bytes: 0 };
+  await pMap(
+    storage.list(`${prefix}/`),
+    async ({ key }) => {
+      const dest = pathInside(dir, key.slice(prefix.length + 1));
+      const object = await storage.get(key);
+      if (!object) return; // deleted since the listing; nothing to write
+      await mkdir(path.dirname(dest), { recursive: true });
+      await pipeline(object.body, createWriteStream(dest, { flags: 'wx' }));
+      result.files += 1;
+      result.bytes += object.contentLength ?? 0;
+    },
+    { concurrency },
+  );
+  return result;
+}
+
+/** A folder inside `root` (not a link to one), or null. */
+export async function existingDir(root: string, rel: string): Promise<string | null> {
+  const abs = pathInside(root, rel);
+  const stat = await lstat(abs).catch(() => null);
+  return stat?.isDirectory() ? abs : null;
+}
+
+export async function existingFile(root: string, rel: string): Promise<boolean> {
+  const stat = await lstat(pathInside(root, rel)).catch(() => null);
+  return stat?.isFile() ?? false;
+}
+
+/** The requested output folder, else the first of dist, build, out, public that the build wrote. */
+export async function findOutputDir(appDir: string, requested: string | undefined): Promise<string | null> {
+  if (requested !== undefined) {
+    const dir = await existingDir(appDir, requested);
+    if (!dir) throw new BuildFailedError(`the output folder "${requested}" (outputDir) does not exist after the build`);
+    return dir;
+  }
+  for (const name of OUTPUT_DIR_CANDIDATES) {
+    const dir = await existingDir(appDir, name);
+    if (dir) return dir;
+  }
+  return null;
+}

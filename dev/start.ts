@@ -1,0 +1,123 @@
+// `npm start`: the whole stack on one machine with no Docker. Starts a redis-server (unless
+// REDIS_URL is set) and s3rver (unless S3_ENDPOINT is set) with their data under .slipway/, then
+// one upload-service and DEPLOY_WORKERS deploy-service processes, with one readable combined log.
+// Ctrl-C stops everything it started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { prettyFactory } from 'pino-pretty';
+import { RedisNotInstalledError, startRedisServer, type RedisServer } from './redis-server';
+import { S3RVER_CREDENTIALS, runS3rver, type S3Server } from './s3-server';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = path.join(ROOT, '.slipway');
+const EMBEDDED_REDIS_PORT = 6380;
+const EMBEDDED_S3_PORT = 4569;
+
+const env: NodeJS.ProcessEnv = { ...process.env };
+const workers = Number(env.DEPLOY_WORKERS ?? '1');
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`DEPLOY_WORKERS=${env.DEPLOY_WORKERS} must be a whole number from 1 to 64`);
+
+const pretty = prettyFactory({ colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss', ignore: 'pid,hostname,service', messageKey: 'msg', singleLine: true });
+const children: { name: string; child: ChildProcess }[] = [];
+let redis: RedisServer | null = null;
+let s3: S3Server | null = null;
+let stopping = false;
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+await mkdir(DATA, { recursive: true });
+if (!env.REDIS_URL) {
+  try {
+    redis = await startRedisServer({ port: EMBEDDED_REDIS_PORT, dir: path.join(DATA, 'redis'), logFile: path.join(DATA, 'redis.log') });
+  } catch (err) {
+    if (err instanceof RedisNotInstalledError) {
+      fail(
+        'redis-server is not installed. Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), ' +
+          'or set REDIS_URL to a Redis 6.2+ server, or run the production stack with `docker compose up`.',
+      );
+    }
+    fail(`could not start redis-server on port ${EMBEDDED_REDIS_PORT}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  env.REDIS_URL = redis.url;
+}
+if (!env.S3_ENDPOINT) {
+  s3 = await runS3rver({ directory: path.join(DATA, 's3'), port: EMBEDDED_S3_PORT });
+  env.S3_ENDPOINT = s3.endpoint;
+  env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
+  env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+}
+
+run('upload-service', 'upload-service/src/main.ts');
+for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deploy-service-${n}`, 'deploy-service/src/main.ts');
+
+const port = env.PORT ?? '3000';
+const redisUrl = new URL(env.REDIS_URL!);
+await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+console.log(`
+  Slipway is running.
+    API and web page   http://localhost:${port}/
+    deployed sites     http://<id>.${env.BASE_DOMAIN ?? 'localhost'}:${port}/
+    watch the queue    redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port || 6379} LLEN build-queue
+    data               ${s3 || redis ? path.relative(process.cwd(), DATA) || '.' : '(external Redis and S3)'}
+  Deploy:  curl -X POST localhost:${port}/deploy -H 'content-type: application/json' -d '{"repoUrl":"https://github.com/owner/site.git"}'
+  Ctrl-C stops everything.
+`);
+
+function run(name: string, entry: string): void {
+  // A process group of its own, so Ctrl-C reaches only this launcher, which then stops each service once.
+  const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', path.join(ROOT, entry)], { env, cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push({ name, child });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => print(name, line));
+  }
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    print(name, `exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack`);
+    void stop(1);
+  });
+}
+
+function print(name: string, line: string): void {
+  const tag = `[${name}]`.padEnd(18);
+  const text = line.startsWith('{') ? pretty(line).trimEnd() : line;
+  process.stdout.write(`${tag} ${text}\n`);
+}
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nstopping Slipway…');
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  await s3?.close();
+  await redis?.stop();
+  process.exit(code);
+}
+
+async function waitForHttp(url: string): Promise<void> {
+  for (let i = 0; i < 300 && !stopping; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function fail(message: string): never {
+  console.error(`slipway: ${message}`);
+  process.exit(1);
+}

@@ -1,0 +1,127 @@
+// Configuration: the environment parsed and validated once at start into a typed, frozen object.
+// Nothing else in Slipway reads process.env.
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const flag = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .default('0')
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const EnvSchema = z.object({
+  PORT: int(3000, 0, 65535),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .default('slipway'),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  BASE_DOMAIN: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, 'must be a host name such as localhost or sites.example.com')
+    .default('localhost'),
+  SITE_URL_TEMPLATE: z
+    .string()
+    .regex(/\{id\}/, 'must contain {id}, e.g. https://{id}.sites.example.com/')
+    .optional(),
+  DEPLOY_WORKERS: int(1, 1, 64),
+  BUILD_CONCURRENCY: int(1, 1, 64),
+  BUILD_TIMEOUT_SECONDS: int(600, 1, 24 * 3600),
+  CLONE_TIMEOUT_SECONDS: int(60, 1, 3600),
+  MAX_REPO_MB: int(200, 1, 100_000),
+  MAX_REPO_FILES: int(20_000, 1, 10_000_000),
+  MAX_LOG_BYTES: int(1_000_000, 1024, 100_000_000),
+  MAX_ATTEMPTS: int(3, 1, 100),
+  UPLOAD_CONCURRENCY: int(16, 1, 256),
+  SHUTDOWN_GRACE_SECONDS: int(30, 0, 3600),
+  ALLOW_PRIVATE_NETWORKS: flag,
+  WORK_DIR: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface Config {
+  readonly port: number;
+  readonly redisUrl: string;
+  readonly s3: {
+    readonly endpoint: string | undefined;
+    readonly region: string;
+    readonly bucket: string;
+    readonly accessKeyId: string | undefined;
+    readonly secretAccessKey: string | undefined;
+  };
+  readonly baseDomain: string;
+  /** The public address of a deployed site; `{id}` stands for the deployment id. */
+  readonly siteUrlTemplate: string;
+  readonly deployWorkers: number;
+  readonly buildConcurrency: number;
+  readonly buildTimeoutMs: number;
+  readonly cloneTimeoutMs: number;
+  readonly maxRepoBytes: number;
+  readonly maxRepoFiles: number;
+  readonly maxLogBytes: number;
+  readonly maxAttempts: number;
+  readonly uploadConcurrency: number;
+  readonly shutdownGraceMs: number;
+  readonly allowPrivateNetworks: boolean;
+  /** Where temporary clones and build folders go; the OS temp folder when unset. */
+  readonly workDir: string | undefined;
+  readonly logLevel: string;
+}
+
+/** Parses the environment; throws ConfigError with one line naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "unset", as in docker-compose files that pass `FOO: ${FOO:-}`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(present[String(i.path[0])] ?? '')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    redisUrl: e.REDIS_URL,
+    s3: Object.freeze({
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      bucket: e.S3_BUCKET,
+      accessKeyId: e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+    }),
+    baseDomain: e.BASE_DOMAIN.toLowerCase(),
+    siteUrlTemplate: e.SITE_URL_TEMPLATE ?? `http://{id}.${e.BASE_DOMAIN.toLowerCase()}:${e.PORT}/`,
+    deployWorkers: e.DEPLOY_WORKERS,
+    buildConcurrency: e.BUILD_CONCURRENCY,
+    buildTimeoutMs: e.BUILD_TIMEOUT_SECONDS * 1000,
+    cloneTimeoutMs: e.CLONE_TIMEOUT_SECONDS * 1000,
+    maxRepoBytes: e.MAX_REPO_MB * 1024 * 1024,
+    maxRepoFiles: e.MAX_REPO_FILES,
+    maxLogBytes: e.MAX_LOG_BYTES,
+    maxAttempts: e.MAX_ATTEMPTS,
+    uploadConcurrency: e.UPLOAD_CONCURRENCY,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
+    workDir: e.WORK_DIR,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+export function siteUrl(config: Pick<Config, 'siteUrlTemplate'>, id: string): string {
+  return config.siteUrlTemplate.replaceAll('{id}', id);
+}
+
+/** For a service's main: the config, or one clear line on stderr and exit code 1. */
+export function loadConfigOrExit(service: string): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    console.error(`${service}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+}

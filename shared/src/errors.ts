@@ -1,0 +1,85 @@
+// Slipway's error classes: a stable `code` per kind of failure, a message that names the value and
+// the limit. HTTP status is chosen from the code in one place (upload-service's error handler).
+
+export type ErrorCode =
+  | 'INVALID_INPUT'
+  | 'INVALID_URL'
+  | 'NOT_FOUND'
+  | 'REPO_TOO_LARGE'
+  | 'CLONE_FAILED'
+  | 'BUILD_FAILED'
+  | 'UNAVAILABLE'
+  | 'CONFIG_INVALID'
+  | 'UNSAFE_PATH';
+
+export class SlipwayError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request itself is wrong: fixing the request fixes it. */
+export class InvalidInputError extends SlipwayError {
+  constructor(message: string, code: 'INVALID_INPUT' | 'INVALID_URL' = 'INVALID_INPUT') {
+    super(code, message);
+  }
+}
+
+export class NotFoundError extends SlipwayError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+export class RepoTooLargeError extends SlipwayError {
+  constructor(message: string) {
+    super('REPO_TOO_LARGE', message);
+  }
+}
+
+export class CloneFailedError extends SlipwayError {
+  constructor(message: string, cause?: unknown) {
+    super('CLONE_FAILED', message, { cause });
+  }
+}
+
+/** A path or object key that would leave its folder or prefix. */
+export class UnsafePathError extends SlipwayError {
+  constructor(message: string) {
+    super('UNSAFE_PATH', message);
+  }
+}
+
+/**
+ * The repository's own build failed (non-zero exit, no output folder). Like BullMQ's
+ * UnrecoverableError: fail now, never retry — running it again gives the same answer.
+ */
+export class BuildFailedError extends SlipwayError {
+  constructor(message: string) {
+    super('BUILD_FAILED', message);
+  }
+}
+
+/** Redis or S3 could not be reached; nothing was committed. */
+export class UnavailableError extends SlipwayError {
+  constructor(message: string, cause?: unknown) {
+    super('UNAVAILABLE', message, { cause });
+  }
+}
+
+export class ConfigError extends SlipwayError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+  }
+}
+
+/** A short description of any thrown value, for logs and records. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,12 @@
+// The shared package's public face: what both services may use.
+export * from './config';
+export * from './errors';
+export * from './ids';
+export * from './logger';
+export * from './paths';
+export * from './queue';
+export * from './record';
+export * from './redis';
+export * from './request';
+export * from './s3';
+export * from './tree';

@@ -1,0 +1,63 @@
+// The deployment record: the schema of the `deployment:<id>` hash, and its conversion to and from
+// the flat strings Redis stores. Key names and writes live in queue.ts.
+import { z } from 'zod';
+
+export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
+export type Status = (typeof STATUSES)[number];
+export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled'];
+
+const count = z.coerce.number().int().min(0);
+const argv = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.array(z.string()).min(1));
+
+export const DeploymentRecordSchema = z.object({
+  id: z.string(),
+  repoUrl: z.string(),
+  branch: z.string().optional(),
+  commit: z.string().optional(),
+  rootDir: z.string().optional(),
+  installCommand: argv.optional(),
+  buildCommand: argv.optional(),
+  outputDir: z.string().optional(),
+  status: z.enum(STATUSES),
+  attempts: count.default(0),
+  error: z.string().optional(),
+  worker: z.string().optional(),
+  createdAt: z.string(),
+  queuedAt: z.string().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  url: z.string(),
+  sourceFiles: count.optional(),
+  sourceBytes: count.optional(),
+  outputFiles: count.optional(),
+  outputBytes: count.optional(),
+});
+
+export type DeploymentRecord = z.output<typeof DeploymentRecordSchema>;
+
+/** Flattens record fields to the strings a Redis hash holds; undefined fields are left out. */
+export function toHash(fields: Partial<DeploymentRecord>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[key] = Array.isArray(value) ? JSON.stringify(value) : String(value);
+  }
+  return out;
+}
+
+/** Parses a hash read from Redis; null when the hash is empty (no such deployment) or malformed. */
+export function fromHash(hash: Record<string, string>): DeploymentRecord | null {
+  if (Object.keys(hash).length === 0) return null;
+  const parsed = DeploymentRecordSchema.safeParse(hash);
+  return parsed.success ? parsed.data : null;
+}

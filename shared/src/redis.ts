@@ -1,0 +1,66 @@
+// Redis connections: one factory so every client has an error listener (a client without one takes
+// the process down on a connection error) and the same reconnect backoff.
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+  createClient,
+} from 'redis';
+import type { Logger } from './logger';
+
+const newClient = (url: string) =>
+  createClient({
+    url,
+    // While disconnected, a command fails at once (ClientOfflineError) instead of waiting in a queue:
+    // the API answers 503 and a worker backs off, rather than either hanging.
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 5000,
+      // Exponential backoff with jitter, capped at 5 s: reconnect for ever, never hammer a restarting server.
+      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 6), 5000) + Math.floor(Math.random() * 100),
+    },
+  });
+
+export type Redis = ReturnType<typeof newClient>;
+
+export function createRedis(url: string, logger: Logger, name = 'redis'): Redis {
+  return watchConnection(newClient(url), logger, name);
+}
+
+/** A second connection with the same settings, for a blocking command (which holds its connection). */
+export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
+  return watchConnection(client.duplicate(), logger, name);
+}
+
+/** Logs an outage once and its recovery with the downtime, instead of an error per retry. */
+function watchConnection(client: Redis, logger: Logger, name: string): Redis {
+  let downSince: number | null = null;
+  client.on('error', (err: Error) => {
+    if (downSince === null) {
+      downSince = Date.now();
+      logger.error({ err: err.message, client: name }, 'redis connection lost');
+    }
+  });
+  client.on('ready', () => {
+    if (downSince !== null) {
+      logger.info({ client: name, downMs: Date.now() - downSince }, 'redis connection restored');
+      downSince = null;
+    }
+  });
+  return client;
+}
+
+/** True for errors that mean "Redis is not reachable right now" rather than a bad command. */
+export function isRedisUnavailable(err: unknown): boolean {
+  return (
+    err instanceof ClientOfflineError ||
+    err instanceof ClientClosedError ||
+    err instanceof ConnectionTimeoutError ||
+    err instanceof SocketClosedUnexpectedlyError ||
+    err instanceof SocketTimeoutError ||
+    err instanceof TimeoutError
+  );
+}

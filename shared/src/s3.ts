@@ -1,0 +1,149 @@
+// Object storage: the S3 client settings Slipway needs, and the few operations it uses, each
+// streaming its body and paging its listings.
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Config } from './config';
+
+export interface StoredObject {
+  body: Readable;
+  contentType: string | undefined;
+  contentLength: number | undefined;
+  etag: string | undefined;
+}
+
+export function createS3Client(s3: Config['s3']): S3Client {
+  return new S3Client({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    // MinIO and s3rver serve buckets by path, not by virtual host.
+    forcePathStyle: s3.endpoint !== undefined,
+    credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
+    // Without these, a streamed PutObject to s3rver stores the SDK's chunk framing inside the object
+    // (corrupt data reported as success). MinIO and AWS accept them too.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+  });
+}
+
+export class Storage {
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  /** Creates the bucket when it does not exist (local stacks and tests; compose has an init step). */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+  }
+
+  /** Streams a local file to `key`. */
+  async putFile(key: string, filePath: string, size: number, contentType?: string): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(filePath), ContentLength: size, ContentType: contentType }),
+    );
+  }
+
+  async putText(key: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType }));
+  }
+
+  /** The object's body as a stream, or null when there is no such key. */
+  async get(key: string): Promise<StoredObject | null> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { body: res.Body as Readable, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Every object under `prefix`, a page (at most 1,000) at a time. */
+  async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const obj of page.Contents ?? []) {
+        if (obj.Key) yield { key: obj.Key, size: obj.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Deletes every object under `prefix`, 1,000 keys per request. */
+  async deletePrefix(prefix: string): Promise<number> {
+    let deleted = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await this.deleteKeys(batch);
+      deleted += batch.length;
+      batch = [];
+    };
+    for await (const { key } of this.list(prefix)) {
+      batch.push(key);
+      if (batch.length === 1000) await flush();
+    }
+    await flush();
+    return deleted;
+  }
+
+  private async deleteKeys(keys: string[]): Promise<void> {
+    // s3rver sometimes answers 500 to DeleteObjects on keys under a `/` prefix (a race inside it); retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        const failed = res.Errors ?? [];
+        if (failed.length === 0) return;
+        if (attempt >= 3) throw new Error(`could not delete ${failed.length} objects, e.g. ${failed[0]?.Key}: ${failed[0]?.Message}`);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  if (err instanceof S3ServiceException) {
+    return err.$metadata.httpStatusCode === 404 || err.name === 'NoSuchKey' || err.name === 'NotFound' || err.name === 'NoSuchBucket';
+  }
+  return false;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+/** True for errors that mean "S3 is not reachable or not well right now". */
+export function isS3Unavailable(err: unknown): boolean {
+  if (err instanceof S3ServiceException) return (err.$metadata.httpStatusCode ?? 500) >= 500;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NETWORK_CODES.has(code);
+}
+
+/** Where a deployment's objects live in the bucket. */
+export const storageKeys = {
+  source: (id: string) => `source/${id}`,
+  dist: (id: string) => `dist/${id}`,
+  log: (id: string) => `logs/${id}.log`,
+} as const;

@@ -1,0 +1,92 @@
+// Folder trees: walk one without following links, and upload it under an S3 prefix with bounded
+// concurrency, streaming each file. Used for the source (upload-service) and the output (deploy-service).
+import { opendir, lstat } from 'node:fs/promises';
+import path from 'node:path';
+import pMap from 'p-map';
+import mime from 'mime-types';
+import { RepoTooLargeError } from './errors';
+import { keyUnder } from './paths';
+import type { Storage } from './s3';
+
+export interface WalkedFile {
+  /** POSIX path relative to the root. */
+  rel: string;
+  abs: string;
+  size: number;
+}
+
+export interface WalkLimits {
+  maxFiles?: number;
+  maxBytes?: number;
+  /** Names of folders never entered, at any depth (e.g. `.git`). */
+  skipDirs?: ReadonlySet<string>;
+  /** What the limits are about, for the error message ("repository", "output"). */
+  what?: string;
+}
+
+/**
+ * Regular files under `root`, depth first. Symbolic links and special files (sockets, FIFOs,
+ * devices) are skipped, never followed, so a tree cannot reach outside itself. Throws
+ * RepoTooLargeError as soon as a limit is passed, before reading the rest.
+ */
+export async function* walkFiles(root: string, limits: WalkLimits = {}): AsyncGenerator<WalkedFile> {
+  const { maxFiles = Infinity, maxBytes = Infinity, skipDirs = new Set<string>(), what = 'tree' } = limits;
+  let files = 0;
+  let bytes = 0;
+  const stack: string[] = [''];
+  while (stack.length > 0) {
+    const relDir = stack.pop()!;
+    const dir = await opendir(path.join(root, relDir));
+    for await (const entry of dir) {
+      const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (!skipDirs.has(entry.name)) stack.push(rel);
+      } else if (entry.isFile()) {
+        const abs = path.join(root, rel);
+        const { size } = await lstat(abs);
+        files += 1;
+        bytes += size;
+        if (files > maxFiles) throw new RepoTooLargeError(`${what} has more than ${maxFiles.toLocaleString('en-US')} files; the limit is ${maxFiles.toLocaleString('en-US')}`);
+        if (bytes > maxBytes) throw new RepoTooLargeError(`${what} is larger than ${formatBytes(maxBytes)}; the limit is ${formatBytes(maxBytes)}`);
+        yield { rel, abs, size };
+      }
+    }
+  }
+}
+
+export interface UploadResult {
+  files: number;
+  bytes: number;
+}
+
+/** Uploads every file under `root` to `<prefix>/<rel>`, `concurrency` at a time. */
+export async function uploadTree(
+  storage: Storage,
+  root: string,
+  prefix: string,
+  options: WalkLimits & { concurrency: number; contentTypes?: boolean },
+): Promise<UploadResult> {
+  const result: UploadResult = { files: 0, bytes: 0 };
+  // p-map pulls from the walk only as slots free up, so neither the file list nor the bodies are held in memory.
+  await pMap(
+    walkFiles(root, options),
+    async (file) => {
+      const contentType = options.contentTypes ? contentTypeFor(file.rel) : undefined;
+      await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, contentType);
+      result.files += 1;
+      result.bytes += file.size;
+    },
+    { concurrency: options.concurrency },
+  );
+  return result;
+}
+
+export function contentTypeFor(name: string): string {
+  return mime.contentType(path.posix.extname(name) || 'bin') || 'application/octet-stream';
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(n % (1024 * 1024) === 0 ? 0 : 1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${n} bytes`;
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, siteUrl } from '../src';
+
+describe('config', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, redisUrl: 'redis://127.0.0.1:6379', baseDomain: 'localhost', deployWorkers: 1, buildConcurrency: 1, allowPrivateNetworks: false });
+    expect(c.s3).toMatchObject({ bucket: 'slipway', region: 'us-east-1', endpoint: undefined });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('names every bad variable in one line', () => {
+    expect(() => loadConfig({ PORT: 'abc', REDIS_URL: 'http://x', BUILD_TIMEOUT_SECONDS: '0' })).toThrowError(ConfigError);
+    try {
+      loadConfig({ PORT: 'abc', REDIS_URL: 'http://x' });
+    } catch (err) {
+      const message = (err as Error).message;
+      expect(message).toContain('PORT="abc"');
+      expect(message).toContain('REDIS_URL="http://x"');
+      expect(message).not.toContain('\n');
+    }
+  });
+
+  it('reads ALLOW_PRIVATE_NETWORKS=1 as on and treats empty variables as unset', () => {
+    expect(loadConfig({ ALLOW_PRIVATE_NETWORKS: '1' }).allowPrivateNetworks).toBe(true);
+    expect(loadConfig({ ALLOW_PRIVATE_NETWORKS: '', PORT: '' }).port).toBe(3000);
+    expect(() => loadConfig({ ALLOW_PRIVATE_NETWORKS: 'maybe' })).toThrowError(/ALLOW_PRIVATE_NETWORKS/);
+  });
+
+  it('builds site URLs from BASE_DOMAIN and PORT, or from SITE_URL_TEMPLATE', () => {
+    expect(siteUrl(loadConfig({ PORT: '8080', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:8080/');
+    expect(siteUrl(loadConfig({ SITE_URL_TEMPLATE: 'https://{id}.example.com/' }), 'abc')).toBe('https://abc.example.com/');
+  });
+});

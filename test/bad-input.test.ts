@@ -1,0 +1,121 @@
+// Bad input gets a clear JSON error with the right status, and leaves nothing behind in Redis or S3.
+import type { AddressInfo } from 'node:net';
+import getPort from 'get-port';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Storage, createS3Client } from '@slipway/shared';
+import { createApp } from '../upload-service/src/app';
+import { startRedisServer } from '../dev/redis-server';
+import { staticSite } from './harness/fixtures';
+import { startStack, type Stack } from './harness/stack';
+
+let stack: Stack;
+let repoUrl: string;
+beforeAll(async () => {
+  stack = await startStack({ workers: 0 });
+  repoUrl = await stack.repo('ok', staticSite());
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** Everything a deployment could have left: records, list entries, objects. */
+async function leftovers(): Promise<{ keys: string[]; objects: number }> {
+  const keys = (await stack.redis.keys('*')).sort();
+  let objects = 0;
+  for await (const _ of stack.storage.list('')) objects++;
+  return { keys, objects };
+}
+
+describe('POST /deploy with bad input', () => {
+  const json = { 'content-type': 'application/json' };
+  it.each([
+    ['malformed JSON', '{"repoUrl": ', json, 400, 'INVALID_INPUT', /not valid JSON/],
+    ['no body', undefined, json, 400, 'INVALID_INPUT', /repoUrl is required/],
+    ['a body that is not JSON', 'repoUrl=https://x', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'INVALID_INPUT', /JSON object/],
+    ['a JSON array', '[]', json, 400, 'INVALID_INPUT', /JSON object/],
+    ['no repoUrl', {}, json, 400, 'INVALID_INPUT', /repoUrl is required/],
+    ['repoUrl of the wrong type', { repoUrl: 7 }, json, 400, 'INVALID_INPUT', /repoUrl/],
+    ['an unknown field', { repoUrl: 'https://example.com/a.git', colour: 'red' }, json, 400, 'INVALID_INPUT', /colour/],
+    ['a file: URL', { repoUrl: 'file:///etc/passwd' }, json, 400, 'INVALID_URL', /scheme "file"/],
+    ['credentials in the URL', { repoUrl: 'http://u:p@127.0.0.1/a.git' }, json, 400, 'INVALID_URL', /credentials/],
+    ['a branch that looks like an option', { repoUrl: 'https://example.com/a.git', branch: '--upload-pack=touch' }, json, 400, 'INVALID_INPUT', /branch/],
+    ['rootDir climbing out', { repoUrl: 'https://example.com/a.git', rootDir: '../../etc' }, json, 400, 'INVALID_INPUT', /rootDir/],
+    ['outputDir absolute', { repoUrl: 'https://example.com/a.git', outputDir: '/etc' }, json, 400, 'INVALID_INPUT', /outputDir/],
+    ['a shell pipeline as buildCommand', { repoUrl: 'https://example.com/a.git', buildCommand: 'npm run build | sh' }, json, 400, 'INVALID_INPUT', /buildCommand/],
+    ['a body over 16 KB', { repoUrl: `https://example.com/${'a'.repeat(20_000)}` }, json, 413, 'BODY_TOO_LARGE', /16 KB/],
+  ])('%s', async (_name, body, headers, status, code, message) => {
+    const res = await stack.post('/deploy', body, headers);
+    expect(res.status).toBe(status);
+    expect(res.body).toEqual({ error: { code, message: expect.stringMatching(message) } });
+    expect(await leftovers()).toEqual({ keys: [], objects: 0 });
+  });
+
+  it.each([
+    ['a repository that does not exist', () => ({ repoUrl: `${repoUrl.replace(/[^/]+$/, '')}nope.git` }), 422, 'CLONE_FAILED', /not found|cannot be cloned/],
+    ['a branch that does not exist', () => ({ repoUrl, branch: 'no-such-branch' }), 422, 'CLONE_FAILED', /branch "no-such-branch"/],
+    ['a rootDir that is not in the repository', () => ({ repoUrl, rootDir: 'apps/missing' }), 400, 'INVALID_INPUT', /rootDir "apps\/missing"/],
+  ])('%s: nothing is stored', async (_name, body, status, code, message) => {
+    const res = await stack.post('/deploy', body());
+    expect(res.status).toBe(status);
+    expect(res.body).toEqual({ error: { code, message: expect.stringMatching(message) } });
+    expect(await leftovers()).toEqual({ keys: [], objects: 0 });
+  });
+});
+
+describe('reading unknown things', () => {
+  it.each([
+    ['/deployments/abcdefghij99', 404, 'NOT_FOUND'],
+    ['/deployments/..%2f..%2fetc', 404, 'NOT_FOUND'],
+    ['/deployments/abcdefghij99/logs', 404, 'NOT_FOUND'],
+    ['/status?id=abcdefghij99', 404, 'NOT_FOUND'],
+    ['/status', 400, 'INVALID_INPUT'],
+    ['/no/such/route', 404, 'NOT_FOUND'],
+  ])('GET %s → %i %s', async (path, status, code) => {
+    const res = await stack.get(path);
+    expect(res.status).toBe(status);
+    expect(res.body.error.code).toBe(code);
+  });
+});
+
+describe('when a platform service is down', () => {
+  it('answers 503 while Redis is down, enqueues nothing, and works again once it is back', async () => {
+    await stack.redisServer.stop();
+    const res = await stack.post('/deploy', { repoUrl });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('UNAVAILABLE');
+    expect((await stack.get('/queue')).status).toBe(503);
+    expect((await stack.get('/healthz')).body).toMatchObject({ s3: 'ok' });
+    let objects = 0;
+    for await (const _ of stack.storage.list('')) objects++;
+    expect(objects).toBe(0);
+
+    // Same port and data folder: the services reconnect on their own.
+    stack.redisServer = await startRedisServer({ port: stack.redisServer.port, dir: `${stack.config.workDir}/redis` });
+    const deadline = Date.now() + 15_000;
+    while (!stack.redis.isReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect((await stack.post('/deploy', { repoUrl })).status).toBe(202);
+    await stack.redis.flushAll(); // this test's own redis-server
+    await stack.storage.deletePrefix('');
+  });
+
+  it('answers 503 when S3 is unreachable and leaves no record or list entry', async () => {
+    const deadPort = await getPort();
+    const storage = new Storage(createS3Client({ ...stack.config.s3, endpoint: `http://127.0.0.1:${deadPort}` }), stack.config.s3.bucket);
+    const app = createApp({ config: stack.config, queue: stack.queue, storage, logger: pino({ level: 'silent' }), redisReady: () => stack.redis.isReady });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/deploy`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ repoUrl }),
+      });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+      expect(await stack.redis.keys('*')).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,101 @@
+// POST a repository URL, get a live site: the whole pipeline on real Redis, S3 and git.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BINARY, buildSite, failingBuild, manyFiles, staticSite } from './harness/fixtures';
+import { startStack, type Stack } from './harness/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+describe('deploying a repository', () => {
+  it('publishes a static site with nested folders, byte for byte, with content types', async () => {
+    const repoUrl = await stack.repo('static', staticSite());
+    const posted = await stack.post('/deploy', { repoUrl });
+    expect(posted.status).toBe(202);
+    const { id } = posted.body;
+    expect(posted.body).toEqual({ id, status: 'queued', statusUrl: `/deployments/${id}`, logsUrl: `/deployments/${id}/logs`, url: `http://${id}.localhost:${stack.config.port}/` });
+    expect(id).toMatch(/^[a-z][a-z0-9]{9,}$/);
+
+    const record = await stack.waitFor(id);
+    expect(record).toMatchObject({ status: 'deployed', attempts: 1, sourceFiles: 8, outputFiles: 8, repoUrl });
+    expect(record.commit).toMatch(/^[0-9a-f]{40}$/);
+
+    const home = await stack.site(id, '/');
+    expect(home.status).toBe(200);
+    expect(home.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(home.body.toString()).toContain('<h1>Home</h1>');
+    expect((await stack.site(id, '/about/')).body.toString()).toContain('About');
+    const css = await stack.site(id, '/css/site.css');
+    expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(css.body.toString()).toBe('body { color: #123456; }');
+    const png = await stack.site(id, '/img/logo.png');
+    expect(png.headers['content-type']).toBe('image/png');
+    expect(Buffer.compare(png.body, BINARY)).toBe(0);
+    expect((await stack.site(id, '/docs/guide/deep/page.html')).body.toString()).toBe('<p>deep page</p>');
+    expect((await stack.site(id, '/js/app.js')).headers['content-type']).toBe('text/javascript; charset=utf-8');
+
+    expect(await stack.get(`/status?id=${id}`)).toEqual({ status: 200, body: { status: 'deployed' } });
+    const got = await stack.get(`/deployments/${id}`);
+    expect(got.body).toMatchObject({ id, status: 'deployed', url: posted.body.url });
+  });
+
+  it('runs the build script and publishes build/, not the source', async () => {
+    const id = await stack.deploy({ repoUrl: await stack.repo('build', buildSite('build', 'from build')) });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString()).toBe('<h1>from build</h1>');
+    expect((await stack.site(id, '/assets/main.js')).status).toBe(200);
+    expect((await stack.site(id, '/src/app.txt')).status).toBe(404);
+    const log = await stack.get(`/deployments/${id}/logs`);
+    expect(log.body.lines).toContain('$ npm run build');
+    expect(log.body.lines).toContain('build wrote build/');
+  });
+
+  it('builds the app in rootDir and honours outputDir', async () => {
+    const files = Object.fromEntries(Object.entries(buildSite('site-out', 'monorepo app')).map(([p, c]) => [`apps/web/${p}`, c]));
+    const repoUrl = await stack.repo('monorepo', { ...files, 'README.md': 'root of the monorepo' });
+    const id = await stack.deploy({ repoUrl, rootDir: 'apps/web', outputDir: 'site-out' });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    expect(record.rootDir).toBe('apps/web');
+    expect((await stack.site(id, '/')).body.toString()).toBe('<h1>monorepo app</h1>');
+  });
+
+  it('deploys the requested branch', async () => {
+    const repoUrl = await stack.repo('branches', { 'index.html': 'main branch' }, { extraBranches: { preview: { 'index.html': 'preview branch' } } });
+    const id = await stack.deploy({ repoUrl, branch: 'preview' });
+    expect((await stack.waitFor(id)).status).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString()).toBe('preview branch');
+  });
+
+  it('moves a repository of more than 1,000 files through paged listings', async () => {
+    const id = await stack.deploy({ repoUrl: await stack.repo('many', manyFiles(1_200)) });
+    const record = await stack.waitFor(id);
+    expect(record).toMatchObject({ status: 'deployed', sourceFiles: 1_201, outputFiles: 1_201 });
+    expect((await stack.site(id, '/files/11/f1199.txt')).body.toString()).toBe('file 1199\n');
+  });
+
+  it('reports a failing build with its exit code and log, and the worker goes on to the next job', async () => {
+    const broken = await stack.deploy({ repoUrl: await stack.repo('broken', failingBuild(3)) });
+    const next = await stack.deploy({ repoUrl: await stack.repo('after-broken', staticSite()) });
+    const failed = await stack.waitFor(broken);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toContain('"npm run build" exited with code 3');
+    expect(failed.error).toContain('error: something is broken');
+    expect(failed.attempts).toBe(1);
+    expect((await stack.site(broken, '/')).status).toBe(404);
+    expect((await stack.waitFor(next)).status).toBe('deployed');
+    expect(await stack.queue.stats()).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+  });
+
+  it('fails a build that writes no output folder, saying which folders it looked for', async () => {
+    const repoUrl = await stack.repo('no-output', { 'package.json': JSON.stringify({ scripts: { build: 'node -e "1"' } }) });
+    const record = await stack.waitFor(await stack.deploy({ repoUrl }));
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/none of dist, build, out, public/);
+  });
+});

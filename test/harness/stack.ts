@@ -1,0 +1,144 @@
+// A Slipway stack for one test file: its own redis-server, a bucket of its own on the shared
+// s3rver, the upload-service app on a free port, and in-process deploy workers — all real.
+import http from 'node:http';
+import { mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import getPort from 'get-port';
+import { inject } from 'vitest';
+import { pino } from 'pino';
+import {
+  FINAL_STATUSES,
+  Queue,
+  Storage,
+  createRedis,
+  createS3Client,
+  loadConfig,
+  type Config,
+  type DeploymentRecord,
+  type Redis,
+  type Status,
+} from '@slipway/shared';
+import { createApp } from '../../upload-service/src/app';
+import { startWorker, type Worker } from '../../deploy-service/src/worker';
+import { startRedisServer, type RedisServer } from '../../dev/redis-server';
+import { S3RVER_CREDENTIALS } from '../../dev/s3-server';
+import { createFixtureRepo } from './git-server';
+
+export interface Stack {
+  config: Config;
+  api: string;
+  redis: Redis;
+  redisServer: RedisServer;
+  queue: Queue;
+  storage: Storage;
+  workers: Worker[];
+  /** POSTs /deploy and returns the status and JSON body. */
+  post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  get(path: string): Promise<{ status: number; body: any }>;
+  /** POSTs a deployment and fails the test unless it is accepted. */
+  deploy(body: Record<string, unknown>): Promise<string>;
+  waitFor(id: string, statuses?: readonly Status[], timeoutMs?: number): Promise<DeploymentRecord>;
+  /** GETs a path of a deployed site through the Host header. */
+  site(id: string, urlPath: string, method?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>;
+  startWorker(options?: { slots?: number; name?: string }): Promise<Worker>;
+  repo(name: string, files: Record<string, string | Buffer>, options?: { branch?: string; extraBranches?: Record<string, Record<string, string | Buffer>> }): Promise<string>;
+  close(): Promise<void>;
+}
+
+let bucketCounter = 0;
+
+export async function startStack(options: { workers?: number; slots?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const tmpRoot = inject('tmpRoot');
+  const dir = await mkdtemp(path.join(tmpRoot, 'stack-'));
+  const redisServer = await startRedisServer({ port: await getPort(), dir: path.join(dir, 'redis') });
+  const port = await getPort();
+  const config = loadConfig({
+    PORT: String(port),
+    REDIS_URL: redisServer.url,
+    S3_ENDPOINT: inject('s3Endpoint'),
+    S3_BUCKET: `test-${process.pid}-${++bucketCounter}`,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    ALLOW_PRIVATE_NETWORKS: '1',
+    WORK_DIR: dir,
+    BUILD_CONCURRENCY: String(options.slots ?? 1),
+    BUILD_TIMEOUT_SECONDS: '60',
+    LOG_LEVEL: process.env.SLIPWAY_TEST_LOG ?? 'silent',
+    ...options.env,
+  });
+  const logger = pino({ level: config.logLevel });
+  const redis = createRedis(config.redisUrl, logger);
+  await redis.connect();
+  const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
+  await storage.ensureBucket();
+  const queue = new Queue(redis);
+  const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
+  const server = app.listen(port, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const workers: Worker[] = [];
+  let workerCount = 0;
+  const stack: Stack = {
+    config,
+    api,
+    redis,
+    redisServer,
+    queue,
+    storage,
+    workers,
+    async post(urlPath, body, headers = { 'content-type': 'application/json' }) {
+      const res = await fetch(api + urlPath, { method: 'POST', headers, body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    async get(urlPath) {
+      const res = await fetch(api + urlPath);
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    async deploy(body) {
+      const res = await stack.post('/deploy', body);
+      if (res.status !== 202) throw new Error(`POST /deploy answered ${res.status}: ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+    async waitFor(id, statuses = FINAL_STATUSES, timeoutMs = 45_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const record = await queue.get(id);
+        if (record && statuses.includes(record.status)) return record;
+        if (Date.now() > deadline) throw new Error(`deployment ${id} did not reach ${statuses.join('/')} within ${timeoutMs} ms; it is ${record?.status} (${record?.error ?? ''})`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    site(id, urlPath, method = 'GET') {
+      return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, headers: { host: `${id}.${config.baseDomain}:${port}` } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    },
+    async startWorker(opts = {}) {
+      const workerConfig = opts.slots ? Object.freeze({ ...config, buildConcurrency: opts.slots }) : config;
+      const worker = await startWorker({ config: workerConfig, redis, storage, logger, name: opts.name ?? `test-${process.pid}-${++workerCount}` });
+      workers.push(worker);
+      return worker;
+    },
+    repo(name, files, repoOptions) {
+      const gitServer = { url: inject('gitUrl'), root: inject('gitRoot') };
+      return createFixtureRepo(gitServer, `${config.s3.bucket}-${name}`, files, repoOptions);
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close({ force: true })));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      redis.destroy();
+      await redisServer.stop();
+    },
+  };
+  for (let i = 0; i < (options.workers ?? 1); i++) await stack.startWorker();
+  return stack;
+}

@@ -1,0 +1,159 @@
+// The HTTP API: createApp(deps) builds the Express app without listening, so tests can start it on
+// port 0. Every error leaves through one handler that maps Slipway's error codes to HTTP statuses.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import {
+  FINAL_STATUSES,
+  NotFoundError,
+  SlipwayError,
+  InvalidInputError,
+  describeError,
+  isDeploymentId,
+  isRedisUnavailable,
+  isS3Unavailable,
+  type Config,
+  type DeploymentRecord,
+  type Logger,
+  type Queue,
+  type Storage,
+} from '@slipway/shared';
+import { createDeployment } from './deploy';
+import { PAGE_HTML } from './page';
+import { sitesMiddleware } from './sites';
+
+export interface AppDeps {
+  config: Config;
+  queue: Queue;
+  storage: Storage;
+  logger: Logger;
+  redisReady: () => boolean;
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  INVALID_INPUT: 400,
+  INVALID_URL: 400,
+  UNSAFE_PATH: 400,
+  NOT_FOUND: 404,
+  BODY_TOO_LARGE: 413,
+  REPO_TOO_LARGE: 413,
+  CLONE_FAILED: 422,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+};
+
+const LOG_POLL_MS = 500;
+
+export function createApp(deps: AppDeps): express.Express {
+  const { queue, config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.use(sitesMiddleware(deps.storage, config.baseDomain));
+  app.use(express.json({ limit: '16kb', strict: true }));
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(PAGE_HTML);
+  });
+
+  app.post('/deploy', async (req, res) => {
+    const record = await createDeployment(deps, req.body);
+    res.status(202).json({
+      id: record.id,
+      status: record.status,
+      statusUrl: `/deployments/${record.id}`,
+      logsUrl: `/deployments/${record.id}/logs`,
+      url: record.url,
+    });
+  });
+
+  app.get('/deployments/:id', async (req, res) => {
+    res.json(await getRecord(queue, req.params.id));
+  });
+
+  app.get('/status', async (req, res) => {
+    const id = req.query.id;
+    if (typeof id !== 'string' || id === '') throw new InvalidInputError('give the deployment id as ?id=');
+    const record = await getRecord(queue, id);
+    res.json({ status: record.status });
+  });
+
+  app.get('/deployments/:id/logs', async (req, res) => {
+    const id = req.params.id;
+    await getRecord(queue, id);
+    const after = typeof req.query.after === 'string' && /^\d+-\d+$/.test(req.query.after) ? req.query.after : '-';
+    if (req.get('accept')?.includes('text/event-stream')) {
+      await streamLog(req, res, queue, id, after);
+      return;
+    }
+    res.json(await queue.readLog(id, after));
+  });
+
+  app.get('/queue', async (_req, res) => {
+    res.json(await queue.stats());
+  });
+
+  app.get('/healthz', async (_req, res) => {
+    const [redis, s3] = await Promise.all([
+      queue.stats().then(() => 'ok', (err: unknown) => describeError(err)),
+      deps.storage.ping().then(() => 'ok', (err: unknown) => describeError(err)),
+    ]);
+    res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
+  });
+
+  app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+async function getRecord(queue: Queue, id: string): Promise<DeploymentRecord> {
+  const record = isDeploymentId(id) ? await queue.get(id) : null;
+  if (!record) throw new NotFoundError(`no deployment with id ${JSON.stringify(id.slice(0, 64))}`);
+  return record;
+}
+
+/** Server-sent events: each log line as a `data:` event, then `event: end` once the build is over. */
+async function streamLog(req: Request, res: Response, queue: Queue, id: string, after: string): Promise<void> {
+  res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+  res.flushHeaders();
+  let cursor = after;
+  let closed = false;
+  req.on('close', () => (closed = true));
+  while (!closed) {
+    const { lines, cursor: next } = await queue.readLog(id, cursor);
+    for (const line of lines) res.write(`data: ${line.replace(/\r?\n/g, ' ')}\n\n`);
+    cursor = next;
+    if (lines.length > 0) res.write(`id: ${cursor}\n\n`);
+    const record = await queue.get(id);
+    if (!record || (FINAL_STATUSES.includes(record.status) && lines.length === 0)) {
+      res.write(`event: end\ndata: ${record?.status ?? 'unknown'}\n\n`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, LOG_POLL_MS));
+  }
+  res.end();
+}
+
+function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const { status, code, message } = toHttpError(err);
+    if (status >= 500) logger.error({ err: describeError(err), method: req.method, path: req.path }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).json({ error: { code, message } });
+  };
+}
+
+function toHttpError(err: unknown): { status: number; code: string; message: string } {
+  if (err instanceof SlipwayError) return { status: STATUS_BY_CODE[err.code] ?? 500, code: err.code, message: err.message };
+  // body-parser's errors carry a `type`; they are the client's fault and say so.
+  const type = (err as { type?: string } | null)?.type;
+  if (type === 'entity.parse.failed') return { status: 400, code: 'INVALID_INPUT', message: 'the request body is not valid JSON' };
+  if (type === 'entity.too.large') return { status: 413, code: 'BODY_TOO_LARGE', message: 'the request body is larger than 16 KB; the limit is 16 KB' };
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return { status: 415, code: 'INVALID_INPUT', message: describeError(err) };
+  if (isRedisUnavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'Redis is unavailable; try again shortly' };
+  if (isS3Unavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'object storage is unavailable; try again shortly' };
+  // Any other error is ours; its text may hold internals, so the client gets a generic line.
+  return { status: 500, code: 'INTERNAL', message: 'internal error; the server log has the details' };
+}

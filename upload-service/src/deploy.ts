@@ -1,0 +1,126 @@
+// The deploy flow behind POST /deploy: validate → clone → upload the source → record and enqueue.
+// Nothing reaches the queue until every file is in S3; every failure path leaves Redis and S3 as they were.
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  DeployRequestSchema,
+  InvalidInputError,
+  SlipwayError,
+  UnavailableError,
+  describeError,
+  newDeploymentId,
+  pathInside,
+  siteUrl,
+  storageKeys,
+  uploadTree,
+  type Config,
+  type DeploymentRecord,
+  type Logger,
+  type Queue,
+  type Storage,
+} from '@slipway/shared';
+import { cloneRepo } from './clone';
+import { checkRepoUrl } from './url-policy';
+
+export interface DeployDeps {
+  config: Config;
+  queue: Queue;
+  storage: Storage;
+  logger: Logger;
+  /** False while Redis is unreachable: then nothing is cloned and the answer is 503. */
+  redisReady: () => boolean;
+}
+
+export async function createDeployment(deps: DeployDeps, body: unknown): Promise<DeploymentRecord> {
+  const { config, queue, storage } = deps;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidInputError('the request body must be a JSON object such as {"repoUrl": "https://github.com/owner/site.git"}');
+  }
+  const parsed = DeployRequestSchema.safeParse(body);
+  if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
+  const request = parsed.data;
+  const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks });
+  if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
+
+  const id = newDeploymentId();
+  const logger = deps.logger.child({ deploymentId: id });
+  const started = Date.now();
+  const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
+  try {
+    const { commit } = await cloneRepo(target, request.branch, dir, config.cloneTimeoutMs);
+    if (request.rootDir) await requireDirectory(dir, request.rootDir);
+    const record: DeploymentRecord = {
+      id,
+      repoUrl: target.url,
+      branch: request.branch,
+      commit,
+      rootDir: request.rootDir,
+      installCommand: request.installCommand,
+      buildCommand: request.buildCommand,
+      outputDir: request.outputDir,
+      status: 'uploading',
+      attempts: 0,
+      createdAt: new Date().toISOString(),
+      url: siteUrl(config, id),
+    };
+    await platform('Redis', () => queue.createUploading(record));
+    try {
+      const source = await platform('S3', () =>
+        uploadTree(storage, dir, storageKeys.source(id), {
+          skipDirs: new Set(['.git']),
+          maxFiles: config.maxRepoFiles,
+          maxBytes: config.maxRepoBytes,
+          what: 'repository',
+          concurrency: config.uploadConcurrency,
+        }),
+      );
+      const fields = { sourceFiles: source.files, sourceBytes: source.bytes };
+      await platform('Redis', () => queue.enqueue(id, fields));
+      logger.info({ repoUrl: target.url, commit, ...fields, ms: Date.now() - started }, 'deployment queued');
+      return { ...record, ...fields, status: 'queued' };
+    } catch (err) {
+      await undo(deps, id, logger);
+      throw err;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes what a failed deployment wrote; each step on its own so one failure does not skip the other. */
+async function undo(deps: DeployDeps, id: string, logger: Logger): Promise<void> {
+  try {
+    await deps.storage.deletePrefix(`${storageKeys.source(id)}/`);
+  } catch (err) {
+    logger.error({ err: describeError(err) }, 'could not remove the uploaded source of a failed deployment');
+  }
+  try {
+    await deps.queue.discard(id);
+  } catch (err) {
+    // The `uploading` record expires on its own.
+    logger.error({ err: describeError(err) }, 'could not remove the record of a failed deployment');
+  }
+}
+
+/** Runs a Redis or S3 step; an error that is not Slipway's own means the platform is unavailable. */
+async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof SlipwayError) throw err;
+    throw new UnavailableError(`${what} is unavailable (${describeError(err)}); nothing was enqueued, try again shortly`, err);
+  }
+}
+
+async function requireDirectory(root: string, rel: string): Promise<void> {
+  const stat = await lstat(pathInside(root, rel)).catch(() => null);
+  if (!stat?.isDirectory()) throw new InvalidInputError(`rootDir ${JSON.stringify(rel)} is not a folder in the repository`);
+}
+
+function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}

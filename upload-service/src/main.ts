@@ -1,0 +1,42 @@
+// Starts the upload-service: config, Redis, S3, the HTTP server, and an orderly shutdown on SIGTERM/SIGINT.
+import type { AddressInfo } from 'node:net';
+import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
+import { createApp } from './app';
+
+const config = loadConfigOrExit('upload-service');
+const logger = createLogger('upload-service', config.logLevel);
+const redis = createRedis(config.redisUrl, logger);
+const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
+const queue = new Queue(redis);
+
+// A connection problem at start is logged and retried in the background, like one later on.
+redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }, 'redis connect failed'));
+storage.ensureBucket().catch((err: unknown) => logger.warn({ err: describeError(err), bucket: config.s3.bucket }, 'could not check or create the bucket'));
+
+const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
+const server = app.listen(config.port, () => {
+  const { port } = server.address() as AddressInfo;
+  logger.info({ port, sites: config.siteUrlTemplate }, `upload-service listening on http://localhost:${port}`);
+});
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  shuttingDown = true;
+  logger.info({ signal }, 'shutting down: no new requests, finishing the ones in flight');
+  // The last resort if something refuses to close; unref'd so it never keeps the process alive.
+  setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  try {
+    await redis.close();
+  } catch (err) {
+    logger.error({ err: describeError(err) }, 'closing redis failed');
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));

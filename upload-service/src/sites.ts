@@ -1,0 +1,78 @@
+// Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` gets the file from `dist/<id>/`,
+// streamed from S3, with an index.html fallback for folders and single-page apps.
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { NextFunction, Request, Response } from 'express';
+import { UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Storage } from '@slipway/shared';
+
+/** The deployment id a Host header names, or null when the request is not for a site. */
+export function siteIdFromHost(host: string | undefined, baseDomain: string): string | null {
+  if (!host) return null;
+  const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  const suffix = `.${baseDomain}`;
+  if (!name.endsWith(suffix)) return null;
+  const label = name.slice(0, -suffix.length);
+  return isDeploymentId(label) ? label : null;
+}
+
+/**
+ * The object keys to try, in order, for a request path:
+ * `/` and `/docs/` → their index.html; `/about` → `about`, then `about/index.html`, then the root
+ * index.html (a single-page app's route); a missing file with an extension is a 404.
+ */
+export function candidateKeys(id: string, requestPath: string): string[] {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(requestPath);
+  } catch {
+    throw new UnsafePathError(`path ${JSON.stringify(requestPath)} is not valid percent-encoding`);
+  }
+  const rel = safeRelativePath(decoded.replace(/^\/+/, ''));
+  const prefix = storageKeys.dist(id);
+  const root = `${prefix}/index.html`;
+  if (rel === '') return [root];
+  if (decoded.endsWith('/')) return [keyUnder(prefix, `${rel}/index.html`)];
+  if (path.posix.extname(rel) !== '') return [keyUnder(prefix, rel)];
+  return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), root];
+}
+
+export function sitesMiddleware(storage: Storage, baseDomain: string) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const id = siteIdFromHost(req.headers.host, baseDomain);
+    if (id === null) return next();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
+      return;
+    }
+    let keys: string[];
+    try {
+      // req.path is already normalised by the URL parser; the raw URL is checked so an encoded
+      // `%2e%2e%2f` cannot climb either.
+      keys = candidateKeys(id, req.originalUrl.split('?')[0] ?? '/');
+    } catch (err) {
+      if (err instanceof UnsafePathError) {
+        res.status(400).type('text/plain').send('Bad Request\n');
+        return;
+      }
+      throw err;
+    }
+    for (const key of keys) {
+      const object = await storage.get(key);
+      if (!object) continue;
+      res.status(200);
+      res.set('Content-Type', contentTypeFor(key));
+      if (object.contentLength !== undefined) res.set('Content-Length', String(object.contentLength));
+      if (object.etag) res.set('ETag', object.etag);
+      res.set('X-Content-Type-Options', 'nosniff');
+      res.set('Cache-Control', key.endsWith('.html') ? 'no-cache' : 'public, max-age=300');
+      if (req.method === 'HEAD') {
+        object.body.destroy();
+        res.end();
+        return;
+      }
+      await pipeline(object.body, res);
+      return;
+    }
+    res.status(404).type('text/plain').send('Not Found\n');
+  };
+}

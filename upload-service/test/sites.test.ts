@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { UnsafePathError } from '@slipway/shared';
+import { candidateKeys, siteIdFromHost } from '../src/sites';
+
+describe('site routing', () => {
+  it('reads the deployment id from the Host header', () => {
+    expect(siteIdFromHost('abcdefghij12.localhost:3000', 'localhost')).toBe('abcdefghij12');
+    expect(siteIdFromHost('ABCDEFGHIJ12.Sites.Example.com.', 'sites.example.com')).toBe('abcdefghij12');
+    expect(siteIdFromHost('localhost:3000', 'localhost')).toBeNull();
+    expect(siteIdFromHost('a.b.localhost', 'localhost')).toBeNull();
+    expect(siteIdFromHost('abcdefghij12.evil.com', 'localhost')).toBeNull();
+    expect(siteIdFromHost(undefined, 'localhost')).toBeNull();
+  });
+
+  it('maps paths to keys with index.html and single-page fallbacks', () => {
+    const id = 'abcdefghij12';
+    expect(candidateKeys(id, '/')).toEqual([`dist/${id}/index.html`]);
+    expect(candidateKeys(id, '/docs/')).toEqual([`dist/${id}/docs/index.html`]);
+    expect(candidateKeys(id, '/app.js')).toEqual([`dist/${id}/app.js`]);
+    expect(candidateKeys(id, '/about')).toEqual([`dist/${id}/about`, `dist/${id}/about/index.html`, `dist/${id}/index.html`]);
+    expect(candidateKeys(id, '/a%20b.html')).toEqual([`dist/${id}/a b.html`]);
+  });
+
+  it.each(['/../other/index.html', '/%2e%2e/other/index.html', '/a/%2E%2E/%2e%2e/x', '/..%2fx', '/%00', '/%E0%A4%A'])('never leaves dist/<id>/ for %s', (p) => {
+    expect(() => candidateKeys('abcdefghij12', p)).toThrowError(UnsafePathError);
+  });
+});
