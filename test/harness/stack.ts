@@ -48,15 +48,33 @@ export interface Stack {
 
 let bucketCounter = 0;
 
-export async function startStack(options: { workers?: number; slots?: number; env?: Record<string, string> } = {}): Promise<Stack> {
-  const tmpRoot = inject('tmpRoot');
+/** The shared servers a stack runs against: from vitest's global setup, or started by the benchmark. */
+export interface Servers {
+  s3Endpoint: string;
+  gitUrl: string;
+  gitRoot: string;
+  tmpRoot: string;
+}
+
+export interface StackOptions {
+  workers?: number;
+  slots?: number;
+  env?: Record<string, string>;
+}
+
+export function startStack(options: StackOptions = {}): Promise<Stack> {
+  return startStackOn({ s3Endpoint: inject('s3Endpoint'), gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') }, options);
+}
+
+export async function startStackOn(servers: Servers, options: StackOptions = {}): Promise<Stack> {
+  const { tmpRoot } = servers;
   const dir = await mkdtemp(path.join(tmpRoot, 'stack-'));
   const redisServer = await startRedisServer({ port: await getPort(), dir: path.join(dir, 'redis') });
   const port = await getPort();
   const config = loadConfig({
     PORT: String(port),
     REDIS_URL: redisServer.url,
-    S3_ENDPOINT: inject('s3Endpoint'),
+    S3_ENDPOINT: servers.s3Endpoint,
     S3_BUCKET: `test-${process.pid}-${++bucketCounter}`,
     AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -128,7 +146,7 @@ export async function startStack(options: { workers?: number; slots?: number; en
       return worker;
     },
     repo(name, files, repoOptions) {
-      const gitServer = { url: inject('gitUrl'), root: inject('gitRoot') };
+      const gitServer = { url: servers.gitUrl, root: servers.gitRoot };
       return createFixtureRepo(gitServer, `${config.s3.bucket}-${name}`, files, repoOptions);
     },
     async close() {

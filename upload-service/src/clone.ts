@@ -46,10 +46,10 @@ function cloneError(err: unknown, url: string, branch: string | undefined, timeo
   const text = err instanceof Error ? err.message : String(err);
   if (/abort/i.test(text)) return new CloneFailedError(`cloning ${url} took longer than ${timeoutMs / 1000} s; the limit is ${timeoutMs / 1000} s`);
   if (branch && /Remote branch .* not found/i.test(text)) return new CloneFailedError(`branch ${JSON.stringify(branch)} does not exist in ${url}`);
-  if (/could not read Username|Authentication failed|terminal prompts disabled|401|403/i.test(text)) {
+  if (/could not read Username|Authentication failed|terminal prompts disabled|returned error: 40[13]\b/i.test(text)) {
     return new CloneFailedError(`${url} asks for credentials; only public repositories can be deployed`);
   }
-  if (/not found|does not appear to be a git repository|404/i.test(text)) return new CloneFailedError(`${url} is not a git repository that can be cloned (not found)`);
+  if (/not found|does not appear to be a git repository|returned error: 404\b/i.test(text)) return new CloneFailedError(`${url} is not a git repository that can be cloned (not found)`);
   // git's last error line says what went wrong; the rest is progress noise.
   const reason = text.split('\n').map((l) => l.trim()).filter((l) => /^(fatal|error):/.test(l)).pop() ?? text.trim().split('\n').pop();
   return new CloneFailedError(`cloning ${url} failed: ${reason}`);

@@ -1,0 +1,75 @@
+// `npm run bench`: speed figures measured side by side in one run, printed as a table of ratios.
+// Starts its own s3rver, git server and redis-server on free loopback ports; stops them at the end.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { uploadTree } from '@slipway/shared';
+import { spawnS3rver } from '../dev/s3-server';
+import { startGitServer } from '../test/harness/git-server';
+import { staticSite } from '../test/harness/fixtures';
+import { startStackOn } from '../test/harness/stack';
+
+const ROUNDS = 5;
+const TREE_FILES = 300;
+
+const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
+const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
+const git = await startGitServer(path.join(tmpRoot, 'git'));
+const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot });
+const rows: string[][] = [];
+try {
+  // 1. Source upload: bounded concurrency against one file at a time, alternated round by round.
+  const tree = path.join(tmpRoot, 'tree');
+  for (let i = 0; i < TREE_FILES; i++) {
+    await mkdir(path.join(tree, `d${i % 10}`), { recursive: true });
+    await writeFile(path.join(tree, `d${i % 10}`, `f${i}.txt`), `file ${i}\n`.repeat(50));
+  }
+  const serial: number[] = [];
+  const parallel: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [concurrency, into] of [[1, serial], [16, parallel]] as const) {
+      const started = performance.now();
+      await uploadTree(stack.storage, tree, `bench/${round}-${concurrency}`, { concurrency });
+      into.push(performance.now() - started);
+    }
+  }
+  rows.push([`upload ${TREE_FILES} files, concurrency 16 vs 1`, ms(median(parallel)), ms(median(serial)), ratio(median(serial), median(parallel))]);
+
+  // 2. POST → deployed for the static fixture, against the time the clone alone takes.
+  const repoUrl = await stack.repo('static', staticSite());
+  const deploy: number[] = [];
+  const post: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const started = performance.now();
+    const id = await stack.deploy({ repoUrl });
+    post.push(performance.now() - started);
+    const record = await stack.waitFor(id);
+    if (record.status !== 'deployed') throw new Error(`bench deployment failed: ${record.error}`);
+    deploy.push(performance.now() - started);
+  }
+  rows.push(['static site: POST → 202 vs POST → deployed', ms(median(post)), ms(median(deploy)), ratio(median(deploy), median(post))]);
+} finally {
+  await stack.close();
+  await git.close();
+  await s3.close();
+  await rm(tmpRoot, { recursive: true, force: true });
+}
+
+const header = ['case', 'A (median)', 'B (median)', 'B / A'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+console.log(`\n${ROUNDS} rounds each, medians, measured side by side on this machine:\n`);
+console.log(line(header));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const row of rows) console.log(line(row));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+function ms(x: number): string {
+  return `${x.toFixed(0)} ms`;
+}
+function ratio(a: number, b: number): string {
+  return `${(a / b).toFixed(1)}×`;
+}
