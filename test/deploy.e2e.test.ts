@@ -89,7 +89,7 @@ describe('deploying a repository', () => {
     expect(failed.attempts).toBe(1);
     expect((await stack.site(broken, '/')).status).toBe(404);
     expect((await stack.waitFor(next)).status).toBe('deployed');
-    expect(await stack.queue.stats()).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+    expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
   });
 
   it('fails a build that writes no output folder, saying which folders it looked for', async () => {

@@ -35,7 +35,7 @@ describe('build-queue', () => {
     // attempts counts every start: 1 means no id was ever built twice.
     expect(records.map((r) => r.attempts)).toEqual(ids.map(() => 1));
     expect(new Set(records.map((r) => r.worker)).size).toBeGreaterThan(1);
-    expect(await stack.queue.stats()).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+    expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
   });
 
   it('blocks on BLMOVE for its whole timeout without tripping the client command timeout', async () => {

@@ -71,6 +71,6 @@ describe('site serving', () => {
   });
 
   it('leaves the API alone for requests to the bare host', async () => {
-    expect((await stack.get('/queue')).body).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+    expect((await stack.get('/queue')).body).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0, workers: [] });
   });
 });

@@ -33,6 +33,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
   try {
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
+    signal.throwIfAborted();
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
     if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
 
@@ -40,7 +41,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
     for (const argv of steps) {
       const result = await runCommand(argv, log, { cwd: appDir, home: ws.home, timeoutMs: config.buildTimeoutMs, signal });
-      if (signal.aborted) throw signal.reason ?? new Error('stopped');
+      signal.throwIfAborted();
       if (result.code !== 0) {
         throw new BuildFailedError(`${describeExit(argv, result, config.buildTimeoutMs)}; last lines:\n${log.tail().join('\n')}`);
       }
@@ -56,6 +57,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
           : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
       );
     }
+    signal.throwIfAborted();
     const output = await publishOutput(storage, record.id, outputDir, config.uploadConcurrency);
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);

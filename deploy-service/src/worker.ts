@@ -1,14 +1,19 @@
-// A worker process's slots: BUILD_CONCURRENCY slots, each with its own blocking Redis connection,
-// started together and stopped together. Used by main.ts and, in-process, by the tests.
+// A worker process's slots and their upkeep: BUILD_CONCURRENCY slots, each with its own blocking
+// Redis connection; the heartbeats that say they are alive; the reaper that recovers the work of
+// dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
 import { hostname } from 'node:os';
-import { Queue, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
+import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
 import { Slot } from './slot';
 
 export interface Worker {
   readonly slots: readonly Slot[];
-  /** Stops claiming and waits for running builds; `force` stops them too. Idempotent. */
+  /** Stops claiming and waits for running builds; `force` stops them and releases their ids. */
   close(options?: { force?: boolean }): Promise<void>;
 }
+
+const PROMOTE_INTERVAL_MS = 1000;
+/** The fallback for a cancel message missed while the subscriber was reconnecting. */
+const CANCEL_POLL_MS = 1000;
 
 export async function startWorker(deps: { config: Config; redis: Redis; storage: Storage; logger: Logger; name?: string }): Promise<Worker> {
   const { config, redis, storage, logger } = deps;
@@ -16,13 +21,53 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const base = deps.name ?? `${hostname()}-${process.pid}`;
   const conns: Redis[] = [];
   const slots: Slot[] = [];
+
+  const policy = await queue.evictionPolicy();
+  if (policy !== null && policy !== 'noeviction') {
+    logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: under memory pressure it can drop queued deployments; set maxmemory-policy noeviction');
+  }
+
+  const beat = (slot: Slot) =>
+    queue.heartbeat(slot.id, slot.current, slot.since, config.heartbeatTtlSeconds).catch((err: unknown) => logger.debug({ err: describeError(err) }, 'heartbeat failed'));
+
   for (let n = 0; n < config.buildConcurrency; n++) {
     const id = `${base}-${n}`;
     const conn = duplicateRedis(redis, logger, `slot ${id}`);
     await conn.connect();
     conns.push(conn);
-    slots.push(new Slot(id, { config, queue, storage, logger, conn }));
+    slots.push(new Slot(id, { config, queue, storage, logger, conn, onChange: (slot) => void beat(slot) }));
   }
+
+  const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');
+  await subscriber.connect();
+  conns.push(subscriber);
+  await subscriber.subscribe(CANCEL_CHANNEL, (id) => {
+    for (const slot of slots) if (slot.cancel(id)) logger.info({ deploymentId: id, slot: slot.id }, 'cancel requested; stopping the build');
+  });
+
+  await Promise.all(slots.map(beat));
+  const timers = [
+    setInterval(() => void Promise.all(slots.map(beat)), Math.max(1, config.heartbeatTtlSeconds / 3) * 1000),
+    setInterval(() => void queue.promoteDue().catch(() => undefined), PROMOTE_INTERVAL_MS),
+    setInterval(() => void reap(), config.reaperIntervalMs),
+    setInterval(() => void pollCancels(), CANCEL_POLL_MS),
+  ];
+  async function reap(): Promise<void> {
+    try {
+      const { recovered, dead } = await queue.recoverOrphans(config.maxAttempts, config.reaperIntervalMs);
+      if (recovered + dead > 0) logger.warn({ recovered, dead }, 'recovered the deployments of workers that stopped responding');
+    } catch (err) {
+      logger.debug({ err: describeError(err) }, 'reaper pass failed');
+    }
+  }
+  async function pollCancels(): Promise<void> {
+    for (const slot of slots) {
+      const id = slot.current;
+      if (id && (await queue.isCancelRequested(id).catch(() => false))) slot.cancel(id);
+    }
+  }
+  // At start too: a restarted fleet should not wait a whole interval to pick up what the old one left.
+  await reap();
   for (const slot of slots) slot.start();
   logger.info({ slots: slots.map((s) => s.id) }, 'worker started');
 
@@ -33,6 +78,8 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       // Not memoised as a whole: a forced close must still reach slots a graceful close is waiting on.
       await Promise.all(slots.map((s) => s.stop(options)));
       closing ??= (async () => {
+        for (const timer of timers) clearInterval(timer);
+        for (const slot of slots) await queue.clearHeartbeat(slot.id).catch(() => undefined);
         for (const conn of conns) {
           try {
             await conn.close();

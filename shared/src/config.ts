@@ -38,6 +38,9 @@ const EnvSchema = z.object({
   MAX_ATTEMPTS: int(3, 1, 100),
   UPLOAD_CONCURRENCY: int(16, 1, 256),
   SHUTDOWN_GRACE_SECONDS: int(30, 0, 3600),
+  HEARTBEAT_TTL_SECONDS: int(30, 1, 3600),
+  REAPER_INTERVAL_SECONDS: int(10, 1, 3600),
+  RETRY_BASE_MS: int(2000, 1, 3_600_000),
   ALLOW_PRIVATE_NETWORKS: flag,
   WORK_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,6 +71,11 @@ export interface Config {
   readonly maxAttempts: number;
   readonly uploadConcurrency: number;
   readonly shutdownGraceMs: number;
+  /** A worker slot whose heartbeat is this old is dead; its builds are recovered. */
+  readonly heartbeatTtlSeconds: number;
+  readonly reaperIntervalMs: number;
+  /** First retry delay after a platform failure; doubled for each further attempt, with jitter. */
+  readonly retryBaseMs: number;
   readonly allowPrivateNetworks: boolean;
   /** Where temporary clones and build folders go; the OS temp folder when unset. */
   readonly workDir: string | undefined;
@@ -106,6 +114,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxAttempts: e.MAX_ATTEMPTS,
     uploadConcurrency: e.UPLOAD_CONCURRENCY,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    heartbeatTtlSeconds: e.HEARTBEAT_TTL_SECONDS,
+    reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
+    retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
     workDir: e.WORK_DIR,
     logLevel: e.LOG_LEVEL,

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'INVALID_INPUT'
   | 'INVALID_URL'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'REPO_TOO_LARGE'
   | 'CLONE_FAILED'
   | 'BUILD_FAILED'
@@ -33,6 +34,13 @@ export class InvalidInputError extends SlipwayError {
 export class NotFoundError extends SlipwayError {
   constructor(message: string) {
     super('NOT_FOUND', message);
+  }
+}
+
+/** The request is valid but the deployment is not in a state that allows it. */
+export class ConflictError extends SlipwayError {
+  constructor(message: string) {
+    super('CONFLICT', message);
   }
 }
 

@@ -43,3 +43,19 @@ export function failingBuild(code: number): Record<string, string> {
     'build.js': `console.log('compiling…'); console.error('error: something is broken'); process.exit(${code});`,
   };
 }
+
+/** A build that takes `ms` (so a test can act while it runs), then writes dist/index.html. */
+export function slowBuild(ms: number): Record<string, string> {
+  return {
+    'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { build: 'node build.js' } }),
+    'build.js': `
+const fs = require('fs');
+console.log('building for ${ms} ms');
+setTimeout(() => {
+  fs.mkdirSync('dist', { recursive: true });
+  fs.writeFileSync('dist/index.html', '<h1>slow build</h1>');
+  console.log('build done');
+}, ${ms});
+`,
+  };
+}

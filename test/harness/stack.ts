@@ -27,6 +27,8 @@ import { createFixtureRepo } from './git-server';
 
 export interface Stack {
   config: Config;
+  /** The environment the stack's config was parsed from: what a worker process needs. */
+  env: Record<string, string>;
   api: string;
   redis: Redis;
   redisServer: RedisServer;
@@ -71,7 +73,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   const dir = await mkdtemp(path.join(tmpRoot, 'stack-'));
   const redisServer = await startRedisServer({ port: await getPort(), dir: path.join(dir, 'redis') });
   const port = await getPort();
-  const config = loadConfig({
+  const env: Record<string, string> = {
     PORT: String(port),
     REDIS_URL: redisServer.url,
     S3_ENDPOINT: servers.s3Endpoint,
@@ -84,7 +86,8 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     BUILD_TIMEOUT_SECONDS: '60',
     LOG_LEVEL: process.env.SLIPWAY_TEST_LOG ?? 'silent',
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const logger = pino({ level: config.logLevel });
   const redis = createRedis(config.redisUrl, logger);
   await redis.connect();
@@ -100,6 +103,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   let workerCount = 0;
   const stack: Stack = {
     config,
+    env,
     api,
     redis,
     redisServer,

@@ -2,6 +2,7 @@
 // port 0. Every error leaves through one handler that maps Slipway's error codes to HTTP statuses.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import {
+  ConflictError,
   FINAL_STATUSES,
   NotFoundError,
   SlipwayError,
@@ -33,6 +34,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   INVALID_URL: 400,
   UNSAFE_PATH: 400,
   NOT_FOUND: 404,
+  CONFLICT: 409,
   BODY_TOO_LARGE: 413,
   REPO_TOO_LARGE: 413,
   CLONE_FAILED: 422,
@@ -86,6 +88,22 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     res.json(await queue.readLog(id, after));
+  });
+
+  app.post('/deployments/:id/cancel', async (req, res) => {
+    const record = await getRecord(queue, req.params.id);
+    const result = await queue.cancel(record.id);
+    if (result !== 'canceled' && result !== 'canceling') {
+      throw new ConflictError(`deployment ${record.id} is ${result}; only a queued or building deployment can be canceled`);
+    }
+    res.status(202).json({ id: record.id, status: result });
+  });
+
+  app.post('/deployments/:id/redeploy', async (req, res) => {
+    const record = await getRecord(queue, req.params.id);
+    const result = await queue.redeploy(record.id);
+    if (result !== 'queued') throw new ConflictError(`deployment ${record.id} is ${result}; only a deployed, failed or canceled deployment can be redeployed`);
+    res.status(202).json({ id: record.id, status: result, statusUrl: `/deployments/${record.id}`, logsUrl: `/deployments/${record.id}/logs`, url: record.url });
   });
 
   app.get('/queue', async (_req, res) => {
