@@ -176,7 +176,7 @@ redis.call('DEL', KEYS[3])
 redis.call('LREM', KEYS[4], 0, id)
 redis.call('HDEL', KEYS[5], id)
 redis.call('LPUSH', KEYS[2], id)
-return 'queued'
+return 'requeued'
 `;
 
 export interface WorkerInfo {
@@ -316,10 +316,10 @@ export class Queue {
     return (await this.redis.hGet(recordKey(id), 'cancelRequested')) === '1';
   }
 
-  /** Queues a finished deployment again from its stored source; returns its status if it cannot be. */
-  async redeploy(id: string): Promise<'queued' | 'missing' | Status> {
+  /** Queues a finished deployment again from its stored source; otherwise returns why not (its status). */
+  async redeploy(id: string): Promise<'requeued' | 'missing' | Status> {
     const keys = [recordKey(id), QUEUE_KEY, logKey(id), DEAD_KEY, DEAD_REASONS_KEY];
-    return (await this.script(REDEPLOY_SCRIPT, keys, [id, new Date().toISOString()])) as 'queued' | 'missing' | Status;
+    return (await this.script(REDEPLOY_SCRIPT, keys, [id, new Date().toISOString()])) as 'requeued' | 'missing' | Status;
   }
 
   /** The dead list with each id's reason, newest first. */

@@ -13,6 +13,7 @@ import {
   Storage,
   createRedis,
   createS3Client,
+  isRedisUnavailable,
   loadConfig,
   type Config,
   type DeploymentRecord,
@@ -126,7 +127,11 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     async waitFor(id, statuses = FINAL_STATUSES, timeoutMs = 45_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const record = await queue.get(id);
+        // While a test has Redis stopped, keep polling: the client reconnects on its own.
+        const record = await queue.get(id).catch((err: unknown) => {
+          if (isRedisUnavailable(err)) return null;
+          throw err;
+        });
         if (record && statuses.includes(record.status)) return record;
         if (Date.now() > deadline) throw new Error(`deployment ${id} did not reach ${statuses.join('/')} within ${timeoutMs} ms; it is ${record?.status} (${record?.error ?? ''})`);
         await new Promise((r) => setTimeout(r, 50));

@@ -102,8 +102,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/deployments/:id/redeploy', async (req, res) => {
     const record = await getRecord(queue, req.params.id);
     const result = await queue.redeploy(record.id);
-    if (result !== 'queued') throw new ConflictError(`deployment ${record.id} is ${result}; only a deployed, failed or canceled deployment can be redeployed`);
-    res.status(202).json({ id: record.id, status: result, statusUrl: `/deployments/${record.id}`, logsUrl: `/deployments/${record.id}/logs`, url: record.url });
+    if (result !== 'requeued') throw new ConflictError(`deployment ${record.id} is ${result}; only a deployed, failed or canceled deployment can be redeployed`);
+    res.status(202).json({ id: record.id, status: 'queued', statusUrl: `/deployments/${record.id}`, logsUrl: `/deployments/${record.id}/logs`, url: record.url });
   });
 
   app.get('/queue', async (_req, res) => {

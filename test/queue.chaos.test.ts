@@ -1,0 +1,83 @@
+// Chaos: four worker processes, about a hundred deployments, and a random worker SIGKILLed or sent
+// SIGTERM and restarted every couple of seconds. Every deployment must end deployed, nothing may
+// stay on any list, and a build may run twice only when its worker was stopped during it.
+import { afterAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './harness/stack';
+import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
+
+const DEPLOYMENTS = 100;
+const WORKERS = 4;
+const KILL_EVERY_MS = 2000;
+const DEADLINE_MS = 240_000;
+
+let stack: Stack | undefined;
+const live: WorkerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(live.map((w) => w.kill('SIGKILL')));
+  await stack?.close();
+});
+
+describe('chaos', () => {
+  it('loses and strands nothing while workers are killed and restarted', { timeout: DEADLINE_MS + 60_000 }, async () => {
+    stack = await startStack({
+      workers: 0,
+      env: { HEARTBEAT_TTL_SECONDS: '2', REAPER_INTERVAL_SECONDS: '1', RETRY_BASE_MS: '200', SHUTDOWN_GRACE_SECONDS: '1', MAX_ATTEMPTS: '20' },
+    });
+    const s = stack;
+    const repoUrl = await s.repo('chaos', {
+      'build.js': "setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'ok'); }, 300);",
+    });
+    const started = Date.now();
+    const stopped = new Set<number>(); // pids that were killed or sent SIGTERM
+    const kills = { SIGKILL: 0, SIGTERM: 0 };
+    for (let i = 0; i < WORKERS; i++) live.push(spawnWorkerProcess(s.env));
+
+    let chaosOn = true;
+    const chaos = (async () => {
+      while (chaosOn) {
+        await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + Math.random())));
+        if (!chaosOn) break;
+        // Prefer a worker that is building right now, so the kills land mid-build.
+        const busy = (await s.queue.stats()).workers.filter((w) => w.current).map((w) => Number(w.id.split('-').at(-2)));
+        const candidates = live.map((w, i) => (busy.includes(w.pid) ? i : -1)).filter((i) => i >= 0);
+        const index = candidates.length ? candidates[Math.floor(Math.random() * candidates.length)]! : Math.floor(Math.random() * live.length);
+        const victim = live[index]!;
+        const signal = Math.random() < 0.7 ? 'SIGKILL' : 'SIGTERM';
+        stopped.add(victim.pid);
+        kills[signal] += 1;
+        await victim.kill(signal);
+        live[index] = spawnWorkerProcess(s.env);
+      }
+    })();
+
+    const ids: string[] = [];
+    for (let i = 0; i < DEPLOYMENTS; i++) ids.push(await s.deploy({ repoUrl, buildCommand: 'node build.js' }));
+    const records = [];
+    for (const id of ids) records.push(await s.waitFor(id, ['deployed', 'failed', 'canceled'], Math.max(1000, started + DEADLINE_MS - Date.now())));
+    chaosOn = false;
+    await chaos;
+    const elapsed = Date.now() - started;
+
+    expect(records.filter((r) => r.status !== 'deployed').map((r) => `${r.id}: ${r.status} ${r.error}`)).toEqual([]);
+    expect(await s.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+
+    // Each start writes "build started on <slot>"; every start but the last must have been on a
+    // worker that was then stopped, or the id was built twice for no reason.
+    let duplicates = 0;
+    const unexplained: string[] = [];
+    for (const id of ids) {
+      const { lines } = await s.queue.readLog(id);
+      const slots = lines.filter((l) => l.startsWith('[slipway] build started on ')).map((l) => l.split(' ')[4]!);
+      duplicates += slots.length - 1;
+      for (const slot of slots.slice(0, -1)) {
+        const pid = Number(slot.split('-').at(-2));
+        if (!stopped.has(pid)) unexplained.push(`${id} ran again after ${slot}`);
+      }
+    }
+    expect(unexplained).toEqual([]);
+    console.log(
+      `chaos: ${DEPLOYMENTS} deployments, ${WORKERS} workers, ${kills.SIGKILL} SIGKILL + ${kills.SIGTERM} SIGTERM, ` +
+        `${duplicates} builds run again after their worker was stopped, all deployed in ${(elapsed / 1000).toFixed(1)} s`,
+    );
+  });
+});

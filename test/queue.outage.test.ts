@@ -1,0 +1,92 @@
+// Platform outages: Redis restarted in the middle of a run, S3 unreachable for a while or for good.
+import path from 'node:path';
+import getPort from 'get-port';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { spawnS3rver, type S3Server } from '../dev/s3-server';
+import { startRedisServer } from '../dev/redis-server';
+import { slowBuild, staticSite } from './harness/fixtures';
+import { startStack, startStackOn, type Stack } from './harness/stack';
+import { waitUntil } from './harness/worker-process';
+
+const FAST = { HEARTBEAT_TTL_SECONDS: '2', REAPER_INTERVAL_SECONDS: '1', RETRY_BASE_MS: '300' };
+
+let stack: Stack | undefined;
+let s3: S3Server | undefined;
+afterEach(async () => {
+  await stack?.close();
+  await s3?.close();
+  stack = undefined;
+  s3 = undefined;
+});
+
+/** A stack on an s3rver of its own, which the test can stop and start again on the same port and folder. */
+async function stackWithOwnS3(env: Record<string, string>) {
+  const directory = path.join(inject('tmpRoot'), `own-s3-${Date.now()}`);
+  const port = await getPort();
+  s3 = await spawnS3rver({ directory, port });
+  stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') }, { workers: 0, env });
+  return {
+    stop: () => s3!.close(),
+    start: async () => {
+      s3 = await spawnS3rver({ directory, port });
+    },
+  };
+}
+
+describe('Redis restarts', () => {
+  it('a run survives redis-server being stopped and started again (AOF on)', async () => {
+    stack = await startStack({ workers: 1, env: FAST });
+    const repoUrl = await stack.repo('restart', slowBuild(1500));
+    const ids = [await stack.deploy({ repoUrl }), await stack.deploy({ repoUrl }), await stack.deploy({ repoUrl })];
+    await stack.waitFor(ids[0]!, ['building']);
+
+    const { port } = stack.redisServer;
+    await stack.redisServer.stop();
+    // The API says so while Redis is away…
+    expect((await stack.post('/deploy', { repoUrl })).status).toBe(503);
+    stack.redisServer = await startRedisServer({ port, dir: path.join(stack.config.workDir!, 'redis') });
+
+    // …and everything queued before the restart still deploys.
+    for (const id of ids) {
+      const record = await stack.waitFor(id, ['deployed', 'failed'], 60_000);
+      expect(record.status, record.error).toBe('deployed');
+    }
+    expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+  });
+});
+
+describe('S3 outages', () => {
+  it('a worker retries a platform error with backoff and succeeds once S3 is back', async () => {
+    const storage = await stackWithOwnS3({ ...FAST, MAX_ATTEMPTS: '10' });
+    const id = await stack!.deploy({ repoUrl: await stack!.repo('s3-retry', staticSite()) });
+    await storage.stop();
+    await stack!.startWorker();
+
+    await waitUntil('a second attempt after a platform error', async () => {
+      const record = await stack!.queue.get(id);
+      return record && record.attempts >= 2 ? record : undefined;
+    });
+    const { lines } = await stack!.queue.readLog(id);
+    expect(lines.filter((l) => l.startsWith('[slipway] platform error')).length).toBeGreaterThanOrEqual(1);
+    await storage.start();
+
+    const record = await stack!.waitFor(id, ['deployed', 'failed'], 60_000);
+    expect(record.status, record.error).toBe('deployed');
+    expect(record.attempts).toBeGreaterThanOrEqual(2);
+    expect((await stack!.site(id, '/')).body.toString()).toContain('Home');
+  });
+
+  it('an id whose attempts run out lands in build-queue:dead with the reason', async () => {
+    const storage = await stackWithOwnS3({ ...FAST, MAX_ATTEMPTS: '2', RETRY_BASE_MS: '100' });
+    const id = await stack!.deploy({ repoUrl: await stack!.repo('s3-dead', staticSite()) });
+    await storage.stop();
+    await stack!.startWorker();
+
+    const record = await stack!.waitFor(id, ['failed', 'deployed'], 60_000);
+    expect(record).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(record.error).toMatch(/^gave up after 2 attempts: platform error/);
+    expect(await stack!.queue.dead()).toEqual([{ id, reason: record.error }]);
+    expect(await stack!.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 1 });
+    await storage.start();
+  });
+});
