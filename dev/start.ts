@@ -2,7 +2,7 @@
 // REDIS_URL is set) and s3rver (unless S3_ENDPOINT is set) with their data under .slipway/, then
 // one upload-service and DEPLOY_WORKERS deploy-service processes, with one readable combined log.
 // Ctrl-C stops everything it started.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +49,14 @@ if (!env.S3_ENDPOINT) {
   env.S3_ENDPOINT = s3.endpoint;
   env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+}
+
+// As root, builds run as BUILD_USER (default `builder`). On a machine without that user, the local
+// stack still starts, with builds as root and a warning; production images create the user.
+const buildUser = env.BUILD_USER ?? 'builder';
+if (process.getuid?.() === 0 && buildUser !== 'root' && spawnSync('id', ['-u', buildUser]).status !== 0) {
+  console.warn(`slipway: running as root and user "${buildUser}" does not exist, so builds run as root (not isolated); create it with: useradd --system --create-home ${buildUser}`);
+  env.BUILD_USER = 'root';
 }
 
 run('upload-service', 'upload-service/src/main.ts');

@@ -4,9 +4,12 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import type { BuildLog } from './build-log';
+import type { BuildIdentity } from './build-user';
 
 export interface SandboxOptions {
   cwd: string;
+  /** The unprivileged user to run as (when the worker is root). */
+  identity: BuildIdentity | null;
   /** The build's home folder, inside its work folder. */
   home: string;
   timeoutMs: number;
@@ -51,6 +54,7 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
     // A process group of its own, so the time limit kills everything the build started.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.identity ? { uid: options.identity.uid, gid: options.identity.gid } : {}),
   });
   const result: CommandResult = { code: null, signal: null, timedOut: false, aborted: false };
   const killGroup = () => {

@@ -1,5 +1,6 @@
 // Starts a deploy-service worker process: config, Redis, S3, the slots, and an orderly shutdown on SIGTERM/SIGINT.
 import { Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
+import { BuildUserError } from './build-user';
 import { startWorker } from './worker';
 
 const config = loadConfigOrExit('deploy-service');
@@ -8,7 +9,14 @@ const redis = createRedis(config.redisUrl, logger);
 const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
 
 await connectWithRetry();
-const worker = await startWorker({ config, redis, storage, logger });
+let worker: Awaited<ReturnType<typeof startWorker>>;
+try {
+  worker = await startWorker({ config, redis, storage, logger });
+} catch (err) {
+  if (!(err instanceof BuildUserError)) throw err;
+  console.error(`deploy-service: ${err.message}`);
+  process.exit(1);
+}
 
 async function connectWithRetry(): Promise<void> {
   // The reconnect strategy covers later outages; the first connect is retried here the same way.

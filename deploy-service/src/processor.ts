@@ -12,13 +12,15 @@ import {
 } from '@slipway/shared';
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
+import type { BuildIdentity } from './build-user';
 import { publishOutput } from './publish';
-import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir } from './workspace';
+import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
 
 export interface ProcessDeps {
   config: Config;
   storage: Storage;
   logger: Logger;
+  identity: BuildIdentity | null;
 }
 
 interface PackageJson {
@@ -34,13 +36,14 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
     signal.throwIfAborted();
+    await handOver(ws, deps.identity);
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
     if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
 
     const pkg = await readPackageJson(appDir);
     const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
     for (const argv of steps) {
-      const result = await runCommand(argv, log, { cwd: appDir, home: ws.home, timeoutMs: config.buildTimeoutMs, signal });
+      const result = await runCommand(argv, log, { cwd: appDir, home: ws.home, timeoutMs: config.buildTimeoutMs, signal, identity: deps.identity });
       signal.throwIfAborted();
       if (result.code !== 0) {
         throw new BuildFailedError(`${describeExit(argv, result, config.buildTimeoutMs)}; last lines:\n${log.tail().join('\n')}`);

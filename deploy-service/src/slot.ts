@@ -14,6 +14,7 @@ import {
   type Storage,
 } from '@slipway/shared';
 import { BuildLog } from './build-log';
+import type { BuildIdentity } from './build-user';
 import { processDeployment } from './processor';
 
 /**
@@ -36,6 +37,7 @@ export interface SlotDeps {
   logger: Logger;
   /** A connection of the slot's own: BLMOVE holds it while it blocks. */
   conn: Redis;
+  identity: BuildIdentity | null;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
 }
@@ -132,7 +134,7 @@ export class Slot {
     logger.info({ repoUrl: record.repoUrl, attempt: record.attempts }, 'build started');
     log.line(`[slipway] build started on ${this.id} (attempt ${record.attempts})`);
     try {
-      const output = await processDeployment({ config, storage, logger }, record, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, identity: this.deps.identity }, record, log, abort.signal);
       await this.closeLog(id, log);
       await persist(() => queue.finish(id, this.id, { outputFiles: output.files, outputBytes: output.bytes }));
       logger.info({ ms: Date.now() - started, files: output.files }, 'build deployed');

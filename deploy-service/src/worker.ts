@@ -3,6 +3,7 @@
 // dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
 import { hostname } from 'node:os';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
+import { resolveBuildIdentity } from './build-user';
 import { Slot } from './slot';
 
 export interface Worker {
@@ -18,6 +19,9 @@ const CANCEL_POLL_MS = 1000;
 export async function startWorker(deps: { config: Config; redis: Redis; storage: Storage; logger: Logger; name?: string }): Promise<Worker> {
   const { config, redis, storage, logger } = deps;
   const queue = new Queue(redis);
+  const identity = await resolveBuildIdentity(config.buildUser);
+  if (identity) logger.info({ user: identity.user, uid: identity.uid }, 'builds run as an unprivileged user');
+  else logger.warn('builds run as this worker\'s own user: they could read its environment; run the worker as root with a BUILD_USER for isolation');
   const base = deps.name ?? `${hostname()}-${process.pid}`;
   const conns: Redis[] = [];
   const slots: Slot[] = [];
@@ -35,7 +39,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
     const conn = duplicateRedis(redis, logger, `slot ${id}`);
     await conn.connect();
     conns.push(conn);
-    slots.push(new Slot(id, { config, queue, storage, logger, conn, onChange: (slot) => void beat(slot) }));
+    slots.push(new Slot(id, { config, queue, storage, logger, conn, identity, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');

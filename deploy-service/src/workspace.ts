@@ -1,7 +1,9 @@
 // The build's folder: a fresh work folder per deployment, the source downloaded into it from S3
 // (paged listing, bounded concurrency, streamed bodies), and the output folder found after the build.
 import { createWriteStream } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +28,12 @@ export async function createWorkspace(workDir: string | undefined, id: string): 
   await mkdir(src);
   await mkdir(path.join(home, 'tmp'), { recursive: true });
   return { root, src, home, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** Hands the work folder to the build user, so the build can write only there (and /tmp-like places). */
+export async function handOver(ws: Workspace, identity: { uid: number; gid: number } | null): Promise<void> {
+  if (!identity) return;
+  await promisify(execFile)('chown', ['-R', `${identity.uid}:${identity.gid}`, ws.root]);
 }
 
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */

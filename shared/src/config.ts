@@ -42,6 +42,14 @@ const EnvSchema = z.object({
   REAPER_INTERVAL_SECONDS: int(10, 1, 3600),
   RETRY_BASE_MS: int(2000, 1, 3_600_000),
   ALLOW_PRIVATE_NETWORKS: flag,
+  GIT_ALLOWED_HOSTS: z
+    .string()
+    .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
+    .optional(),
+  DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
+  MAX_CONCURRENT_CLONES: int(4, 1, 256),
+  MAX_WAITING_CLONES: int(16, 0, 10_000),
+  BUILD_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be a user name').default('builder'),
   WORK_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -77,6 +85,15 @@ export interface Config {
   /** First retry delay after a platform failure; doubled for each further attempt, with jitter. */
   readonly retryBaseMs: number;
   readonly allowPrivateNetworks: boolean;
+  /** When set, the only hosts repositories may come from. */
+  readonly gitAllowedHosts: readonly string[] | undefined;
+  /** POST /deploy requests per client per minute. */
+  readonly deployRateLimit: number;
+  readonly maxConcurrentClones: number;
+  /** Requests that may wait for a clone slot; past that, 429. */
+  readonly maxWaitingClones: number;
+  /** The unprivileged user builds run as when the worker runs as root; `root` opts out. */
+  readonly buildUser: string;
   /** Where temporary clones and build folders go; the OS temp folder when unset. */
   readonly workDir: string | undefined;
   readonly logLevel: string;
@@ -118,6 +135,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
+    gitAllowedHosts: e.GIT_ALLOWED_HOSTS ? Object.freeze(e.GIT_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)) : undefined,
+    deployRateLimit: e.DEPLOY_RATE_LIMIT,
+    maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
+    maxWaitingClones: e.MAX_WAITING_CLONES,
+    buildUser: e.BUILD_USER,
     workDir: e.WORK_DIR,
     logLevel: e.LOG_LEVEL,
   });

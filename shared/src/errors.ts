@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'REPO_TOO_LARGE'
   | 'CLONE_FAILED'
+  | 'RATE_LIMITED'
   | 'BUILD_FAILED'
   | 'UNAVAILABLE'
   | 'CONFIG_INVALID'
@@ -70,6 +71,16 @@ export class UnsafePathError extends SlipwayError {
 export class BuildFailedError extends SlipwayError {
   constructor(message: string) {
     super('BUILD_FAILED', message);
+  }
+}
+
+/** Too many requests right now; the client should retry later. */
+export class TooManyRequestsError extends SlipwayError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('RATE_LIMITED', message);
   }
 }
 

@@ -250,6 +250,9 @@ function quotePath(p: string): string {
   return `${out}"`;
 }
 
+/** Prefix of a fixture file value that makes it a symbolic link to the rest of the string. */
+export const SYMLINK_PREFIX = 'symlink:';
+
 function* dataCommand(content: string | Buffer): Generator<Buffer> {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
   yield Buffer.from(`data ${bytes.length}\n`);
@@ -269,8 +272,10 @@ function* commitCommands(
   if (parent !== undefined) yield Buffer.from(`from :${parent}\ndeleteall\n`);
   for (const [file, content] of Object.entries(files)) {
     const normalized = file.replace(/^\.\//, '');
-    yield Buffer.from(`M 100644 inline ${quotePath(normalized)}\n`);
-    yield* dataCommand(content);
+    // A value `symlink:<target>` commits a symbolic link (mode 120000) pointing at <target>.
+    const link = typeof content === 'string' && content.startsWith(SYMLINK_PREFIX);
+    yield Buffer.from(`M ${link ? '120000' : '100644'} inline ${quotePath(normalized)}\n`);
+    yield* dataCommand(link ? content.slice(SYMLINK_PREFIX.length) : content);
   }
 }
 

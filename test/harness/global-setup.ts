@@ -1,7 +1,7 @@
 // Vitest global setup: the servers every test file shares, started once per run on free loopback
 // ports — s3rver in a child process and a git smart-HTTP server over a folder of fixture repos.
 // Each test file starts its own redis-server (see stack.ts), so files never share a queue.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -19,6 +19,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-test-'));
+  await chmod(tmpRoot, 0o711); // passable for the unprivileged build user
   const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
   const git = await startGitServer(path.join(tmpRoot, 'git'));
   project.provide('s3Endpoint', s3.endpoint);

@@ -1,7 +1,7 @@
 // A Slipway stack for one test file: its own redis-server, a bucket of its own on the shared
 // s3rver, the upload-service app on a free port, and in-process deploy workers — all real.
 import http from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import getPort from 'get-port';
@@ -72,6 +72,8 @@ export function startStack(options: StackOptions = {}): Promise<Stack> {
 export async function startStackOn(servers: Servers, options: StackOptions = {}): Promise<Stack> {
   const { tmpRoot } = servers;
   const dir = await mkdtemp(path.join(tmpRoot, 'stack-'));
+  // Builds run as an unprivileged user when the tests run as root: it must be able to pass through.
+  await chmod(dir, 0o711);
   const redisServer = await startRedisServer({ port: await getPort(), dir: path.join(dir, 'redis') });
   const port = await getPort();
   const env: Record<string, string> = {
@@ -86,6 +88,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     BUILD_CONCURRENCY: String(options.slots ?? 1),
     BUILD_TIMEOUT_SECONDS: '60',
     LOG_LEVEL: process.env.SLIPWAY_TEST_LOG ?? 'silent',
+    DEPLOY_RATE_LIMIT: '100000',
     ...options.env,
   };
   const config = loadConfig(env);

@@ -1,11 +1,14 @@
 // The HTTP API: createApp(deps) builds the Express app without listening, so tests can start it on
 // port 0. Every error leaves through one handler that maps Slipway's error codes to HTTP statuses.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import pLimit from 'p-limit';
 import {
   ConflictError,
   FINAL_STATUSES,
   NotFoundError,
   SlipwayError,
+  TooManyRequestsError,
   InvalidInputError,
   describeError,
   isDeploymentId,
@@ -28,6 +31,8 @@ export interface AppDeps {
   logger: Logger;
   redisReady: () => boolean;
 }
+
+const RATE_WINDOW_MS = 60_000;
 
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_INPUT: 400,
@@ -57,8 +62,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.type('html').send(PAGE_HTML);
   });
 
-  app.post('/deploy', async (req, res) => {
-    const record = await createDeployment(deps, req.body);
+  const clones = pLimit(config.maxConcurrentClones);
+  // Per client address (trust proxy is off: behind a proxy, limit there or set it on).
+  const deployLimit = rateLimit({
+    windowMs: RATE_WINDOW_MS,
+    limit: config.deployRateLimit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    handler: (_req, _res, next) =>
+      next(new TooManyRequestsError(`more than ${config.deployRateLimit} deployments a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
+  });
+
+  app.post('/deploy', deployLimit, async (req, res) => {
+    const record = await createDeployment({ ...deps, clones }, req.body);
     res.status(202).json({
       id: record.id,
       status: record.status,
@@ -159,6 +175,7 @@ function errorHandler(logger: Logger) {
       res.end();
       return;
     }
+    if (err instanceof TooManyRequestsError) res.set('Retry-After', String(err.retryAfterSeconds));
     res.status(status).json({ error: { code, message } });
   };
 }

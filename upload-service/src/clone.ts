@@ -1,14 +1,36 @@
 // Cloning: a shallow, single-branch clone of a checked repository URL into a folder, with a time
 // limit, no prompts, and git pinned to the address the URL policy checked.
 import { simpleGit } from 'simple-git';
-import { CloneFailedError } from '@slipway/shared';
+import { CloneFailedError, RepoTooLargeError, formatBytes } from '@slipway/shared';
 import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
   commit: string;
 }
 
-export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, timeoutMs: number): Promise<CloneResult> {
+export interface CloneLimits {
+  timeoutMs: number;
+  maxBytes: number;
+  maxFiles: number;
+}
+
+const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, limits: CloneLimits): Promise<CloneResult> {
+  const { timeoutMs } = limits;
+  // The size limits are enforced while git downloads and checks out, from its own progress lines,
+  // so an oversized repository is stopped early instead of filling the disk first.
+  const tooLarge = new AbortController();
+  let limitError: RepoTooLargeError | null = null;
+  const watchProgress = (text: string) => {
+    if (limitError) return;
+    const received = /Receiving objects:.*?([\d.]+) (bytes|KiB|MiB|GiB)/.exec(text.split('\r').at(-1) ?? text) ?? /Receiving objects:.*?([\d.]+) (bytes|KiB|MiB|GiB)/.exec(text);
+    const bytes = received ? Number(received[1]) * (UNITS[received[2]!] ?? 1) : 0;
+    const files = Number(/Updating files:.*?\(\d+\/(\d+)\)/.exec(text)?.[1] ?? 0);
+    if (bytes > limits.maxBytes) limitError = new RepoTooLargeError(`repository download passed ${formatBytes(limits.maxBytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
+    else if (files > limits.maxFiles) limitError = new RepoTooLargeError(`repository has ${files.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
+    if (limitError) tooLarge.abort(limitError);
+  };
   const config = [
     // Only the transports the policy allowed; no redirects to hosts the policy never saw.
     'protocol.allow=never',
@@ -25,17 +47,20 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
   const git = simpleGit({
     baseDir: dir,
     config,
-    abort: AbortSignal.timeout(timeoutMs),
+    abort: AbortSignal.any([AbortSignal.timeout(timeoutMs), tooLarge.signal]),
     allowEnvironment: ['GIT_TERMINAL_PROMPT'],
     // simple-git guards protocol.allow because it can enable ext:: transports; here it only narrows them.
     unsafe: { allowUnsafeProtocolOverride: true },
-  }).env({ PATH: process.env.PATH, HOME: dir, GIT_TERMINAL_PROMPT: '0' });
+  })
+    .env({ PATH: process.env.PATH, HOME: dir, GIT_TERMINAL_PROMPT: '0' })
+    .outputHandler((_command, _stdout, stderr) => stderr.on('data', (chunk: Buffer) => watchProgress(chunk.toString())));
 
-  const args = ['--depth', '1', '--single-branch', '--no-tags'];
+  const args = ['--depth', '1', '--single-branch', '--no-tags', '--progress'];
   if (branch) args.push('--branch', branch);
   try {
     await git.clone(target.url, dir, args);
   } catch (err) {
+    if (limitError) throw limitError;
     throw cloneError(err, target.url, branch, timeoutMs);
   }
   const commit = (await simpleGit({ baseDir: dir }).revparse(['HEAD'])).trim();

@@ -7,6 +7,7 @@ import {
   DeployRequestSchema,
   InvalidInputError,
   SlipwayError,
+  TooManyRequestsError,
   UnavailableError,
   describeError,
   newDeploymentId,
@@ -15,13 +16,15 @@ import {
   storageKeys,
   uploadTree,
   type Config,
+  type DeployRequest,
   type DeploymentRecord,
   type Logger,
   type Queue,
   type Storage,
 } from '@slipway/shared';
+import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
-import { checkRepoUrl } from './url-policy';
+import { checkRepoUrl, type RepoTarget } from './url-policy';
 
 export interface DeployDeps {
   config: Config;
@@ -30,6 +33,8 @@ export interface DeployDeps {
   logger: Logger;
   /** False while Redis is unreachable: then nothing is cloned and the answer is 503. */
   redisReady: () => boolean;
+  /** Bounds the clones in progress (MAX_CONCURRENT_CLONES). */
+  clones: LimitFunction;
 }
 
 export async function createDeployment(deps: DeployDeps, body: unknown): Promise<DeploymentRecord> {
@@ -40,15 +45,29 @@ export async function createDeployment(deps: DeployDeps, body: unknown): Promise
   const parsed = DeployRequestSchema.safeParse(body);
   if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
   const request = parsed.data;
-  const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks });
+  const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
   if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
+  const { clones } = deps;
+  // Clones hold a process, disk and memory each: a few at a time, a bounded line behind them, 429 past that.
+  if (clones.activeCount + clones.pendingCount >= config.maxConcurrentClones + config.maxWaitingClones) {
+    throw new TooManyRequestsError(`${clones.activeCount + clones.pendingCount} deployments are being prepared; the limit is ${config.maxConcurrentClones + config.maxWaitingClones}, try again shortly`, 5);
+  }
+  return clones(() => prepare(deps, request, target));
+}
+
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget): Promise<DeploymentRecord> {
+  const { config, queue, storage } = deps;
 
   const id = newDeploymentId();
   const logger = deps.logger.child({ deploymentId: id });
   const started = Date.now();
   const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
   try {
-    const { commit } = await cloneRepo(target, request.branch, dir, config.cloneTimeoutMs);
+    const { commit } = await cloneRepo(target, request.branch, dir, {
+      timeoutMs: config.cloneTimeoutMs,
+      maxBytes: config.maxRepoBytes,
+      maxFiles: config.maxRepoFiles,
+    });
     if (request.rootDir) await requireDirectory(dir, request.rootDir);
     const record: DeploymentRecord = {
       id,

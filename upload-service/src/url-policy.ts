@@ -15,6 +15,7 @@ export interface RepoTarget {
 
 export interface UrlPolicy {
   allowPrivateNetworks: boolean;
+  allowedHosts?: readonly string[] | undefined;
 }
 
 const invalid = (message: string) => new InvalidInputError(message, 'INVALID_URL');
@@ -37,6 +38,9 @@ export async function checkRepoUrl(raw: string, policy: UrlPolicy): Promise<Repo
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) throw invalid('repoUrl has no host');
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  if (policy.allowedHosts && !policy.allowedHosts.includes(host.toLowerCase())) {
+    throw invalid(`repoUrl host ${JSON.stringify(host)} is not in GIT_ALLOWED_HOSTS (${policy.allowedHosts.join(', ')})`);
+  }
 
   if (ipaddr.isValid(host)) {
     checkAddress(host, host, policy);
