@@ -134,6 +134,8 @@ export class Slot {
     logger.info({ repoUrl: record.repoUrl, attempt: record.attempts }, 'build started');
     log.line(`[slipway] build started on ${this.id} (attempt ${record.attempts})`);
     try {
+      // Written before any work, so every start is on record even if this process dies right after.
+      await log.flush();
       const output = await processDeployment({ config, storage, logger, identity: this.deps.identity }, record, log, abort.signal);
       await this.closeLog(id, log);
       await persist(() => queue.finish(id, this.id, { outputFiles: output.files, outputBytes: output.bytes }));

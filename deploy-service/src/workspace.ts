@@ -7,8 +7,7 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import pMap from 'p-map';
-import { BuildFailedError, pathInside, type Storage } from '@slipway/shared';
+import { BuildFailedError, forEachBounded, pathInside, type Storage } from '@slipway/shared';
 
 export interface Workspace {
   root: string;
@@ -39,19 +38,15 @@ export async function handOver(ws: Workspace, identity: { uid: number; gid: numb
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */
 export async function downloadPrefix(storage: Storage, prefix: string, dir: string, concurrency: number): Promise<{ files: number; bytes: number }> {
   const result = { files: 0, bytes: 0 };
-  await pMap(
-    storage.list(`${prefix}/`),
-    async ({ key }) => {
-      const dest = pathInside(dir, key.slice(prefix.length + 1));
-      const object = await storage.get(key);
-      if (!object) return; // deleted since the listing; nothing to write
-      await mkdir(path.dirname(dest), { recursive: true });
-      await pipeline(object.body, createWriteStream(dest, { flags: 'wx' }));
-      result.files += 1;
-      result.bytes += object.contentLength ?? 0;
-    },
-    { concurrency },
-  );
+  await forEachBounded(storage.list(`${prefix}/`), concurrency, async ({ key }) => {
+    const dest = pathInside(dir, key.slice(prefix.length + 1));
+    const object = await storage.get(key);
+    if (!object) return; // deleted since the listing; nothing to write
+    await mkdir(path.dirname(dest), { recursive: true });
+    await pipeline(object.body, createWriteStream(dest, { flags: 'wx' }));
+    result.files += 1;
+    result.bytes += object.contentLength ?? 0;
+  });
   return result;
 }
 

@@ -1,4 +1,5 @@
 // The shared package's public face: what both services may use.
+export * from './concurrency';
 export * from './config';
 export * from './errors';
 export * from './ids';

@@ -2,8 +2,8 @@
 // concurrency, streaming each file. Used for the source (upload-service) and the output (deploy-service).
 import { opendir, lstat } from 'node:fs/promises';
 import path from 'node:path';
-import pMap from 'p-map';
 import mime from 'mime-types';
+import { forEachBounded } from './concurrency';
 import { RepoTooLargeError } from './errors';
 import { keyUnder } from './paths';
 import type { Storage } from './s3';
@@ -67,17 +67,13 @@ export async function uploadTree(
   options: WalkLimits & { concurrency: number; contentTypes?: boolean },
 ): Promise<UploadResult> {
   const result: UploadResult = { files: 0, bytes: 0 };
-  // p-map pulls from the walk only as slots free up, so neither the file list nor the bodies are held in memory.
-  await pMap(
-    walkFiles(root, options),
-    async (file) => {
-      const contentType = options.contentTypes ? contentTypeFor(file.rel) : undefined;
-      await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, contentType);
-      result.files += 1;
-      result.bytes += file.size;
-    },
-    { concurrency: options.concurrency },
-  );
+  // The walk is pulled only as uploads finish, so neither the file list nor the bodies are held in memory.
+  await forEachBounded(walkFiles(root, options), options.concurrency, async (file) => {
+    const contentType = options.contentTypes ? contentTypeFor(file.rel) : undefined;
+    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, contentType);
+    result.files += 1;
+    result.bytes += file.size;
+  });
   return result;
 }
 

@@ -166,7 +166,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       redis.destroy();
-      await redisServer.stop();
+      await stack.redisServer.stop(); // a test may have restarted it
     },
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await stack.startWorker();

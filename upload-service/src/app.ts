@@ -56,7 +56,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('trust proxy', false);
 
   app.use(sitesMiddleware(deps.storage, config.baseDomain));
-  app.use(express.json({ limit: '16kb', strict: true }));
+  // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
+  app.use(express.json({ limit: '16kb', strict: false }));
 
   app.get('/', (_req, res) => {
     res.type('html').send(PAGE_HTML);
