@@ -55,6 +55,17 @@ describe('deploying a repository', () => {
     expect(log.body.lines).toContain('build wrote build/');
   });
 
+  it('streams the build log live as server-sent events, ending with the final status', async () => {
+    const id = await stack.deploy({ repoUrl: await stack.repo('sse', buildSite('build', 'live log')) });
+    const res = await fetch(`${stack.api}/deployments/${id}/logs`, { headers: { accept: 'text/event-stream' } });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const text = await res.text(); // the server ends the stream once the build is over
+    const data = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+    expect(data).toContain('$ npm run build');
+    expect(data).toContain('build wrote build/');
+    expect(text).toMatch(/event: end\ndata: deployed\n/);
+  });
+
   it('builds the app in rootDir and honours outputDir', async () => {
     const files = Object.fromEntries(Object.entries(buildSite('site-out', 'monorepo app')).map(([p, c]) => [`apps/web/${p}`, c]));
     const repoUrl = await stack.repo('monorepo', { ...files, 'README.md': 'root of the monorepo' });
@@ -90,6 +101,19 @@ describe('deploying a repository', () => {
     expect((await stack.site(broken, '/')).status).toBe(404);
     expect((await stack.waitFor(next)).status).toBe('deployed');
     expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+  });
+
+  it('exposes Prometheus metrics: queue lengths, worker slots and deploy outcomes', async () => {
+    await stack.post('/deploy', { repoUrl: 'file:///etc/passwd' });
+    const res = await fetch(`${stack.api}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^slipway_queue_length\{list="waiting"\} 0$/m);
+    expect(text).toMatch(/^slipway_queue_length\{list="dead"\} 0$/m);
+    expect(text).toMatch(/^slipway_worker_slots 1$/m);
+    expect(text).toMatch(/^slipway_deploy_requests_total\{outcome="accepted"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^slipway_deploy_requests_total\{outcome="INVALID_URL"\} 1$/m);
+    expect(text).toMatch(/slipway_http_request_duration_seconds_count\{method="POST",route="\/deploy",status="202"\}/);
   });
 
   it('fails a build that writes no output folder, saying which folders it looked for', async () => {

@@ -3,7 +3,13 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
-const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const int = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int({ error: `must be a whole number from ${min} to ${max}` })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .default(def);
 const flag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .default('0')

@@ -21,6 +21,7 @@ import {
   type Storage,
 } from '@slipway/shared';
 import { createDeployment } from './deploy';
+import { createMetrics } from './metrics';
 import { PAGE_HTML } from './page';
 import { sitesMiddleware } from './sites';
 
@@ -55,7 +56,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
+  const metrics = createMetrics(queue);
   app.use(sitesMiddleware(deps.storage, config.baseDomain));
+  app.use((req, res, next) => {
+    const end = metrics.requestSeconds.startTimer();
+    // The matched route pattern, not the path: ids must not become label values.
+    res.on('finish', () => end({ method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? 'unmatched', status: res.statusCode }));
+    next();
+  });
   // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
   app.use(express.json({ limit: '16kb', strict: false }));
 
@@ -75,7 +83,14 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.post('/deploy', deployLimit, async (req, res) => {
-    const record = await createDeployment({ ...deps, clones }, req.body);
+    let record;
+    try {
+      record = await createDeployment({ ...deps, clones }, req.body);
+    } catch (err) {
+      metrics.deploys.inc({ outcome: err instanceof SlipwayError ? err.code : 'INTERNAL' });
+      throw err;
+    }
+    metrics.deploys.inc({ outcome: 'accepted' });
     res.status(202).json({
       id: record.id,
       status: record.status,
@@ -133,6 +148,10 @@ export function createApp(deps: AppDeps): express.Express {
       deps.storage.ping().then(() => 'ok', (err: unknown) => describeError(err)),
     ]);
     res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
