@@ -1,6 +1,7 @@
 // POST a repository URL, get a live site: the whole pipeline on real Redis, S3 and git.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BINARY, buildSite, failingBuild, manyFiles, staticSite } from './harness/fixtures';
+import { EXEC_PREFIX } from './harness/git-server';
 import { startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
@@ -74,6 +75,13 @@ describe('deploying a repository', () => {
     expect(record.status, record.error).toBe('deployed');
     expect(record.rootDir).toBe('apps/web');
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>monorepo app</h1>');
+  });
+
+  it('keeps execute bits through S3, so a repository script runs as the build command', async () => {
+    const repoUrl = await stack.repo('script', { 'build.sh': `${EXEC_PREFIX}#!/bin/sh\nmkdir -p out && echo scripted > out/index.html\n` });
+    const record = await stack.waitFor(await stack.deploy({ repoUrl, buildCommand: './build.sh' }));
+    expect(record.status, record.error).toBe('deployed');
+    expect((await stack.site(record.id, '/')).body.toString()).toBe('scripted\n');
   });
 
   it('deploys the requested branch', async () => {

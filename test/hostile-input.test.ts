@@ -61,6 +61,7 @@ const cases: [string, unknown, number, string, RegExp][] = [
   ['IPv6 unique local', { repoUrl: 'https://[fd12:3456::1]/r.git' }, 400, 'INVALID_URL', /uniqueLocal/],
   ['IPv6 link-local', { repoUrl: 'https://[fe80::1]/r.git' }, 400, 'INVALID_URL', /linkLocal/],
   ['IPv6 unspecified', { repoUrl: 'https://[::]/r.git' }, 400, 'INVALID_URL', /unspecified/],
+  ['IPv4-compatible IPv6 (metadata)', { repoUrl: 'https://[::a9fe:a9fe]/latest/meta-data/' }, 400, 'INVALID_URL', /IPv4-compatible/],
   ['a host that does not resolve', { repoUrl: 'https://no-such-host.invalid/r.git' }, 400, 'INVALID_URL', /does not resolve/],
   // Option injection and traversal in the other fields.
   ['branch as an option', { repoUrl: ok, branch: '--upload-pack=touch /tmp/x' }, 400, 'INVALID_INPUT', /branch/],

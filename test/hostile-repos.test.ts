@@ -124,6 +124,23 @@ fs.symlinkSync('/etc', 'dist/etc');
     for (const secret of secrets()) expect(all).not.toContain(secret);
   });
 
+  it('a build cannot publish host folders through a linked parent or by swapping its own folder', async () => {
+    const repoUrl = await stack.repo('swap', {
+      'build.js': `
+const fs = require('fs');
+fs.symlinkSync('/', 'hostroot');
+try { fs.renameSync('..', '../../moved'); } catch (e) { console.log('rename refused ' + e.code); }
+try { fs.renameSync(process.cwd(), process.cwd() + '-moved'); console.log('MOVED src'); } catch (e) { console.log('move refused ' + e.code); }
+`,
+    });
+    const id = await stack.deploy({ repoUrl, buildCommand: 'node build.js', outputDir: 'hostroot/etc' });
+    const record = await stack.waitFor(id);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/output folder "hostroot\/etc" \(outputDir\) does not exist/);
+    expect(await distKeys(id)).toEqual([]);
+    if (asRoot) expect((await stack.queue.readLog(id)).lines).toContain('move refused EACCES');
+  });
+
   it('a build that never exits is stopped at BUILD_TIMEOUT_SECONDS with everything it started', async () => {
     const marker = `forever-${Math.random().toString(36).slice(2)}`;
     const id = await deployScript(

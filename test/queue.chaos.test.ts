@@ -38,7 +38,7 @@ describe('chaos', () => {
         await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + Math.random())));
         if (!chaosOn) break;
         // Prefer a worker that is building right now, so the kills land mid-build.
-        const busy = (await s.queue.stats()).workers.filter((w) => w.current).map((w) => Number(w.id.split('-').at(-2)));
+        const busy = (await s.queue.stats()).workers.filter((w) => w.current).map((w) => Number(w.id.split('-').at(-3)));
         const candidates = live.map((w, i) => (busy.includes(w.pid) ? i : -1)).filter((i) => i >= 0);
         const index = candidates.length ? candidates[Math.floor(Math.random() * candidates.length)]! : Math.floor(Math.random() * live.length);
         const victim = live[index]!;
@@ -61,7 +61,7 @@ describe('chaos', () => {
     expect(records.filter((r) => r.status !== 'deployed').map((r) => `${r.id}: ${r.status} ${r.error}`)).toEqual([]);
     expect(await s.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
 
-    // Each start writes "build started on <slot>"; every start but the last must have been on a
+    // Slot ids are <host>-<pid>-<random>-<n>. Each start writes "build started on <slot>"; every start but the last must have been on a
     // worker that was then stopped, or the id was built twice for no reason.
     let duplicates = 0;
     const unexplained: string[] = [];
@@ -70,7 +70,7 @@ describe('chaos', () => {
       const slots = lines.filter((l) => l.startsWith('[slipway] build started on ')).map((l) => l.split(' ')[4]!);
       duplicates += slots.length - 1;
       for (const slot of slots.slice(0, -1)) {
-        const pid = Number(slot.split('-').at(-2));
+        const pid = Number(slot.split('-').at(-3));
         if (!stopped.has(pid)) unexplained.push(`${id} ran again after ${slot}`);
       }
     }

@@ -52,8 +52,8 @@ export class BuildLog {
     this.timer = null;
     const lines = this.pending;
     this.pending = [];
-    // Chained so batches reach the stream in order.
-    this.flushing = this.flushing.then(() => this.queue.appendLog(this.id, lines));
+    // Chained so batches reach the stream in order; a failed batch does not poison the ones after it.
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.queue.appendLog(this.id, lines));
     await this.flushing;
   }
 

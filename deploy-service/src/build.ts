@@ -84,9 +84,10 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
   try {
     const started = await new Promise<boolean>((resolve, reject) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') return reject(err);
-        log.line(`[slipway] command not found: ${file}`);
-        result.code = 127;
+        // The repository's command cannot be run (missing, not executable): its failure, not the platform's.
+        if (err.code !== 'ENOENT' && err.code !== 'EACCES' && err.code !== 'ENOEXEC') return reject(err);
+        log.line(err.code === 'ENOENT' ? `[slipway] command not found: ${file}` : `[slipway] cannot run ${file}: ${err.code}`);
+        result.code = err.code === 'ENOENT' ? 127 : 126;
         resolve(false);
       });
       child.once('exit', (code, signal) => {

@@ -8,8 +8,12 @@ const logger = createLogger('deploy-service', config.logLevel);
 const redis = createRedis(config.redisUrl, logger);
 const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
 
+// Declared and wired before the first await, so a signal during start-up is handled too.
+let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+let shuttingDown = false;
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
 await connectWithRetry();
-let worker: Awaited<ReturnType<typeof startWorker>>;
 try {
   worker = await startWorker({ config, redis, storage, logger });
 } catch (err) {
@@ -31,18 +35,23 @@ async function connectWithRetry(): Promise<void> {
   }
 }
 
-let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
+  const running = worker;
+  if (!running) {
+    // Still starting: nothing claimed yet, so nothing to hand back.
+    logger.info({ signal }, 'signal before the worker started; exiting');
+    process.exit(0);
+  }
   if (shuttingDown) {
     logger.warn({ signal }, 'second signal: stopping running builds now');
-    await worker.close({ force: true });
+    await running.close({ force: true });
     process.exit(1);
   }
   shuttingDown = true;
   logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down: no new builds; running builds get the grace period');
-  const grace = setTimeout(() => void worker.close({ force: true }), config.shutdownGraceMs);
+  const grace = setTimeout(() => void running.close({ force: true }), config.shutdownGraceMs);
   setTimeout(() => process.exit(1), config.shutdownGraceMs + 10_000).unref();
-  await worker.close();
+  await running.close();
   clearTimeout(grace);
   try {
     await redis.close();
@@ -52,6 +61,4 @@ async function shutdown(signal: string): Promise<void> {
   logger.info('stopped');
   process.exit(0);
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('unhandledRejection', (err) => logger.error({ err: describeError(err) }, 'unhandled rejection'));

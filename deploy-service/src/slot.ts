@@ -19,7 +19,7 @@ import { processDeployment } from './processor';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
- * fetch does), and below node-redis's default 5 s command timeout, which also applies to blocking commands.
+ * fetch does), and well below node-redis's 5 s default command timeout, in case it applies.
  */
 export const CLAIM_BLOCK_SECONDS = 2;
 const OUTAGE_BACKOFF_MS = 1000;
@@ -44,6 +44,7 @@ export interface SlotDeps {
 
 export class Slot {
   private stopping = false;
+  private forced = false;
   private build: AbortController | null = null;
   private loop: Promise<void> | null = null;
   private readonly logger: Logger;
@@ -64,7 +65,10 @@ export class Slot {
   /** Stops claiming; with `force`, also stops the running build, which goes back to the queue. */
   async stop({ force = false } = {}): Promise<void> {
     this.stopping = true;
-    if (force) this.build?.abort('shutdown' satisfies StopReason);
+    if (force) {
+      this.forced = true;
+      this.build?.abort('shutdown' satisfies StopReason);
+    }
     await this.loop;
   }
 
@@ -87,6 +91,13 @@ export class Slot {
         continue;
       }
       if (id === null) continue;
+      if (this.stopping) {
+        // Claimed just as the shutdown began: never started, so it goes straight back, next in line.
+        await persist(() => this.deps.queue.unclaim(id!, this.id)).catch((err: unknown) =>
+          this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not give back a claim; the reaper will'),
+        );
+        continue;
+      }
       this.setCurrent(id);
       try {
         await this.handle(id);
@@ -130,6 +141,7 @@ export class Slot {
     const log = new BuildLog(queue, id, config.maxLogBytes);
     const abort = new AbortController();
     this.build = abort;
+    if (this.forced) abort.abort('shutdown' satisfies StopReason);
     const started = Date.now();
     logger.info({ repoUrl: record.repoUrl, attempt: record.attempts }, 'build started');
     log.line(`[slipway] build started on ${this.id} (attempt ${record.attempts})`);

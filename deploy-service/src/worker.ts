@@ -1,6 +1,7 @@
 // A worker process's slots and their upkeep: BUILD_CONCURRENCY slots, each with its own blocking
 // Redis connection; the heartbeats that say they are alive; the reaper that recovers the work of
 // dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
 import { resolveBuildIdentity } from './build-user';
@@ -22,7 +23,9 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const identity = await resolveBuildIdentity(config.buildUser);
   if (identity) logger.info({ user: identity.user, uid: identity.uid }, 'builds run as an unprivileged user');
   else logger.warn('builds run as this worker\'s own user: they could read its environment; run the worker as root with a BUILD_USER for isolation');
-  const base = deps.name ?? `${hostname()}-${process.pid}`;
+  // Random part: a restarted container keeps its hostname and pid 1, and must not inherit (and
+  // keep alive) the processing lists of its previous life; those are the reaper's to recover.
+  const base = deps.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const conns: Redis[] = [];
   const slots: Slot[] = [];
 
@@ -49,7 +52,10 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
     for (const slot of slots) if (slot.cancel(id)) logger.info({ deploymentId: id, slot: slot.id }, 'cancel requested; stopping the build');
   });
 
+  const ownSlots = new Set(slots.map((s) => s.id));
   await Promise.all(slots.map(beat));
+  // After an outage the heartbeats may have lapsed: renew them as soon as Redis is back.
+  redis.on('ready', () => void Promise.all(slots.map(beat)));
   const timers = [
     setInterval(() => void Promise.all(slots.map(beat)), Math.max(1, config.heartbeatTtlSeconds / 3) * 1000),
     setInterval(() => void queue.promoteDue().catch(() => undefined), PROMOTE_INTERVAL_MS),
@@ -58,7 +64,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   ];
   async function reap(): Promise<void> {
     try {
-      const { recovered, dead } = await queue.recoverOrphans(config.maxAttempts, config.reaperIntervalMs);
+      const { recovered, dead } = await queue.recoverOrphans(config.maxAttempts, config.reaperIntervalMs, ownSlots);
       if (recovered + dead > 0) logger.warn({ recovered, dead }, 'recovered the deployments of workers that stopped responding');
     } catch (err) {
       logger.debug({ err: describeError(err) }, 'reaper pass failed');

@@ -2,7 +2,7 @@
 // (paged listing, bounded concurrency, streamed bodies), and the output folder found after the build.
 import { createWriteStream } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,8 @@ export const OUTPUT_DIR_CANDIDATES = ['dist', 'build', 'out', 'public'] as const
 
 export async function createWorkspace(workDir: string | undefined, id: string): Promise<Workspace> {
   const root = await mkdtemp(path.join(workDir ?? tmpdir(), `slipway-build-${id}-`));
+  // The root stays the worker's (passable, not writable), so a build cannot swap src/ for a link.
+  await chmod(root, 0o711);
   const src = path.join(root, 'src');
   const home = path.join(root, 'home');
   await mkdir(src);
@@ -32,7 +34,7 @@ export async function createWorkspace(workDir: string | undefined, id: string): 
 /** Hands the work folder to the build user, so the build can write only there (and /tmp-like places). */
 export async function handOver(ws: Workspace, identity: { uid: number; gid: number } | null): Promise<void> {
   if (!identity) return;
-  await promisify(execFile)('chown', ['-R', `${identity.uid}:${identity.gid}`, ws.root]);
+  await promisify(execFile)('chown', ['-R', `${identity.uid}:${identity.gid}`, ws.src, ws.home]);
 }
 
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */
@@ -43,18 +45,25 @@ export async function downloadPrefix(storage: Storage, prefix: string, dir: stri
     const object = await storage.get(key);
     if (!object) return; // deleted since the listing; nothing to write
     await mkdir(path.dirname(dest), { recursive: true });
-    await pipeline(object.body, createWriteStream(dest, { flags: 'wx' }));
+    // Execute bits survive the trip (a repository's ./build.sh must still run); nothing more than 0o755.
+    await pipeline(object.body, createWriteStream(dest, { flags: 'wx', mode: object.mode !== undefined && object.mode & 0o111 ? 0o755 : 0o644 }));
     result.files += 1;
     result.bytes += object.contentLength ?? 0;
   });
   return result;
 }
 
-/** A folder inside `root` (not a link to one), or null. */
+/**
+ * A folder inside `root`, or null. Resolved through any links on the way (a build may have made
+ * `a` a link to `/` and asked for `a/etc`): the real path must still be inside the real `root`.
+ */
 export async function existingDir(root: string, rel: string): Promise<string | null> {
   const abs = pathInside(root, rel);
   const stat = await lstat(abs).catch(() => null);
-  return stat?.isDirectory() ? abs : null;
+  if (!stat?.isDirectory()) return null;
+  const [real, realRoot] = await Promise.all([realpath(abs), realpath(root)]);
+  if (real !== realRoot && !real.startsWith(realRoot + path.sep)) return null;
+  return real;
 }
 
 export async function existingFile(root: string, rel: string): Promise<boolean> {

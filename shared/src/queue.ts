@@ -38,6 +38,8 @@ if not status then
   redis.call('HSET', KEYS[4], id, 'no deployment record for this id')
   return 'missing'
 end
+-- A retry of this very step (its reply was lost) finds the id already started by this slot.
+if status == 'building' and redis.call('HGET', KEYS[1], 'worker') == ARGV[2] then return 'building' end
 if status ~= 'queued' then
   redis.call('LREM', KEYS[2], 1, id)
   return status
@@ -68,6 +70,13 @@ redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 `;
 
+// Undo a claim that will not be started (the slot is stopping): back to the consuming end, untouched.
+const UNCLAIM_SCRIPT = `
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+`;
+
 // A platform failure (S3, Redis): retry after a delay through the delayed set, or give up after
 // the last attempt and move the id to the dead list with its reason.
 const RETRY_SCRIPT = `
@@ -89,7 +98,7 @@ return 'retrying'
 
 // A claimed id whose record cannot be read can never run: dead, with its reason.
 const BURY_SCRIPT = `
-redis.call('LREM', KEYS[2], 1, ARGV[1])
+if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
 redis.call('LPUSH', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -246,6 +255,11 @@ export class Queue {
     return this.settle(id, slot, { status: 'failed', error: reason, finishedAt: new Date().toISOString() });
   }
 
+  /** Gives back a claimed id that was never started (the slot is stopping). */
+  async unclaim(id: string, slot: string): Promise<void> {
+    await this.script(UNCLAIM_SCRIPT, [processingKey(slot), QUEUE_KEY], [id]);
+  }
+
   /** Puts a claimed id back at the tail of the list (it runs next). False when the slot no longer held it. */
   async release(id: string, slot: string): Promise<boolean> {
     return (await this.script(RELEASE_SCRIPT, [recordKey(id), processingKey(slot), QUEUE_KEY], [id, new Date().toISOString()])) === 1;
@@ -289,13 +303,15 @@ export class Queue {
    * Requeues the ids of slots whose heartbeat has expired. A short lock lets one reaper act at a
    * time; the script re-checks the heartbeat, so even two reapers could not move an id twice.
    */
-  async recoverOrphans(maxAttempts: number, lockMs: number): Promise<{ recovered: number; dead: number }> {
+  async recoverOrphans(maxAttempts: number, lockMs: number, ownSlots: ReadonlySet<string> = new Set()): Promise<{ recovered: number; dead: number }> {
     const total = { recovered: 0, dead: 0 };
     const locked = await this.redis.set(REAPER_LOCK_KEY, String(process.pid), { condition: 'NX', expiration: { type: 'PX', value: lockMs } });
     if (locked === null) return total;
     for await (const keys of this.redis.scanIterator({ MATCH: `${PROCESSING_PREFIX}*`, COUNT: 100 })) {
       for (const key of keys) {
         const slot = key.slice(PROCESSING_PREFIX.length);
+        // This process's own slots are alive by definition, even if a Redis outage let their heartbeats lapse.
+        if (ownSlots.has(slot)) continue;
         const [recovered, dead] = (await this.script(
           RECOVER_SCRIPT,
           [key, heartbeatKey(slot), QUEUE_KEY, DEAD_KEY, DEAD_REASONS_KEY],

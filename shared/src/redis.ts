@@ -4,6 +4,7 @@ import {
   ClientClosedError,
   ClientOfflineError,
   ConnectionTimeoutError,
+  ErrorReply,
   SocketClosedUnexpectedlyError,
   SocketTimeoutError,
   TimeoutError,
@@ -54,7 +55,14 @@ function watchConnection(client: Redis, logger: Logger, name: string): Redis {
 }
 
 /** True for errors that mean "Redis is not reachable right now" rather than a bad command. */
+const TRANSIENT_REPLIES = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|OOM)\b/;
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
 export function isRedisUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  // A server that is loading its AOF, failing over, or out of memory under noeviction: wait and retry.
+  if (err instanceof ErrorReply && TRANSIENT_REPLIES.test(err.message)) return true;
   return (
     err instanceof ClientOfflineError ||
     err instanceof ClientClosedError ||

@@ -10,12 +10,15 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Config } from './config';
 
 export interface StoredObject {
   body: Readable;
+  /** Unix permission bits recorded at upload (x-amz-meta-mode), e.g. 0o755 for a script. */
+  mode: number | undefined;
   contentType: string | undefined;
   contentLength: number | undefined;
   etag: string | undefined;
@@ -33,6 +36,8 @@ export function createS3Client(s3: Config['s3']): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // Without these a silent S3 hangs a build (with a live heartbeat) for ever.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
   });
 }
 
@@ -56,11 +61,27 @@ export class Storage {
     await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
   }
 
-  /** Streams a local file to `key`. */
-  async putFile(key: string, filePath: string, size: number, contentType?: string): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(filePath), ContentLength: size, ContentType: contentType }),
-    );
+  /**
+   * Streams a local file to `key`. The file is opened with O_NOFOLLOW, so a path that was swapped for
+   * a symbolic link after the walk is refused rather than followed.
+   */
+  async putFile(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number } = {}): Promise<void> {
+    const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const body = handle.createReadStream(); // closes the handle when it ends or is destroyed
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: size,
+          ContentType: options.contentType,
+          Metadata: options.mode === undefined ? undefined : { mode: (options.mode & 0o777).toString(8) },
+        }),
+      );
+    } finally {
+      body.destroy();
+    }
   }
 
   async putText(key: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
@@ -71,7 +92,8 @@ export class Storage {
   async get(key: string): Promise<StoredObject | null> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { body: res.Body as Readable, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
+      const mode = res.Metadata?.mode ? parseInt(res.Metadata.mode, 8) : undefined;
+      return { body: res.Body as Readable, mode: Number.isInteger(mode) ? mode : undefined, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;

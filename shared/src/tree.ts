@@ -13,6 +13,7 @@ export interface WalkedFile {
   rel: string;
   abs: string;
   size: number;
+  mode: number;
 }
 
 export interface WalkLimits {
@@ -43,12 +44,12 @@ export async function* walkFiles(root: string, limits: WalkLimits = {}): AsyncGe
         if (!skipDirs.has(entry.name)) stack.push(rel);
       } else if (entry.isFile()) {
         const abs = path.join(root, rel);
-        const { size } = await lstat(abs);
+        const { size, mode } = await lstat(abs);
         files += 1;
         bytes += size;
         if (files > maxFiles) throw new RepoTooLargeError(`${what} has more than ${maxFiles.toLocaleString('en-US')} files; the limit is ${maxFiles.toLocaleString('en-US')}`);
         if (bytes > maxBytes) throw new RepoTooLargeError(`${what} is larger than ${formatBytes(maxBytes)}; the limit is ${formatBytes(maxBytes)}`);
-        yield { rel, abs, size };
+        yield { rel, abs, size, mode: mode & 0o777 };
       }
     }
   }
@@ -70,7 +71,7 @@ export async function uploadTree(
   // The walk is pulled only as uploads finish, so neither the file list nor the bodies are held in memory.
   await forEachBounded(walkFiles(root, options), options.concurrency, async (file) => {
     const contentType = options.contentTypes ? contentTypeFor(file.rel) : undefined;
-    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, contentType);
+    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, { contentType, mode: file.mode });
     result.files += 1;
     result.bytes += file.size;
   });

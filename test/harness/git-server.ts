@@ -252,6 +252,8 @@ function quotePath(p: string): string {
 
 /** Prefix of a fixture file value that makes it a symbolic link to the rest of the string. */
 export const SYMLINK_PREFIX = 'symlink:';
+/** Prefix of a fixture file value that makes it executable. */
+export const EXEC_PREFIX = 'exec:';
 
 function* dataCommand(content: string | Buffer): Generator<Buffer> {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
@@ -273,9 +275,11 @@ function* commitCommands(
   for (const [file, content] of Object.entries(files)) {
     const normalized = file.replace(/^\.\//, '');
     // A value `symlink:<target>` commits a symbolic link (mode 120000) pointing at <target>.
+    // … and `exec:<contents>` an executable file (mode 100755).
     const link = typeof content === 'string' && content.startsWith(SYMLINK_PREFIX);
-    yield Buffer.from(`M ${link ? '120000' : '100644'} inline ${quotePath(normalized)}\n`);
-    yield* dataCommand(link ? content.slice(SYMLINK_PREFIX.length) : content);
+    const exec = typeof content === 'string' && content.startsWith(EXEC_PREFIX);
+    yield Buffer.from(`M ${link ? '120000' : exec ? '100755' : '100644'} inline ${quotePath(normalized)}\n`);
+    yield* dataCommand(link ? content.slice(SYMLINK_PREFIX.length) : exec ? content.slice(EXEC_PREFIX.length) : content);
   }
 }
 

@@ -143,10 +143,12 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/healthz', async (_req, res) => {
-    const [redis, s3] = await Promise.all([
-      queue.stats().then(() => 'ok', (err: unknown) => describeError(err)),
-      deps.storage.ping().then(() => 'ok', (err: unknown) => describeError(err)),
-    ]);
+    // The reasons go to the log, not the answer: they can name internal addresses.
+    const check = (what: string) => (err: unknown) => {
+      deps.logger.warn({ err: describeError(err), what }, 'health check failed');
+      return 'unavailable';
+    };
+    const [redis, s3] = await Promise.all([queue.stats().then(() => 'ok', check('redis')), deps.storage.ping().then(() => 'ok', check('s3'))]);
     res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
   });
 
@@ -190,7 +192,10 @@ async function streamLog(req: Request, res: Response, queue: Queue, id: string, 
 function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const { status, code, message } = toHttpError(err);
-    if (status >= 500) logger.error({ err: describeError(err), method: req.method, path: req.path }, 'request failed');
+    if (status >= 500) {
+      const cause = err instanceof Error && err.cause !== undefined ? describeError(err.cause) : undefined;
+      logger.error({ err: describeError(err), cause, method: req.method, path: req.path }, 'request failed');
+    }
     if (res.headersSent) {
       res.end();
       return;

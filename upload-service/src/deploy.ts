@@ -128,7 +128,8 @@ async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promis
     return await step();
   } catch (err) {
     if (err instanceof SlipwayError) throw err;
-    throw new UnavailableError(`${what} is unavailable (${describeError(err)}); nothing was enqueued, try again shortly`, err);
+    // The cause is logged by the error handler; the client gets no internal addresses.
+    throw new UnavailableError(`${what === 'S3' ? 'object storage' : 'Redis'} is unavailable; nothing was enqueued, try again shortly`, err);
   }
 }
 

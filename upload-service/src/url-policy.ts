@@ -59,10 +59,15 @@ export async function checkRepoUrl(raw: string, policy: UrlPolicy): Promise<Repo
 
 function checkAddress(host: string, address: string, policy: UrlPolicy): void {
   if (policy.allowPrivateNetworks) return;
-  const range = ipaddr.process(address).range();
+  const parsed = ipaddr.process(address);
+  const range = parsed.range();
   // "unicast" is ipaddr.js's name for public addresses; every other range (loopback, private,
   // linkLocal — where cloud metadata lives —, carrierGradeNat, reserved, uniqueLocal…) is refused.
   if (range !== 'unicast') {
     throw invalid(`repoUrl host ${JSON.stringify(host)} is a ${range} address (${address}); only public hosts can be cloned`);
+  }
+  // IPv4-compatible IPv6 (::a.b.c.d, deprecated) counts as unicast to ipaddr.js but can reach IPv4 hosts.
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) {
+    throw invalid(`repoUrl host ${JSON.stringify(host)} is an IPv4-compatible IPv6 address (${address}); only public hosts can be cloned`);
   }
 }
