@@ -70,6 +70,15 @@ describe('site serving', () => {
     expect((await stack.site(id, '/', 'POST')).status).toBe(405);
   });
 
+  it('serves the web page at / on the bare host', async () => {
+    const res = await fetch(`${stack.api}/`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await res.text();
+    expect(html).toContain('<form id="deploy">');
+    expect(html).toContain("fetch('/deploy'");
+    expect(html).toContain('new EventSource(d.logsUrl)');
+  });
+
   it('leaves the API alone for requests to the bare host', async () => {
     expect((await stack.get('/queue')).body).toEqual({ waiting: 0, processing: 0, delayed: 0, dead: 0, workers: [] });
   });
