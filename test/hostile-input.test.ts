@@ -13,6 +13,16 @@ afterAll(async () => {
   await strict?.close();
 });
 
+/** Runs `test` against a stack of its own with `env`, and always stops it. */
+async function withStack(env: Record<string, string>, test: (stack: Stack) => Promise<void>): Promise<void> {
+  const stack = await startStack({ workers: 0, env });
+  try {
+    await test(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
 async function expectNothingStored(stack: Stack): Promise<void> {
   expect(await stack.redis.keys('*')).toEqual([]);
   let objects = 0;
@@ -108,45 +118,35 @@ describe('POST /deploy refuses hostile input', () => {
 
 describe('allow-list and limits', () => {
   it('refuses a host outside GIT_ALLOWED_HOSTS', async () => {
-    const stack = await startStack({ workers: 0, env: { GIT_ALLOWED_HOSTS: 'github.com, gitlab.com' } });
-    try {
+    await withStack({ GIT_ALLOWED_HOSTS: 'github.com, gitlab.com' }, async (stack) => {
       const res = await stack.post('/deploy', { repoUrl: 'https://bitbucket.org/o/r.git' });
       expect(res).toEqual({ status: 400, body: { error: { code: 'INVALID_URL', message: 'repoUrl host "bitbucket.org" is not in GIT_ALLOWED_HOSTS (github.com, gitlab.com)' } } });
       await expectNothingStored(stack);
-    } finally {
-      await stack.close();
-    }
+    });
   });
 
   it('stops a repository larger than MAX_REPO_MB while cloning: 413 with the limit', async () => {
-    const stack = await startStack({ workers: 0, env: { MAX_REPO_MB: '1' } });
-    try {
+    await withStack({ MAX_REPO_MB: '1' }, async (stack) => {
       const random = Buffer.alloc(3 * 1024 * 1024);
       for (let i = 0; i < random.length; i += 4) random.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
       const res = await stack.post('/deploy', { repoUrl: await stack.repo('huge', { 'index.html': 'x', 'big.bin': random }) });
       expect(res.status).toBe(413);
       expect(res.body.error).toEqual({ code: 'REPO_TOO_LARGE', message: expect.stringMatching(/the limit is 1 MB/) });
       await expectNothingStored(stack);
-    } finally {
-      await stack.close();
-    }
+    });
   });
 
   it('refuses a repository with more files than MAX_REPO_FILES: 413 with the count and the limit', async () => {
-    const stack = await startStack({ workers: 0, env: { MAX_REPO_FILES: '100' } });
-    try {
+    await withStack({ MAX_REPO_FILES: '100' }, async (stack) => {
       const res = await stack.post('/deploy', { repoUrl: await stack.repo('crowded', manyFiles(250)) });
       expect(res.status).toBe(413);
       expect(res.body.error).toEqual({ code: 'REPO_TOO_LARGE', message: expect.stringMatching(/the limit is 100\b/) });
       await expectNothingStored(stack);
-    } finally {
-      await stack.close();
-    }
+    });
   });
 
   it('rate-limits POST /deploy per client: 429 with Retry-After', async () => {
-    const stack = await startStack({ workers: 0, env: { DEPLOY_RATE_LIMIT: '3' } });
-    try {
+    await withStack({ DEPLOY_RATE_LIMIT: '3' }, async (stack) => {
       const answers = [];
       for (let i = 0; i < 5; i++) {
         const res = await fetch(`${stack.api}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -154,22 +154,17 @@ describe('allow-list and limits', () => {
       }
       expect(answers.map((a) => a.status)).toEqual([400, 400, 400, 429, 429]);
       expect(answers[3]).toEqual({ status: 429, retryAfter: '60', body: { error: { code: 'RATE_LIMITED', message: expect.stringMatching(/the limit is 3/) } } });
-    } finally {
-      await stack.close();
-    }
+    });
   });
 
   it('bounds concurrent clones: past the waiting line, 429 instead of unbounded work', async () => {
-    const stack = await startStack({ workers: 0, env: { MAX_CONCURRENT_CLONES: '1', MAX_WAITING_CLONES: '0' } });
-    try {
+    await withStack({ MAX_CONCURRENT_CLONES: '1', MAX_WAITING_CLONES: '0' }, async (stack) => {
       const repoUrl = await stack.repo('busy', manyFiles(600));
       const answers = await Promise.all([0, 1, 2].map(() => stack.post('/deploy', { repoUrl })));
       const statuses = answers.map((a) => a.status).sort();
       expect(statuses).toEqual([202, 429, 429]);
       expect(answers.find((a) => a.status === 429)?.body.error).toEqual({ code: 'RATE_LIMITED', message: expect.stringMatching(/the limit is 1, try again shortly/) });
       expect(await stack.redis.lLen('build-queue')).toBe(1);
-    } finally {
-      await stack.close();
-    }
+    });
   });
 });

@@ -38,7 +38,7 @@ export interface DeployDeps {
 }
 
 export async function createDeployment(deps: DeployDeps, body: unknown): Promise<DeploymentRecord> {
-  const { config, queue, storage } = deps;
+  const { config } = deps;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('the request body must be a JSON object such as {"repoUrl": "https://github.com/owner/site.git"}');
   }
