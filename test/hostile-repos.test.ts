@@ -42,9 +42,15 @@ async function everything(id: string): Promise<string> {
   return parts.join('\n');
 }
 
+/** The files published for a deployment; every object under dist/<id>/ must belong to its live build. */
 async function distKeys(id: string): Promise<string[]> {
+  const live = await stack.queue.liveBuild(id);
   const keys: string[] = [];
-  for await (const { key } of stack.storage.list(`${storageKeys.dist(id)}/`)) keys.push(key.slice(storageKeys.dist(id).length + 1));
+  for await (const { key } of stack.storage.list(`${storageKeys.dist(id)}/`)) {
+    const [, , build, ...rest] = key.split('/');
+    expect(build, `${key} is not in the live build`).toBe(live);
+    keys.push(rest.join('/'));
+  }
   return keys.sort();
 }
 

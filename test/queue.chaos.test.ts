@@ -9,6 +9,21 @@ const DEPLOYMENTS = 100;
 const WORKERS = 4;
 const KILL_EVERY_MS = 2000;
 const DEADLINE_MS = 240_000;
+// The kill schedule is drawn from a seeded generator: a failure names its seed, and CHAOS_SEED=<n> replays the same choices.
+const SEED = Number(process.env.CHAOS_SEED ?? 20261124);
+
+/** mulberry32: a small, well-known seeded generator. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const BUILD_LINE = /^\[slipway\] build (\S+) started on (\S+) \(attempt (\d+)\)$/;
 
 let stack: Stack | undefined;
 const live: WorkerProcess[] = [];
@@ -24,6 +39,7 @@ describe('chaos', () => {
       env: { HEARTBEAT_TTL_SECONDS: '2', REAPER_INTERVAL_SECONDS: '1', RETRY_BASE_MS: '200', SHUTDOWN_GRACE_SECONDS: '1', MAX_ATTEMPTS: '20' },
     });
     const s = stack;
+    const random = seeded(SEED);
     const repoUrl = await s.repo('chaos', {
       'build.js': "setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'ok'); }, 300);",
     });
@@ -35,14 +51,14 @@ describe('chaos', () => {
     let chaosOn = true;
     const chaos = (async () => {
       while (chaosOn) {
-        await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + Math.random())));
+        await new Promise((r) => setTimeout(r, KILL_EVERY_MS * (0.5 + random())));
         if (!chaosOn) break;
         // Prefer a worker that is building right now, so the kills land mid-build.
         const busy = (await s.queue.stats()).workers.filter((w) => w.current).map((w) => Number(w.id.split('-').at(-3)));
         const candidates = live.map((w, i) => (busy.includes(w.pid) ? i : -1)).filter((i) => i >= 0);
-        const index = candidates.length ? candidates[Math.floor(Math.random() * candidates.length)]! : Math.floor(Math.random() * live.length);
+        const index = candidates.length ? candidates[Math.floor(random() * candidates.length)]! : Math.floor(random() * live.length);
         const victim = live[index]!;
-        const signal = Math.random() < 0.7 ? 'SIGKILL' : 'SIGTERM';
+        const signal = random() < 0.7 ? 'SIGKILL' : 'SIGTERM';
         stopped.add(victim.pid);
         kills[signal] += 1;
         await victim.kill(signal);
@@ -58,26 +74,29 @@ describe('chaos', () => {
     await chaos;
     const elapsed = Date.now() - started;
 
-    expect(records.filter((r) => r.status !== 'deployed').map((r) => `${r.id}: ${r.status} ${r.error}`)).toEqual([]);
-    expect(await s.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
+    const replay = `replay with CHAOS_SEED=${SEED}`;
+    expect(records.filter((r) => r.status !== 'deployed').map((r) => `${r.id}: ${r.status} ${r.error}`), replay).toEqual([]);
+    expect(await s.queue.stats(), replay).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
 
-    // Slot ids are <host>-<pid>-<random>-<n>. Each start writes "build started on <slot>"; every start but the last must have been on a
-    // worker that was then stopped, or the id was built twice for no reason.
+    // Slot ids are <host>-<pid>-<random>-<n>. Each start writes "build <build> started on <slot> (attempt n)"; every start but
+    // the last must have been on a worker that was then stopped, or the id was built twice for no reason.
     let duplicates = 0;
     const unexplained: string[] = [];
     for (const id of ids) {
       const { lines } = await s.queue.readLog(id);
-      const slots = lines.filter((l) => l.startsWith('[slipway] build started on ')).map((l) => l.split(' ')[4]!);
+      const starts = lines.map((l) => BUILD_LINE.exec(l)).filter((m) => m !== null);
+      expect(starts.length, `${id} has no build start in its log; ${replay}`).toBeGreaterThanOrEqual(1);
+      const slots = starts.map((m) => m[2]!);
       duplicates += slots.length - 1;
       for (const slot of slots.slice(0, -1)) {
         const pid = Number(slot.split('-').at(-3));
         if (!stopped.has(pid)) unexplained.push(`${id} ran again after ${slot}`);
       }
     }
-    expect(unexplained).toEqual([]);
+    expect(unexplained, replay).toEqual([]);
     console.log(
       `chaos: ${DEPLOYMENTS} deployments, ${WORKERS} workers, ${kills.SIGKILL} SIGKILL + ${kills.SIGTERM} SIGTERM, ` +
-        `${duplicates} builds run again after their worker was stopped, all deployed in ${(elapsed / 1000).toFixed(1)} s`,
+        `${duplicates} builds run again after their worker was stopped, all deployed in ${(elapsed / 1000).toFixed(1)} s (seed ${SEED})`,
     );
   });
 });

@@ -85,7 +85,7 @@ describe('S3 outages', () => {
     const record = await stack!.waitFor(id, ['failed', 'deployed'], 60_000);
     expect(record).toMatchObject({ status: 'failed', attempts: 2 });
     expect(record.error).toMatch(/^gave up after 2 attempts: platform error/);
-    expect(await stack!.queue.dead()).toEqual([{ id, reason: record.error }]);
+    expect(await stack!.queue.dead()).toEqual([{ id, reason: record.error, at: record.finishedAt }]);
     expect(await stack!.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 1 });
     await storage.start();
   });

@@ -1,5 +1,5 @@
-// Serving deployed sites by host name from dist/<id>/ in S3: index and single-page fallbacks,
-// content types, 404s, and no way out of the deployment's prefix.
+// Serving deployed sites by host name from their live build, dist/<id>/<build>/ in S3: index and
+// single-page fallbacks, content types, 404s, and no way out of the deployment's prefix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
 import { startStack, type Stack } from './harness/stack';
@@ -9,7 +9,11 @@ const id = 'sitetest0001';
 const other = 'othersite001';
 beforeAll(async () => {
   stack = await startStack({ workers: 0 });
-  const put = (site: string, rel: string, body: string) => stack.storage.putText(`${storageKeys.dist(site)}/${rel}`, body);
+  // As a worker leaves them: the files under the build's prefix, and the record pointing at that build.
+  for (const site of [id, other]) await stack.redis.hSet(`deployment:${site}`, 'liveBuild', 'build0001');
+  await stack.storage.putText(`${storageKeys.build(id, 'build0002')}/index.html`, 'a build that never went live');
+  await stack.storage.putText(`${storageKeys.build('nolivebuild1', 'build0001')}/index.html`, 'not live');
+  const put = (site: string, rel: string, body: string) => stack.storage.putText(`${storageKeys.build(site, 'build0001')}/${rel}`, body);
   await put(id, 'index.html', 'spa shell');
   await put(id, 'guide/index.html', 'guide index');
   await put(id, 'app.js', 'js');
@@ -34,6 +38,12 @@ describe('site serving', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.body.toString()).toBe('spa shell');
+  });
+
+  it('serves only the live build: a deployment with none is 404', async () => {
+    expect((await stack.site('nolivebuild1', '/')).status).toBe(404);
+    await stack.redis.hSet('deployment:nolivebuild1', 'liveBuild', '../../x');
+    expect((await stack.site('nolivebuild1', '/')).status).toBe(404);
   });
 
   it('answers 404 for a missing file with an extension', async () => {

@@ -13,7 +13,7 @@ import {
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
 import type { BuildIdentity } from './build-user';
-import { publishOutput } from './publish';
+import { publishOutput, removeStaleBuilds } from './publish';
 import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
 
 export interface ProcessDeps {
@@ -29,8 +29,11 @@ interface PackageJson {
   devDependencies?: Record<string, unknown>;
 }
 
-export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
+/** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
+export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
   const { config, storage } = deps;
+  const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
+  if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
   const ws = await createWorkspace(config.workDir, record.id);
   try {
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
@@ -61,7 +64,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       );
     }
     signal.throwIfAborted();
-    const output = await publishOutput(storage, record.id, outputDir, config.uploadConcurrency);
+    const output = await publishOutput(storage, record.id, build, outputDir, config.uploadConcurrency);
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
     return output;

@@ -1,9 +1,24 @@
-// Publishing: the output folder uploaded to dist/<id>/ with content types, replacing what an
-// earlier attempt left there. Links and special files in the output are never followed.
+// Publishing: each build's output goes to a prefix of its own, dist/<id>/<build>/, and becomes the
+// site only when the record's liveBuild pointer switches to it (Queue.finish). Nothing is ever
+// overwritten in place, so a half-published or refused build is never served; old builds are removed here.
 import { storageKeys, uploadTree, type Storage, type UploadResult } from '@slipway/shared';
 
-export async function publishOutput(storage: Storage, id: string, outputDir: string, concurrency: number): Promise<UploadResult> {
-  // A retried or redeployed build must not serve files from the earlier one.
-  await storage.deletePrefix(`${storageKeys.dist(id)}/`);
-  return uploadTree(storage, outputDir, storageKeys.dist(id), { concurrency, contentTypes: true, what: 'output' });
+export async function publishOutput(storage: Storage, id: string, build: string, outputDir: string, concurrency: number): Promise<UploadResult> {
+  return uploadTree(storage, outputDir, storageKeys.build(id, build), { concurrency, contentTypes: true, what: 'output' });
+}
+
+/** Removes one build's objects. */
+export async function removeBuild(storage: Storage, id: string, build: string): Promise<number> {
+  return storage.deletePrefix(`${storageKeys.build(id, build)}/`);
+}
+
+/**
+ * Removes every build of `id` but `keep` (the live one): what attempts that died mid-publish left.
+ * Only the id's current owner calls this, so no build it removes can still become live.
+ */
+export async function removeStaleBuilds(storage: Storage, id: string, keep: string | undefined): Promise<string[]> {
+  const stale: string[] = [];
+  for await (const build of storage.listFolders(`${storageKeys.dist(id)}/`)) if (build !== keep) stale.push(build);
+  for (const build of stale) await removeBuild(storage, id, build);
+  return stale;
 }

@@ -1,11 +1,13 @@
-// One worker slot: claim → run → finish, for ever, on its own blocking connection. A slot never
-// dies of one bad deployment: every outcome is recorded (deployed, failed, canceled, retried, dead,
-// or released on shutdown) and the loop goes on.
+// One worker slot: sweep → claim → start → run → settle, for ever, on its own blocking connection.
+// A slot never dies of one bad deployment: every outcome is recorded (deployed, failed, canceled,
+// retried, dead, or released on shutdown) before it claims again, and the loop goes on.
 import {
   BuildFailedError,
+  ClaimStalledError,
   Queue,
   describeError,
   isRedisUnavailable,
+  newBuildId,
   storageKeys,
   type Config,
   type DeploymentRecord,
@@ -16,6 +18,7 @@ import {
 import { BuildLog } from './build-log';
 import type { BuildIdentity } from './build-user';
 import { processDeployment } from './processor';
+import { removeBuild } from './publish';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -23,8 +26,6 @@ import { processDeployment } from './processor';
  */
 export const CLAIM_BLOCK_SECONDS = 2;
 const OUTAGE_BACKOFF_MS = 1000;
-/** How long a slot keeps trying to record an outcome while Redis is unreachable. */
-const RECORD_RETRY_MS = 5 * 60_000;
 const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
 /** Why a running build was stopped from outside. */
@@ -35,8 +36,8 @@ export interface SlotDeps {
   queue: Queue;
   storage: Storage;
   logger: Logger;
-  /** A connection of the slot's own: BLMOVE holds it while it blocks. */
-  conn: Redis;
+  /** Opens a connection of the slot's own (BLMOVE holds it while it blocks); the slot closes it. */
+  connect: () => Promise<Redis>;
   identity: BuildIdentity | null;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
@@ -80,35 +81,55 @@ export class Slot {
   }
 
   private async run(): Promise<void> {
+    let conn = await this.persist(() => this.deps.connect());
     while (!this.stopping) {
+      // An idle slot holds nothing. Whatever its list still has is stranded (a claim whose reply was
+      // lost, an outcome that could not be recorded, a write lost with the AOF's last second) and
+      // goes back now; while that cannot be done (Redis is away) the slot claims nothing.
+      try {
+        await this.sweep();
+      } catch (err) {
+        this.logger.debug({ err: describeError(err) }, 'sweep failed');
+        await sleep(OUTAGE_BACKOFF_MS);
+        continue;
+      }
       let id: string | null;
       try {
-        id = await Queue.claim(this.deps.conn, this.id, CLAIM_BLOCK_SECONDS);
+        id = await Queue.claim(conn, this.id, CLAIM_BLOCK_SECONDS);
       } catch (err) {
-        // The connection logs the outage once; the slot just waits and tries again.
+        if (err instanceof ClaimStalledError) {
+          this.logger.warn({ err: err.message }, 'replacing the slot\'s Redis connection');
+          conn.destroy();
+          conn = await this.persist(() => this.deps.connect());
+          continue;
+        }
+        // The connection logs the outage once; the slot waits, and the sweep takes back a claim
+        // whose reply was lost.
         this.logger.debug({ err: describeError(err) }, 'claim failed');
         await sleep(OUTAGE_BACKOFF_MS);
         continue;
       }
-      if (id === null) continue;
-      if (this.stopping) {
-        // Claimed just as the shutdown began: never started, so it goes straight back, next in line.
-        await persist(() => this.deps.queue.unclaim(id!, this.id)).catch((err: unknown) =>
-          this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not give back a claim; the reaper will'),
-        );
-        continue;
-      }
+      if (id === null || this.stopping) continue; // claimed as the shutdown began: the last sweep gives it back
       this.setCurrent(id);
       try {
         await this.handle(id);
       } catch (err) {
-        // Only reachable when Redis stayed away longer than RECORD_RETRY_MS: the id stays in this
-        // slot's processing list, and a reaper recovers it once this process is gone.
-        this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not record the outcome of a deployment');
+        // Redis stayed away until the slot began stopping, or refused a step: the id stays in this
+        // slot's list, for the next sweep or (if this process is gone) a reaper.
+        this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not record the outcome of a deployment; it goes back to the queue');
       } finally {
         this.setCurrent(null);
       }
     }
+    await this.persist(() => this.sweep()).catch((err: unknown) =>
+      this.logger.error({ err: describeError(err) }, 'could not give back what this slot held; the reaper will'),
+    );
+    await conn.close().catch(() => conn.destroy());
+  }
+
+  private async sweep(): Promise<void> {
+    const swept = await this.deps.queue.sweep(this.id, this.deps.config.maxAttempts);
+    if (swept.requeued + swept.dead + swept.dropped > 0) this.logger.warn(swept, 'took back ids left in this slot\'s processing list');
   }
 
   private setCurrent(id: string | null): void {
@@ -119,15 +140,15 @@ export class Slot {
 
   private async handle(id: string): Promise<void> {
     const { queue } = this.deps;
-    const state = await persist(() => queue.start(id, this.id));
-    if (state !== 'building') {
+    const state = await this.persist(() => queue.start(id, this.id));
+    if (state !== 'started') {
       if (state === 'missing') this.logger.warn({ deploymentId: id }, 'no record for a claimed id; moved to the dead list');
-      else this.logger.info({ deploymentId: id, state }, 'claimed id is no longer queued; dropped');
+      else this.logger.info({ deploymentId: id, state }, 'claimed id is not this slot\'s to build; dropped');
       return;
     }
-    const record = await persist(() => queue.get(id));
+    const record = await this.persist(() => queue.get(id));
     if (!record) {
-      await persist(() => queue.bury(id, this.id, 'the deployment record is unreadable'));
+      await this.persist(() => queue.bury(id, this.id, 'the deployment record is unreadable'));
       this.logger.warn({ deploymentId: id }, 'unreadable record; moved to the dead list');
       return;
     }
@@ -137,25 +158,35 @@ export class Slot {
   private async runBuild(record: DeploymentRecord): Promise<void> {
     const { config, queue, storage } = this.deps;
     const id = record.id;
-    const logger = this.logger.child({ deploymentId: id });
+    const build = newBuildId();
+    const logger = this.logger.child({ deploymentId: id, build });
     const log = new BuildLog(queue, id, config.maxLogBytes);
     const abort = new AbortController();
     this.build = abort;
     if (this.forced) abort.abort('shutdown' satisfies StopReason);
     const started = Date.now();
     logger.info({ repoUrl: record.repoUrl, attempt: record.attempts }, 'build started');
-    log.line(`[slipway] build started on ${this.id} (attempt ${record.attempts})`);
+    log.line(`[slipway] build ${build} started on ${this.id} (attempt ${record.attempts})`);
+    let deployed = false;
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, identity: this.deps.identity }, record, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, identity: this.deps.identity }, record, build, log, abort.signal);
       await this.closeLog(id, log);
-      await persist(() => queue.finish(id, this.id, { outputFiles: output.files, outputBytes: output.bytes }));
+      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }));
+      if (!result.recorded) {
+        logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');
+        return;
+      }
+      deployed = true;
       logger.info({ ms: Date.now() - started, files: output.files }, 'build deployed');
+      if (result.previousBuild && result.previousBuild !== build) await this.removeOutput(id, result.previousBuild, logger);
     } catch (err) {
       await this.settleFailure(record, log, abort.signal, err, started, logger);
     } finally {
       this.build = null;
+      // A build that did not go live leaves nothing behind.
+      if (!deployed) await this.removeOutput(id, build, logger);
     }
   }
 
@@ -163,29 +194,38 @@ export class Slot {
     const { config, queue } = this.deps;
     const id = record.id;
     const ms = Date.now() - started;
+    let outcome: string;
     if (signal.aborted && signal.reason === ('cancel' satisfies StopReason)) {
       log.line('[slipway] canceled');
       await this.closeLog(id, log);
-      await persist(() => queue.canceled(id, this.id));
-      logger.info({ ms }, 'build canceled');
+      outcome = recorded((await this.persist(() => queue.canceled(id, this.id))).recorded, 'canceled');
     } else if (signal.aborted) {
       // Stopped by a shutdown, not failed: it runs again from the start, next in line.
       log.line('[slipway] worker stopping; the deployment goes back to the queue');
       await this.closeLog(id, log);
-      await persist(() => queue.release(id, this.id));
-      logger.info({ ms }, 'build stopped by shutdown; released to the queue');
+      outcome = await this.persist(() => queue.release(id, this.id));
     } else if (err instanceof BuildFailedError) {
       log.line(`[slipway] failed: ${err.message}`);
       await this.closeLog(id, log);
-      await persist(() => queue.fail(id, this.id, err.message));
-      logger.info({ ms, reason: err.message.split('\n')[0] }, 'build failed');
+      outcome = recorded((await this.persist(() => queue.fail(id, this.id, err.message))).recorded, 'failed');
     } else {
       const reason = `platform error: ${describeError(err)}`;
       const delay = retryDelay(config.retryBaseMs, record.attempts);
       log.line(`[slipway] ${reason}`);
       await this.closeLog(id, log);
-      const outcome = await persist(() => queue.retryLater(id, this.id, reason, config.maxAttempts, delay));
-      logger.warn({ ms, reason, outcome, retryInMs: outcome === 'retrying' ? delay : undefined, attempt: record.attempts }, 'build hit a platform error');
+      outcome = await this.persist(() => queue.retryLater(id, this.id, reason, config.maxAttempts, delay));
+      if (outcome === 'retrying') logger.warn({ ms, reason, retryInMs: delay, attempt: record.attempts }, 'build hit a platform error; retrying later');
+    }
+    if (outcome === 'lost') logger.warn({ ms }, 'build ended, but the deployment is no longer this slot\'s: outcome not recorded');
+    else logger.info({ ms, outcome, reason: err instanceof Error ? err.message.split('\n')[0] : undefined }, 'build ended');
+  }
+
+  private async removeOutput(id: string, build: string, logger: Logger): Promise<void> {
+    try {
+      await removeBuild(this.deps.storage, id, build);
+    } catch (err) {
+      // Never served (or no longer): a leftover costs storage only, and the next build of this id removes it.
+      logger.warn({ build, err: describeError(err) }, 'could not remove a build\'s output');
     }
   }
 
@@ -198,28 +238,30 @@ export class Slot {
       this.logger.warn({ deploymentId: id, err: describeError(err) }, 'could not save the build log to S3');
     }
   }
+
+  /**
+   * Retries a Redis step while Redis is unreachable (it is restarting, or the network blinked): an
+   * outcome must be recorded before the slot claims again, and every step here is safe to repeat.
+   * Only a stopping slot gives up, leaving the id in its list for the reaper.
+   */
+  private async persist<T>(step: () => Promise<T>): Promise<T> {
+    for (let wait = 100; ; wait = Math.min(wait * 2, 5000)) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!isRedisUnavailable(err) || this.stopping) throw err;
+        await sleep(wait);
+      }
+    }
+  }
 }
+
+const recorded = (ok: boolean, outcome: string) => (ok ? outcome : 'lost');
 
 /** Exponential backoff with jitter: base·2^(attempt−1), then a random point in its upper half. */
 export function retryDelay(baseMs: number, attempt: number): number {
   const full = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
   return Math.round(full / 2 + Math.random() * (full / 2));
-}
-
-/**
- * Retries a Redis step while Redis is unreachable (it is restarting, or the network blinked): an
- * outcome must be recorded, and every step here is safe to repeat.
- */
-async function persist<T>(step: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + RECORD_RETRY_MS;
-  for (let wait = 100; ; wait = Math.min(wait * 2, 5000)) {
-    try {
-      return await step();
-    } catch (err) {
-      if (!isRedisUnavailable(err) || Date.now() > deadline) throw err;
-      await sleep(wait);
-    }
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

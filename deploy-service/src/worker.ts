@@ -39,10 +39,12 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
 
   for (let n = 0; n < config.buildConcurrency; n++) {
     const id = `${base}-${n}`;
-    const conn = duplicateRedis(redis, logger, `slot ${id}`);
-    await conn.connect();
-    conns.push(conn);
-    slots.push(new Slot(id, { config, queue, storage, logger, conn, identity, onChange: (slot) => void beat(slot) }));
+    const connect = async () => {
+      const conn = duplicateRedis(redis, logger, `slot ${id}`);
+      await conn.connect();
+      return conn;
+    };
+    slots.push(new Slot(id, { config, queue, storage, logger, connect, identity, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');
@@ -54,8 +56,16 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
 
   const ownSlots = new Set(slots.map((s) => s.id));
   await Promise.all(slots.map(beat));
-  // After an outage the heartbeats may have lapsed: renew them as soon as Redis is back.
-  redis.on('ready', () => void Promise.all(slots.map(beat)));
+  // Heartbeats say who is alive only while everyone could write them. After an outage (or at
+  // start, perhaps just after one) every heartbeat may have lapsed, and the other processes renew
+  // theirs as they reconnect: so a reaper judges them only once it has been connected for a whole TTL.
+  let connectedSince: number | null = Date.now();
+  redis.on('ready', () => {
+    connectedSince = Date.now();
+    void Promise.all(slots.map(beat));
+  });
+  redis.on('error', () => (connectedSince = null));
+  redis.on('reconnecting', () => (connectedSince = null));
   const timers = [
     setInterval(() => void Promise.all(slots.map(beat)), Math.max(1, config.heartbeatTtlSeconds / 3) * 1000),
     setInterval(() => void queue.promoteDue().catch(() => undefined), PROMOTE_INTERVAL_MS),
@@ -63,9 +73,11 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
     setInterval(() => void pollCancels(), CANCEL_POLL_MS),
   ];
   async function reap(): Promise<void> {
+    if (connectedSince === null || Date.now() - connectedSince < config.heartbeatTtlSeconds * 1000) return;
     try {
-      const { recovered, dead } = await queue.recoverOrphans(config.maxAttempts, config.reaperIntervalMs, ownSlots);
-      if (recovered + dead > 0) logger.warn({ recovered, dead }, 'recovered the deployments of workers that stopped responding');
+      const result = await queue.recoverOrphans(config.maxAttempts, config.reaperIntervalMs, ownSlots);
+      if (result.requeued + result.dead + result.dropped > 0) logger.warn(result, 'recovered the deployments of workers that stopped responding');
+      await queue.trimDead();
     } catch (err) {
       logger.debug({ err: describeError(err) }, 'reaper pass failed');
     }
@@ -76,8 +88,6 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       if (id && (await queue.isCancelRequested(id).catch(() => false))) slot.cancel(id);
     }
   }
-  // At start too: a restarted fleet should not wait a whole interval to pick up what the old one left.
-  await reap();
   for (const slot of slots) slot.start();
   logger.info({ slots: slots.map((s) => s.id) }, 'worker started');
 

@@ -15,3 +15,12 @@ export function newDeploymentId(): string {
 export function isDeploymentId(value: string): boolean {
   return ID_PATTERN.test(value);
 }
+
+/** A build's id: one per build attempt, naming the folder its output is published under. */
+export const BUILD_ID_PATTERN = /^[a-z0-9]{8,32}$/;
+
+export function newBuildId(): string {
+  let id = '';
+  while (id.length < 10) id += ALPHABET[randomInt(ALPHABET.length)]!;
+  return id;
+}

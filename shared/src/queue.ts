@@ -1,5 +1,9 @@
 // The queue protocol: the only code that knows Slipway's Redis key names and status transitions.
-// Each transition is one MULTI or one Lua script, so a status never disagrees with the lists.
+// Each transition is one Lua script (or MULTI), so a status never disagrees with the lists.
+//
+// Ownership is per claimed id: a slot owns an id while the id is in its processing list, and only
+// the owner may start it, record its outcome, release it or retry it. Every script that acts for a
+// slot first checks that the slot still holds the id, and does nothing otherwise.
 import { createHash } from 'node:crypto';
 import type { Redis } from './redis';
 import { fromHash, toHash, type DeploymentRecord, type Status } from './record';
@@ -23,169 +27,284 @@ const heartbeatKey = (slot: string) => `${HEARTBEAT_PREFIX}${slot}`;
 const LOG_MAX_ENTRIES = 20_000;
 /** An `uploading` record expires if its upload-service dies before enqueueing it. */
 const UPLOADING_TTL_SECONDS = 3600;
+/** The dead list keeps at most this many ids, none older than DEAD_MAX_AGE_MS (trimmed by the reaper). */
+export const DEAD_MAX_ENTRIES = 10_000;
+export const DEAD_MAX_AGE_MS = 30 * 24 * 3600_000;
+/** Extra time a blocking claim's reply may take beyond its block time before its watchdog gives up. */
+const CLAIM_REPLY_GRACE_MS = 5000;
+
+/** A blocking claim got no reply in its block time plus a grace: its connection is stuck and must be replaced. */
+export class ClaimStalledError extends Error {
+  constructor(slot: string, ms: number) {
+    super(`the blocking claim of slot ${slot} got no reply within ${ms} ms; its connection is stuck`);
+    this.name = 'ClaimStalledError';
+  }
+}
 
 // The scripts below touch `deployment:<id>` keys named from list entries, not only KEYS: fine on one
 // Redis primary (what Slipway runs on), not on Redis Cluster.
 
-// Claim → start: an id without a record can never run, so it goes to the dead list (with its reason)
-// instead of crashing the slot; one that is no longer queued (canceled meanwhile) is dropped.
+// Helpers shared by the scripts. A dead entry's reason starts with the ISO time it died, so the
+// reaper can trim by age, and an id is on the dead list at most once.
+const LUA_HELPERS = `
+local function bury(dead, reasons, id, reason, now)
+  redis.call('LREM', dead, 0, id)
+  redis.call('LPUSH', dead, id)
+  redis.call('HSET', reasons, id, now .. ' ' .. reason)
+end
+local function settle_canceled(record, now, why)
+  redis.call('HSET', record, 'status', 'canceled', 'error', why, 'finishedAt', now)
+  redis.call('HDEL', record, 'cancelRequested')
+end
+`;
+
+// ENQUEUE: an uploaded deployment joins the list. Idempotent: a retry after a lost reply finds the
+// record no longer `uploading` and pushes nothing, so the caller can always ask again.
+const ENQUEUE_SCRIPT = `
+-- KEYS: record, queue     ARGV: id, now, field, value, ...
+local record, queue = KEYS[1], KEYS[2]
+local id, now = ARGV[1], ARGV[2]
+local status = redis.call('HGET', record, 'status')
+if status ~= 'uploading' then return status or 'missing' end
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, unpack(ARGV, 3))
+redis.call('PERSIST', record)
+redis.call('LPUSH', queue, id)
+return 'queued'
+`;
+
+// START: claim → building. Only a slot that holds the id may start it. A record that is 'building'
+// for another slot which still holds the id is that slot's ('owned-elsewhere'); one whose owner no
+// longer holds it is a leftover of a lost write and is taken over. A retry of this step (its reply
+// was lost) finds the id already started by this slot.
 const START_SCRIPT = `
-local id = ARGV[1]
-local status = redis.call('HGET', KEYS[1], 'status')
+-- KEYS: record, processing (this slot's), dead, deadReasons
+-- ARGV: id, slot, now, processingPrefix
+local record, processing, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, slot, now, processingPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if not redis.call('LPOS', processing, id) then return 'owned-elsewhere' end
+local status = redis.call('HGET', record, 'status')
 if not status then
-  redis.call('LREM', KEYS[2], 1, id)
-  redis.call('LPUSH', KEYS[3], id)
-  redis.call('HSET', KEYS[4], id, 'no deployment record for this id')
+  redis.call('LREM', processing, 0, id)
+  bury(dead, reasons, id, 'no deployment record for this id', now)
   return 'missing'
 end
--- A retry of this very step (its reply was lost) finds the id already started by this slot.
-if status == 'building' and redis.call('HGET', KEYS[1], 'worker') == ARGV[2] then return 'building' end
-if status ~= 'queued' then
-  redis.call('LREM', KEYS[2], 1, id)
-  return status
+if status == 'building' then
+  local owner = redis.call('HGET', record, 'worker')
+  if owner == slot then return 'started' end
+  if owner and redis.call('LPOS', processingPrefix .. owner, id) then
+    redis.call('LREM', processing, 0, id)
+    return 'owned-elsewhere'
+  end
+elseif status ~= 'queued' then
+  redis.call('LREM', processing, 0, id)
+  return 'dropped'
 end
-redis.call('HSET', KEYS[1], 'status', 'building', 'worker', ARGV[2], 'startedAt', ARGV[3])
-redis.call('HDEL', KEYS[1], 'error', 'finishedAt')
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-return 'building'
+if redis.call('HGET', record, 'cancelRequested') == '1' then
+  redis.call('LREM', processing, 0, id)
+  settle_canceled(record, now, 'canceled before it started')
+  return 'dropped'
+end
+redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now)
+redis.call('HDEL', record, 'error', 'finishedAt')
+redis.call('HINCRBY', record, 'attempts', 1)
+return 'started'
 `;
 
-// Acknowledge and record the outcome in one step. A slot that no longer holds the id (it was
-// recovered by another worker) writes nothing: the new owner's outcome is the one that counts.
+// SETTLE: acknowledge and record the outcome in one step, only for the slot that owns the build.
+// With a build id (deployed), the record's liveBuild pointer switches to it in the same step, and
+// the build it replaces is returned so its objects can be removed.
 const SETTLE_SCRIPT = `
-if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-return 1
+-- KEYS: record, processing     ARGV: id, slot, liveBuild ('' for none), field, value, ...
+local record, processing = KEYS[1], KEYS[2]
+local id, slot, build = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('LREM', processing, 0, id) == 0 then return {0, ''} end
+if redis.call('HGET', record, 'worker') ~= slot or redis.call('HGET', record, 'status') ~= 'building' then return {0, ''} end
+local previous = redis.call('HGET', record, 'liveBuild') or ''
+if build ~= '' then redis.call('HSET', record, 'liveBuild', build) end
+redis.call('HSET', record, unpack(ARGV, 4))
+redis.call('HDEL', record, 'cancelRequested')
+return {1, previous}
 `;
 
-// Give a claimed id back (its worker is shutting down): it goes to the consuming end of the list so
-// it runs next, and its status returns to queued, in one step. The attempt is handed back too: a
-// shutdown is not a failure of the deployment, and must not use up its MAX_ATTEMPTS.
+// RELEASE: the owner gives a started build back (it is shutting down): next in line, status queued,
+// the attempt handed back (a shutdown is not the deployment's failure). A cancel asked for meanwhile
+// wins: the deployment ends canceled instead.
 const RELEASE_SCRIPT = `
-if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-redis.call('HSET', KEYS[1], 'status', 'queued', 'queuedAt', ARGV[2])
-redis.call('HDEL', KEYS[1], 'worker')
-redis.call('RPUSH', KEYS[3], ARGV[1])
-return 1
+-- KEYS: record, processing, queue     ARGV: id, now
+local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
+local id, now = ARGV[1], ARGV[2]
+if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
+redis.call('HDEL', record, 'worker')
+if redis.call('HGET', record, 'cancelRequested') == '1' then
+  settle_canceled(record, now, 'canceled while building')
+  return 'canceled'
+end
+redis.call('HINCRBY', record, 'attempts', -1)
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now)
+redis.call('RPUSH', queue, id)
+return 'released'
 `;
 
-// Undo a claim that will not be started (the slot is stopping): back to the consuming end, untouched.
-const UNCLAIM_SCRIPT = `
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-return 1
-`;
-
-// A platform failure (S3, Redis): retry after a delay through the delayed set, or give up after
-// the last attempt and move the id to the dead list with its reason.
+// RETRY: a platform failure (S3, Redis). Back through the delayed set, or failed and dead after the
+// last attempt. A cancel asked for meanwhile wins.
 const RETRY_SCRIPT = `
-local id = ARGV[1]
-if redis.call('LREM', KEYS[2], 1, id) == 0 then return 'lost' end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if attempts >= tonumber(ARGV[2]) then
-  local reason = 'gave up after ' .. attempts .. ' attempts: ' .. ARGV[4]
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', reason, 'finishedAt', ARGV[5])
-  redis.call('LPUSH', KEYS[4], id)
-  redis.call('HSET', KEYS[5], id, reason)
+-- KEYS: record, processing, delayed, dead, deadReasons
+-- ARGV: id, maxAttempts, dueAtMs, reason, now
+local record, processing, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, maxAttempts, dueAt, why, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
+redis.call('HDEL', record, 'worker')
+if redis.call('HGET', record, 'cancelRequested') == '1' then
+  settle_canceled(record, now, 'canceled while building')
+  return 'canceled'
+end
+local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
+if attempts >= maxAttempts then
+  local reason = 'gave up after ' .. attempts .. ' attempts: ' .. why
+  redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
+  bury(dead, reasons, id, reason, now)
   return 'dead'
 end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'queuedAt', ARGV[5], 'error', 'attempt ' .. attempts .. ' failed: ' .. ARGV[4] .. '; retrying')
-redis.call('HDEL', KEYS[1], 'worker')
-redis.call('ZADD', KEYS[3], ARGV[3], id)
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', 'attempt ' .. attempts .. ' failed: ' .. why .. '; retrying')
+redis.call('ZADD', delayed, dueAt, id)
 return 'retrying'
 `;
 
-// A claimed id whose record cannot be read can never run: dead, with its reason.
+// BURY: a claimed id whose record cannot be read can never run: dead, with its reason.
 const BURY_SCRIPT = `
-if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
-redis.call('LPUSH', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[2], 'finishedAt', ARGV[3])
+-- KEYS: record, processing, dead, deadReasons     ARGV: id, reason, now
+local record, processing, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, reason, now = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('LREM', processing, 0, id) == 0 then return 0 end
+bury(dead, reasons, id, reason, now)
+if redis.call('EXISTS', record) == 1 then
+  redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
 end
 return 1
 `;
 
-// Retries that are due go back to the consuming end of the list.
+// PROMOTE: retries that are due go back to the consuming end of the list.
 const PROMOTE_SCRIPT = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- KEYS: delayed, queue     ARGV: nowMs, limit
+local delayed, queue = KEYS[1], KEYS[2]
+local ids = redis.call('ZRANGEBYSCORE', delayed, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('RPUSH', KEYS[2], id)
+  redis.call('ZREM', delayed, id)
+  redis.call('RPUSH', queue, id)
 end
 return #ids
 `;
 
-// A processing list whose slot has no heartbeat belongs to a dead worker. Its ids go back to the
-// consuming end of the list (they run next), or to the dead list once their attempts are used up.
-// The heartbeat is checked inside the script, so a slot that comes back in time keeps its work.
+// RECOVER: empties a processing list whose slot is dead (heartbeat gone, checked here so a slot that
+// comes back in time keeps its work) or idle (its own sweep). Each id is judged by its owner, not
+// only its status: a 'queued' id goes back to the consuming end unless a copy already waits; a
+// 'building' id goes back (its attempt counted) only if this very slot was building it, or to the
+// dead list once its attempts are used up; any other copy is stale and dropped.
 const RECOVER_SCRIPT = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0} end
-local recovered, dead = 0, 0
+-- KEYS: processing, heartbeat, queue, delayed, dead, deadReasons
+-- ARGV: recordPrefix, maxAttempts, now, slot, checkHeartbeat ('1'/'0'), why
+local processing, heartbeat, queue, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local recordPrefix, maxAttempts, now, slot, checkHeartbeat, why = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if checkHeartbeat == '1' and redis.call('EXISTS', heartbeat) == 1 then return {0, 0, 0} end
+local requeued, died, dropped = 0, 0, 0
 while true do
-  local id = redis.call('RPOP', KEYS[1])
+  local id = redis.call('RPOP', processing)
   if not id then break end
-  local rk = ARGV[1] .. id
-  local status = redis.call('HGET', rk, 'status')
+  local record = recordPrefix .. id
+  local status = redis.call('HGET', record, 'status')
+  local owned = status == 'building' and redis.call('HGET', record, 'worker') == slot
   if not status then
-    redis.call('LPUSH', KEYS[4], id)
-    redis.call('HSET', KEYS[5], id, 'no deployment record for this id')
-    dead = dead + 1
-  elseif redis.call('HGET', rk, 'cancelRequested') == '1' then
-    redis.call('HSET', rk, 'status', 'canceled', 'finishedAt', ARGV[3])
-  elseif status == 'building' or status == 'queued' then
-    local attempts = tonumber(redis.call('HGET', rk, 'attempts') or '0')
-    if attempts >= tonumber(ARGV[2]) then
-      local reason = 'its worker stopped responding on each of ' .. attempts .. ' attempts'
-      redis.call('HSET', rk, 'status', 'failed', 'error', reason, 'finishedAt', ARGV[3])
-      redis.call('LPUSH', KEYS[4], id)
-      redis.call('HSET', KEYS[5], id, reason)
-      dead = dead + 1
+    bury(dead, reasons, id, 'no deployment record for this id', now)
+    died = died + 1
+  elseif (status == 'queued' or owned) and redis.call('HGET', record, 'cancelRequested') == '1' then
+    redis.call('HDEL', record, 'worker')
+    settle_canceled(record, now, 'canceled')
+    dropped = dropped + 1
+  elseif status == 'queued' then
+    if redis.call('LPOS', queue, id) or redis.call('ZSCORE', delayed, id) then
+      dropped = dropped + 1
     else
-      redis.call('HSET', rk, 'status', 'queued', 'queuedAt', ARGV[3], 'error', 'worker ' .. ARGV[4] .. ' stopped responding; retrying')
-      redis.call('HDEL', rk, 'worker')
-      redis.call('RPUSH', KEYS[3], id)
-      recovered = recovered + 1
+      redis.call('RPUSH', queue, id)
+      requeued = requeued + 1
     end
+  elseif owned then
+    redis.call('HDEL', record, 'worker')
+    local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
+    if attempts >= maxAttempts then
+      local reason = why .. ' on each of ' .. attempts .. ' attempts'
+      redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
+      bury(dead, reasons, id, reason, now)
+      died = died + 1
+    else
+      redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', why .. '; retrying')
+      redis.call('RPUSH', queue, id)
+      requeued = requeued + 1
+    end
+  else
+    dropped = dropped + 1
   end
 end
-return {recovered, dead}
+return {requeued, died, dropped}
 `;
 
-// Cancel: a queued id leaves the list (or the delayed set) and is canceled at once; a running build
-// is flagged and its worker told on the cancel channel, and the worker records the cancellation.
+// CANCEL: a queued id leaves the list (or the delayed set) and is canceled at once; a running build
+// is flagged (cancelRequested) and its worker told on the cancel channel. The flag outlives a
+// release or retry: whoever next owns the id ends it canceled.
 const CANCEL_SCRIPT = `
-local id = ARGV[1]
-local status = redis.call('HGET', KEYS[1], 'status')
+-- KEYS: record, queue, delayed     ARGV: id, now, channel
+local record, queue, delayed = KEYS[1], KEYS[2], KEYS[3]
+local id, now, channel = ARGV[1], ARGV[2], ARGV[3]
+local status = redis.call('HGET', record, 'status')
 if not status then return 'missing' end
 if status == 'queued' then
-  redis.call('LREM', KEYS[2], 0, id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HSET', KEYS[1], 'status', 'canceled', 'finishedAt', ARGV[2])
+  redis.call('LREM', queue, 0, id)
+  redis.call('ZREM', delayed, id)
+  settle_canceled(record, now, 'canceled before it started')
   return 'canceled'
 end
 if status == 'building' then
-  redis.call('HSET', KEYS[1], 'cancelRequested', '1')
-  redis.call('PUBLISH', ARGV[3], id)
+  redis.call('HSET', record, 'cancelRequested', '1')
+  redis.call('PUBLISH', channel, id)
   return 'canceling'
 end
 return status
 `;
 
-// Redeploy: a finished deployment is queued again, from the source already in S3, with a fresh log.
+// REDEPLOY: a finished deployment is queued again from the source already in S3, with a fresh log.
+// Its live build keeps being served until the new build replaces it.
 const REDEPLOY_SCRIPT = `
-local id = ARGV[1]
-local status = redis.call('HGET', KEYS[1], 'status')
+-- KEYS: record, queue, log, dead, deadReasons     ARGV: id, now
+local record, queue, log, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, now = ARGV[1], ARGV[2]
+local status = redis.call('HGET', record, 'status')
 if not status then return 'missing' end
 if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return status end
-redis.call('HDEL', KEYS[1], 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested', 'outputFiles', 'outputBytes')
-redis.call('HSET', KEYS[1], 'status', 'queued', 'queuedAt', ARGV[2], 'attempts', '0')
-redis.call('DEL', KEYS[3])
-redis.call('LREM', KEYS[4], 0, id)
-redis.call('HDEL', KEYS[5], id)
-redis.call('LPUSH', KEYS[2], id)
+redis.call('HDEL', record, 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested')
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'attempts', '0')
+redis.call('DEL', log)
+redis.call('LREM', dead, 0, id)
+redis.call('HDEL', reasons, id)
+redis.call('LPUSH', queue, id)
 return 'requeued'
+`;
+
+// TRIM_DEAD: drops the oldest dead entries past the count limit or older than the cutoff, a bounded
+// number per call (the reaper calls it every pass).
+const TRIM_DEAD_SCRIPT = `
+-- KEYS: dead, deadReasons     ARGV: maxEntries, cutoffIso, maxRemovals
+local dead, reasons = KEYS[1], KEYS[2]
+local maxEntries, cutoff, maxRemovals = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local removed = 0
+while removed < maxRemovals do
+  local oldest = redis.call('LINDEX', dead, -1)
+  if not oldest then break end
+  local reason = redis.call('HGET', reasons, oldest)
+  if redis.call('LLEN', dead) <= maxEntries and reason and string.sub(reason, 1, 24) >= cutoff then break end
+  redis.call('RPOP', dead)
+  redis.call('HDEL', reasons, oldest)
+  removed = removed + 1
+end
+return removed
 `;
 
 export interface WorkerInfo {
@@ -202,8 +321,35 @@ export interface QueueStats {
   workers: WorkerInfo[];
 }
 
-export type StartResult = 'building' | 'missing' | Status;
+export interface DeadEntry {
+  id: string;
+  reason: string | null;
+  /** When it was put on the dead list (ISO time). */
+  at: string | null;
+}
+
+/**
+ * What START decided. Only 'started' means "run it"; the others mean the slot's copy is gone:
+ * 'owned-elsewhere' — the slot no longer holds the id, or another live slot is building it;
+ * 'dropped' — it is no longer waiting to run (finished, canceled, not yet uploaded);
+ * 'missing' — no record: moved to the dead list.
+ */
+export type StartResult = 'started' | 'owned-elsewhere' | 'dropped' | 'missing';
+export type EnqueueResult = 'queued' | 'missing' | Status;
 export type CancelResult = 'canceled' | 'canceling' | 'missing' | Status;
+export type RetryResult = 'retrying' | 'dead' | 'canceled' | 'lost';
+export type ReleaseResult = 'released' | 'canceled' | 'lost';
+export interface SettleResult {
+  /** False when the slot no longer owned the build: nothing was written. */
+  recorded: boolean;
+  /** The build that was live before this one (deployed only), if any. */
+  previousBuild: string | null;
+}
+export interface RecoverResult {
+  requeued: number;
+  dead: number;
+  dropped: number;
+}
 
 export class Queue {
   constructor(private readonly redis: Redis) {}
@@ -213,14 +359,13 @@ export class Queue {
     await this.redis.multi().hSet(recordKey(record.id), toHash(record)).expire(recordKey(record.id), UPLOADING_TTL_SECONDS).exec();
   }
 
-  /** Marks the deployment queued and pushes its id, in one step. */
-  async enqueue(id: string, fields: Partial<DeploymentRecord> = {}): Promise<void> {
-    await this.redis
-      .multi()
-      .hSet(recordKey(id), toHash({ ...fields, status: 'queued', queuedAt: new Date().toISOString() }))
-      .persist(recordKey(id))
-      .lPush(QUEUE_KEY, id)
-      .exec();
+  /**
+   * Marks an `uploading` deployment queued and pushes its id, in one step. Safe to repeat: a repeat
+   * after a lost reply answers the status it already has ('queued') and pushes nothing.
+   */
+  async enqueue(id: string, fields: Partial<DeploymentRecord> = {}): Promise<EnqueueResult> {
+    const args = Object.entries(toHash(fields)).flat();
+    return (await this.script(ENQUEUE_SCRIPT, [recordKey(id), QUEUE_KEY], [id, now(), ...args])) as EnqueueResult;
   }
 
   /** Forgets a deployment that never reached the queue (its upload failed). */
@@ -232,56 +377,79 @@ export class Queue {
     return fromHash(await this.redis.hGetAll(recordKey(id)));
   }
 
+  /** The build whose output a deployment's site serves, or null when it has none yet. */
+  async liveBuild(id: string): Promise<string | null> {
+    return (await this.redis.hGet(recordKey(id), 'liveBuild')) ?? null;
+  }
+
   /**
    * Blocks up to `timeoutSeconds` for the oldest waiting id and moves it to the slot's processing
    * list (FIFO: LPUSH at the head, take from the tail). `conn` must be a connection of its own.
+   * node-redis 6's command timeout (5 s by default) only covers the wait before a command is
+   * written, so it neither cuts a long block short nor notices a connection that went silent after
+   * a reconnect: a watchdog of block time + 5 s does, with ClaimStalledError (replace `conn`). A
+   * claim whose reply is lost leaves the id in the slot's list, for the slot's next sweep.
    */
   static async claim(conn: Redis, slot: string, timeoutSeconds: number): Promise<string | null> {
-    return conn.blMove(QUEUE_KEY, processingKey(slot), 'RIGHT', 'LEFT', timeoutSeconds);
+    const limitMs = timeoutSeconds * 1000 + CLAIM_REPLY_GRACE_MS;
+    const move = conn.blMove(QUEUE_KEY, processingKey(slot), 'RIGHT', 'LEFT', timeoutSeconds);
+    let timer: NodeJS.Timeout | undefined;
+    const watchdog = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ClaimStalledError(slot, limitMs)), limitMs)));
+    move.catch(() => undefined); // if the watchdog wins, the abandoned command's failure is expected
+    try {
+      return await Promise.race([move, watchdog]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
-  /** Moves a claimed id to `building`; anything other than 'building' means: do not run it. */
+  /** Moves a claimed id to `building` for this slot, if the slot still holds it; see StartResult. */
   async start(id: string, slot: string): Promise<StartResult> {
-    return (await this.script(START_SCRIPT, [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY], [id, slot, new Date().toISOString()])) as StartResult;
+    return (await this.script(START_SCRIPT, [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY], [id, slot, now(), PROCESSING_PREFIX])) as StartResult;
   }
 
-  /** Acknowledges a finished build as deployed. False when the slot no longer held the id. */
-  async finish(id: string, slot: string, fields: Partial<DeploymentRecord>): Promise<boolean> {
-    return this.settle(id, slot, { ...fields, status: 'deployed', finishedAt: new Date().toISOString() });
+  /** Records a finished build as deployed and makes `liveBuild` the build its site serves, in one step. */
+  async finish(id: string, slot: string, fields: Partial<DeploymentRecord> & { liveBuild: string }): Promise<SettleResult> {
+    const { liveBuild, ...rest } = fields;
+    return this.settle(id, slot, liveBuild, { ...rest, status: 'deployed', finishedAt: now() });
   }
 
-  /** Acknowledges a build that failed on its own: reported with its reason, not retried. */
-  async fail(id: string, slot: string, reason: string): Promise<boolean> {
-    return this.settle(id, slot, { status: 'failed', error: reason, finishedAt: new Date().toISOString() });
+  /** Records a build that failed on its own: reported with its reason, not retried. */
+  async fail(id: string, slot: string, reason: string): Promise<SettleResult> {
+    return this.settle(id, slot, '', { status: 'failed', error: reason, finishedAt: now() });
   }
 
-  /** Gives back a claimed id that was never started (the slot is stopping). */
-  async unclaim(id: string, slot: string): Promise<void> {
-    await this.script(UNCLAIM_SCRIPT, [processingKey(slot), QUEUE_KEY], [id]);
+  /** Records a build that was stopped by a cancel request. */
+  async canceled(id: string, slot: string): Promise<SettleResult> {
+    return this.settle(id, slot, '', { status: 'canceled', error: 'canceled while building', finishedAt: now() });
   }
 
-  /** Puts a claimed id back at the tail of the list (it runs next). False when the slot no longer held it. */
-  async release(id: string, slot: string): Promise<boolean> {
-    return (await this.script(RELEASE_SCRIPT, [recordKey(id), processingKey(slot), QUEUE_KEY], [id, new Date().toISOString()])) === 1;
-  }
-
-  /** Acknowledges a build that was stopped by a cancel request. */
-  async canceled(id: string, slot: string): Promise<boolean> {
-    return this.settle(id, slot, { status: 'canceled', error: 'canceled while building', finishedAt: new Date().toISOString() });
+  /** Puts a started build back at the tail of the list (it runs next), unless a cancel is pending. */
+  async release(id: string, slot: string): Promise<ReleaseResult> {
+    return (await this.script(RELEASE_SCRIPT, [recordKey(id), processingKey(slot), QUEUE_KEY], [id, now()])) as ReleaseResult;
   }
 
   /**
    * A platform failure: back on the list after `delayMs`, or — after the last of `maxAttempts` —
-   * failed and on the dead list. 'lost' when the slot no longer held the id.
+   * failed and on the dead list.
    */
-  async retryLater(id: string, slot: string, reason: string, maxAttempts: number, delayMs: number): Promise<'retrying' | 'dead' | 'lost'> {
+  async retryLater(id: string, slot: string, reason: string, maxAttempts: number, delayMs: number): Promise<RetryResult> {
     const keys = [recordKey(id), processingKey(slot), DELAYED_KEY, DEAD_KEY, DEAD_REASONS_KEY];
-    return (await this.script(RETRY_SCRIPT, keys, [id, String(maxAttempts), String(Date.now() + delayMs), reason, new Date().toISOString()])) as 'retrying' | 'dead' | 'lost';
+    return (await this.script(RETRY_SCRIPT, keys, [id, String(maxAttempts), String(Date.now() + delayMs), reason, now()])) as RetryResult;
   }
 
   /** Moves a claimed id that can never run to the dead list, with the reason. */
   async bury(id: string, slot: string, reason: string): Promise<void> {
-    await this.script(BURY_SCRIPT, [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY], [id, reason, new Date().toISOString()]);
+    await this.script(BURY_SCRIPT, [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY], [id, reason, now()]);
+  }
+
+  /**
+   * Empties an idle slot's own processing list: anything in it is stranded (a claim whose reply was
+   * lost, an outcome that was not recorded, a write lost with the last second of the AOF) and goes
+   * back to the queue by the same rules as a dead slot's work.
+   */
+  async sweep(slot: string, maxAttempts: number): Promise<RecoverResult> {
+    return this.recoverSlot(slot, maxAttempts, false, `worker ${slot} lost track of it`);
   }
 
   /** Moves retries that are due back onto the list; returns how many. */
@@ -300,32 +468,35 @@ export class Queue {
   }
 
   /**
-   * Requeues the ids of slots whose heartbeat has expired. A short lock lets one reaper act at a
+   * Recovers the work of slots whose heartbeat has expired. A short lock lets one reaper act at a
    * time; the script re-checks the heartbeat, so even two reapers could not move an id twice.
    */
-  async recoverOrphans(maxAttempts: number, lockMs: number, ownSlots: ReadonlySet<string> = new Set()): Promise<{ recovered: number; dead: number }> {
-    const total = { recovered: 0, dead: 0 };
+  async recoverOrphans(maxAttempts: number, lockMs: number, ownSlots: ReadonlySet<string> = new Set()): Promise<RecoverResult> {
+    const total: RecoverResult = { requeued: 0, dead: 0, dropped: 0 };
     const locked = await this.redis.set(REAPER_LOCK_KEY, String(process.pid), { condition: 'NX', expiration: { type: 'PX', value: lockMs } });
     if (locked === null) return total;
     for await (const keys of this.redis.scanIterator({ MATCH: `${PROCESSING_PREFIX}*`, COUNT: 100 })) {
       for (const key of keys) {
         const slot = key.slice(PROCESSING_PREFIX.length);
-        // This process's own slots are alive by definition, even if a Redis outage let their heartbeats lapse.
+        // This process's own slots are alive by definition; they sweep their own lists.
         if (ownSlots.has(slot)) continue;
-        const [recovered, dead] = (await this.script(
-          RECOVER_SCRIPT,
-          [key, heartbeatKey(slot), QUEUE_KEY, DEAD_KEY, DEAD_REASONS_KEY],
-          [RECORD_PREFIX, String(maxAttempts), new Date().toISOString(), slot],
-        )) as [number, number];
-        total.recovered += recovered;
-        total.dead += dead;
+        const result = await this.recoverSlot(slot, maxAttempts, true, `worker ${slot} stopped responding`);
+        total.requeued += result.requeued;
+        total.dead += result.dead;
+        total.dropped += result.dropped;
       }
     }
     return total;
   }
 
+  /** Drops dead entries past `maxEntries` or older than `maxAgeMs`, at most `maxRemovals` per call. */
+  async trimDead(maxEntries = DEAD_MAX_ENTRIES, maxAgeMs = DEAD_MAX_AGE_MS, maxRemovals = 1000): Promise<number> {
+    const cutoff = new Date(Date.now() - maxAgeMs).toISOString();
+    return Number(await this.script(TRIM_DEAD_SCRIPT, [DEAD_KEY, DEAD_REASONS_KEY], [String(maxEntries), cutoff, String(maxRemovals)]));
+  }
+
   async cancel(id: string): Promise<CancelResult> {
-    return (await this.script(CANCEL_SCRIPT, [recordKey(id), QUEUE_KEY, DELAYED_KEY], [id, new Date().toISOString(), CANCEL_CHANNEL])) as CancelResult;
+    return (await this.script(CANCEL_SCRIPT, [recordKey(id), QUEUE_KEY, DELAYED_KEY], [id, now(), CANCEL_CHANNEL])) as CancelResult;
   }
 
   async isCancelRequested(id: string): Promise<boolean> {
@@ -335,15 +506,18 @@ export class Queue {
   /** Queues a finished deployment again from its stored source; otherwise returns why not (its status). */
   async redeploy(id: string): Promise<'requeued' | 'missing' | Status> {
     const keys = [recordKey(id), QUEUE_KEY, logKey(id), DEAD_KEY, DEAD_REASONS_KEY];
-    return (await this.script(REDEPLOY_SCRIPT, keys, [id, new Date().toISOString()])) as 'requeued' | 'missing' | Status;
+    return (await this.script(REDEPLOY_SCRIPT, keys, [id, now()])) as 'requeued' | 'missing' | Status;
   }
 
-  /** The dead list with each id's reason, newest first. */
-  async dead(limit = 100): Promise<{ id: string; reason: string | null }[]> {
+  /** The dead list with each id's reason and time, newest first. */
+  async dead(limit = 100): Promise<DeadEntry[]> {
     const ids = await this.redis.lRange(DEAD_KEY, 0, limit - 1);
     if (ids.length === 0) return [];
     const reasons = await this.redis.hmGet(DEAD_REASONS_KEY, ids);
-    return ids.map((id, i) => ({ id, reason: reasons[i] ?? null }));
+    return ids.map((id, i) => {
+      const match = /^(\S+) ([\s\S]*)$/.exec(reasons[i] ?? '');
+      return { id, reason: match?.[2] ?? null, at: match?.[1] ?? null };
+    });
   }
 
   /** The server's eviction policy: anything but noeviction can silently drop queue entries. */
@@ -390,13 +564,25 @@ export class Queue {
     return { waiting, processing, delayed, dead, workers };
   }
 
-  private async settle(id: string, slot: string, fields: Partial<DeploymentRecord>): Promise<boolean> {
+  private async recoverSlot(slot: string, maxAttempts: number, checkHeartbeat: boolean, why: string): Promise<RecoverResult> {
+    const keys = [processingKey(slot), heartbeatKey(slot), QUEUE_KEY, DELAYED_KEY, DEAD_KEY, DEAD_REASONS_KEY];
+    const [requeued, dead, dropped] = (await this.script(RECOVER_SCRIPT, keys, [RECORD_PREFIX, String(maxAttempts), now(), slot, checkHeartbeat ? '1' : '0', why])) as [
+      number,
+      number,
+      number,
+    ];
+    return { requeued, dead, dropped };
+  }
+
+  private async settle(id: string, slot: string, liveBuild: string, fields: Partial<DeploymentRecord>): Promise<SettleResult> {
     const args = Object.entries(toHash(fields)).flat();
-    return (await this.script(SETTLE_SCRIPT, [recordKey(id), processingKey(slot)], [id, ...args])) === 1;
+    const [recorded, previous] = (await this.script(SETTLE_SCRIPT, [recordKey(id), processingKey(slot)], [id, slot, liveBuild, ...args])) as [number, string];
+    return { recorded: recorded === 1, previousBuild: previous || null };
   }
 
   /** EVALSHA with a fallback to EVAL when the server has not seen the script (first use, restart). */
-  private async script(source: string, keys: string[], args: string[]): Promise<unknown> {
+  private async script(body: string, keys: string[], args: string[]): Promise<unknown> {
+    const source = LUA_HELPERS + body;
     const sha = sha1(source);
     try {
       return await this.redis.evalSha(sha, { keys, arguments: args });
@@ -407,9 +593,27 @@ export class Queue {
   }
 }
 
+const now = () => new Date().toISOString();
+
 const shaCache = new Map<string, string>();
 function sha1(source: string): string {
   let sha = shaCache.get(source);
   if (!sha) shaCache.set(source, (sha = createHash('sha1').update(source).digest('hex')));
   return sha;
 }
+
+/** Every Lua script, for the test that checks the fields they write against the record schema. */
+export const QUEUE_SCRIPTS: Readonly<Record<string, string>> = {
+  ENQUEUE_SCRIPT,
+  START_SCRIPT,
+  SETTLE_SCRIPT,
+  RELEASE_SCRIPT,
+  RETRY_SCRIPT,
+  BURY_SCRIPT,
+  PROMOTE_SCRIPT,
+  RECOVER_SCRIPT,
+  CANCEL_SCRIPT,
+  REDEPLOY_SCRIPT,
+  TRIM_DEAD_SCRIPT,
+  LUA_HELPERS,
+};

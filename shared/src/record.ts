@@ -1,6 +1,7 @@
 // The deployment record: the schema of the `deployment:<id>` hash, and its conversion to and from
 // the flat strings Redis stores. Key names and writes live in queue.ts.
 import { z } from 'zod';
+import { BUILD_ID_PATTERN } from './ids';
 
 export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -41,6 +42,10 @@ export const DeploymentRecordSchema = z.object({
   sourceBytes: count.optional(),
   outputFiles: count.optional(),
   outputBytes: count.optional(),
+  /** The build whose output the site serves (`dist/<id>/<liveBuild>/`); switched only by a recorded `deployed`. */
+  liveBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
+  /** Set while a cancel waits for the build's owner to stop it. */
+  cancelRequested: z.literal('1').optional(),
 });
 
 export type DeploymentRecord = z.output<typeof DeploymentRecordSchema>;

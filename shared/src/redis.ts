@@ -72,3 +72,8 @@ export function isRedisUnavailable(err: unknown): boolean {
     err instanceof TimeoutError
   );
 }
+
+/** True when the command was never sent: the client was offline (no offline queue), so Redis never saw it. */
+export function isRedisOffline(err: unknown): boolean {
+  return err instanceof ClientOfflineError;
+}

@@ -112,6 +112,18 @@ export class Storage {
     } while (token);
   }
 
+  /** The names of the "folders" directly under `prefix` (which ends with `/`), a page at a time. */
+  async *listFolders(prefix: string): AsyncGenerator<string> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      for (const common of page.CommonPrefixes ?? []) {
+        if (common.Prefix) yield common.Prefix.slice(prefix.length).replace(/\/$/, '');
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
   /** Deletes every object under `prefix`, 1,000 keys per request. */
   async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
@@ -167,5 +179,7 @@ export function isS3Unavailable(err: unknown): boolean {
 export const storageKeys = {
   source: (id: string) => `source/${id}`,
   dist: (id: string) => `dist/${id}`,
+  /** One build's output: each build publishes under its own prefix, so a site never shows a half-published build. */
+  build: (id: string, build: string) => `dist/${id}/${build}`,
   log: (id: string) => `logs/${id}.log`,
 } as const;

@@ -10,6 +10,8 @@ import {
   TooManyRequestsError,
   UnavailableError,
   describeError,
+  isRedisOffline,
+  isRedisUnavailable,
   newDeploymentId,
   pathInside,
   siteUrl,
@@ -25,6 +27,9 @@ import {
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
 import { checkRepoUrl, type RepoTarget } from './url-policy';
+
+/** How long a failed enqueue is asked again before the answer is 503. */
+const ENQUEUE_CONFIRM_MS = 10_000;
 
 export interface DeployDeps {
   config: Config;
@@ -84,6 +89,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       url: siteUrl(config, id),
     };
     await platform('Redis', () => queue.createUploading(record));
+    let fields: Pick<DeploymentRecord, 'sourceFiles' | 'sourceBytes'>;
     try {
       const source = await platform('S3', () =>
         uploadTree(storage, dir, storageKeys.source(id), {
@@ -94,16 +100,46 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
           concurrency: config.uploadConcurrency,
         }),
       );
-      const fields = { sourceFiles: source.files, sourceBytes: source.bytes };
-      await platform('Redis', () => queue.enqueue(id, fields));
-      logger.info({ repoUrl: target.url, commit, ...fields, ms: Date.now() - started }, 'deployment queued');
-      return { ...record, ...fields, status: 'queued' };
+      fields = { sourceFiles: source.files, sourceBytes: source.bytes };
     } catch (err) {
       await undo(deps, id, logger);
       throw err;
     }
+    const outcome = await enqueueConfirmed(queue, id, fields);
+    if (outcome === 'unknown') {
+      // The request may have reached Redis: undoing now could delete a deployment that is already queued.
+      logger.error({ deploymentId: id }, 'Redis failed while the deployment was being queued, and did not come back to say whether it was');
+      throw new UnavailableError(`Redis became unavailable while deployment ${id} was being queued; it may still run: see /deployments/${id}`);
+    }
+    if (outcome === 'not-queued') {
+      await undo(deps, id, logger);
+      throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
+    }
+    logger.info({ repoUrl: target.url, commit, ...fields, ms: Date.now() - started }, 'deployment queued');
+    return { ...record, ...fields, status: 'queued' };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Enqueues, and finds out what happened when Redis fails on the way. Enqueue is idempotent, so it
+ * is asked again (for up to ENQUEUE_CONFIRM_MS) until Redis answers: any status but `missing` means
+ * the id is on the list. 'unknown' only when a request may have reached Redis and no answer came.
+ */
+async function enqueueConfirmed(queue: Queue, id: string, fields: Partial<DeploymentRecord>): Promise<'queued' | 'not-queued' | 'unknown'> {
+  const deadline = Date.now() + ENQUEUE_CONFIRM_MS;
+  let maybeSent = false;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    try {
+      return (await queue.enqueue(id, fields)) === 'missing' ? 'not-queued' : 'queued';
+    } catch (err) {
+      if (!isRedisUnavailable(err)) return 'not-queued'; // Redis answered with an error: the script did not run
+      // An offline client sends nothing; any other failure (reset, timeout) may have come after Redis ran it.
+      if (!isRedisOffline(err)) maybeSent = true;
+      if (Date.now() > deadline) return maybeSent ? 'unknown' : 'not-queued';
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }
 

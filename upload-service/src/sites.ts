@@ -1,9 +1,10 @@
-// Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` gets the file from `dist/<id>/`,
-// streamed from S3, with an index.html fallback for folders and single-page apps.
+// Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` gets the file from the deployment's live
+// build, `dist/<id>/<liveBuild>/`, streamed from S3, with an index.html fallback for folders and
+// single-page apps. The live build is read from the record, so a switch to a new build is atomic.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { NextFunction, Request, Response } from 'express';
-import { UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Storage } from '@slipway/shared';
+import { BUILD_ID_PATTERN, UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Queue, type Storage } from '@slipway/shared';
 
 /** The deployment id a Host header names, or null when the request is not for a site. */
 export function siteIdFromHost(host: string | undefined, baseDomain: string): string | null {
@@ -20,7 +21,7 @@ export function siteIdFromHost(host: string | undefined, baseDomain: string): st
  * `/` and `/docs/` → their index.html; `/about` → `about`, then `about/index.html`, then the root
  * index.html (a single-page app's route); a missing file with an extension is a 404.
  */
-export function candidateKeys(id: string, requestPath: string): string[] {
+export function candidateKeys(prefix: string, requestPath: string): string[] {
   let decoded: string;
   try {
     decoded = decodeURIComponent(requestPath);
@@ -28,7 +29,6 @@ export function candidateKeys(id: string, requestPath: string): string[] {
     throw new UnsafePathError(`path ${JSON.stringify(requestPath)} is not valid percent-encoding`);
   }
   const rel = safeRelativePath(decoded.replace(/^\/+/, ''));
-  const prefix = storageKeys.dist(id);
   const root = `${prefix}/index.html`;
   if (rel === '') return [root];
   if (decoded.endsWith('/')) return [keyUnder(prefix, `${rel}/index.html`)];
@@ -36,7 +36,7 @@ export function candidateKeys(id: string, requestPath: string): string[] {
   return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), root];
 }
 
-export function sitesMiddleware(storage: Storage, baseDomain: string) {
+export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: string) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const id = siteIdFromHost(req.headers.host, baseDomain);
     if (id === null) return next();
@@ -44,11 +44,16 @@ export function sitesMiddleware(storage: Storage, baseDomain: string) {
       res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
       return;
     }
+    const build = await queue.liveBuild(id);
+    if (build === null || !BUILD_ID_PATTERN.test(build)) {
+      res.status(404).type('text/plain').send('Not Found\n');
+      return;
+    }
     let keys: string[];
     try {
       // req.path is already normalised by the URL parser; the raw URL is checked so an encoded
       // `%2e%2e%2f` cannot climb either.
-      keys = candidateKeys(id, req.originalUrl.split('?')[0] ?? '/');
+      keys = candidateKeys(storageKeys.build(id, build), req.originalUrl.split('?')[0] ?? '/');
     } catch (err) {
       if (err instanceof UnsafePathError) {
         res.status(400).type('text/plain').send('Bad Request\n');

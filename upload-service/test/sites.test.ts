@@ -13,15 +13,15 @@ describe('site routing', () => {
   });
 
   it('maps paths to keys with index.html and single-page fallbacks', () => {
-    const id = 'abcdefghij12';
-    expect(candidateKeys(id, '/')).toEqual([`dist/${id}/index.html`]);
-    expect(candidateKeys(id, '/docs/')).toEqual([`dist/${id}/docs/index.html`]);
-    expect(candidateKeys(id, '/app.js')).toEqual([`dist/${id}/app.js`]);
-    expect(candidateKeys(id, '/about')).toEqual([`dist/${id}/about`, `dist/${id}/about/index.html`, `dist/${id}/index.html`]);
-    expect(candidateKeys(id, '/a%20b.html')).toEqual([`dist/${id}/a b.html`]);
+    const id = 'dist/abcdefghij12/b1234567';
+    expect(candidateKeys(id, '/')).toEqual([`${id}/index.html`]);
+    expect(candidateKeys(id, '/docs/')).toEqual([`${id}/docs/index.html`]);
+    expect(candidateKeys(id, '/app.js')).toEqual([`${id}/app.js`]);
+    expect(candidateKeys(id, '/about')).toEqual([`${id}/about`, `${id}/about/index.html`, `${id}/index.html`]);
+    expect(candidateKeys(id, '/a%20b.html')).toEqual([`${id}/a b.html`]);
   });
 
   it.each(['/../other/index.html', '/%2e%2e/other/index.html', '/a/%2E%2E/%2e%2e/x', '/..%2fx', '/%00', '/%E0%A4%A'])('never leaves dist/<id>/ for %s', (p) => {
-    expect(() => candidateKeys('abcdefghij12', p)).toThrowError(UnsafePathError);
+    expect(() => candidateKeys('dist/abcdefghij12/b1234567', p)).toThrowError(UnsafePathError);
   });
 });

@@ -1,0 +1,337 @@
+// The queue protocol, driven verb by verb on a real redis-server: every interleaving in which an id
+// could end up with two owners, with none, or stranded in a live slot's list. No sleeps: each step
+// is awaited, so the order is the test's.
+import path from 'node:path';
+import getPort from 'get-port';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { ClaimStalledError, Queue, createRedis, newDeploymentId, type DeploymentRecord, type Redis } from '@slipway/shared';
+import { startRedisServer, type RedisServer } from '../dev/redis-server';
+import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
+
+const MAX_ATTEMPTS = 3;
+const logger = pino({ level: 'silent' });
+
+let server: RedisServer;
+let redis: Redis;
+let blocking: Redis;
+let queue: Queue;
+const extra: { close(): Promise<unknown> }[] = [];
+
+beforeAll(async () => {
+  const port = await getPort();
+  server = await startRedisServer({ port, dir: path.join(inject('tmpRoot'), `protocol-${process.pid}`) });
+  redis = createRedis(server.url, logger);
+  blocking = createRedis(server.url, logger, 'blocking');
+  await Promise.all([redis.connect(), blocking.connect()]);
+  queue = new Queue(redis);
+});
+afterAll(async () => {
+  redis.destroy();
+  blocking.destroy();
+  await server.stop();
+});
+// Our own server, started above: flushing it is safe.
+beforeEach(async () => {
+  await redis.flushAll();
+});
+afterEach(async () => {
+  for (const thing of extra.splice(0)) await thing.close();
+});
+
+/** A deployment as the upload-service leaves it: recorded, uploaded, queued. */
+async function queued(): Promise<string> {
+  const id = newDeploymentId();
+  const record: DeploymentRecord = { id, repoUrl: 'https://git.example.com/site.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: `http://${id}.localhost/` };
+  await queue.createUploading(record);
+  expect(await queue.enqueue(id)).toBe('queued');
+  return id;
+}
+
+const claim = (slot: string) => Queue.claim(blocking, slot, 1);
+const waiting = () => redis.lRange('build-queue', 0, -1);
+const held = (slot: string) => redis.lRange(`build-queue:processing:${slot}`, 0, -1);
+const record = async (id: string) => (await queue.get(id))!;
+const alive = (slot: string) => queue.heartbeat(slot, null, new Date(), 60);
+
+/** Every list and set empty: the state at the end of any run. */
+async function nothingLeft(): Promise<void> {
+  expect(await queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0 });
+}
+
+describe('claim → start: only the slot that holds an id may start it', () => {
+  it('a slot whose id was recovered during an outage cannot start it; the slot that claims it next builds it alone', async () => {
+    const id = await queued();
+    expect(await claim('A')).toBe(id);
+    // A's heartbeat lapsed (Redis was away longer than the TTL): B's reaper takes the id back.
+    await alive('B');
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000, new Set(['B']))).toMatchObject({ requeued: 1 });
+    expect(await waiting()).toEqual([id]);
+
+    // A's START arrives late: it holds nothing, so it starts nothing.
+    expect(await queue.start(id, 'A')).toBe('owned-elsewhere');
+    expect(await record(id)).toMatchObject({ status: 'queued', attempts: 0 });
+
+    expect(await claim('B')).toBe(id);
+    expect(await queue.start(id, 'B')).toBe('started');
+    expect(await queue.finish(id, 'A', { liveBuild: 'aaaaaaaa' })).toMatchObject({ recorded: false });
+    expect(await queue.finish(id, 'B', { liveBuild: 'bbbbbbbb' })).toMatchObject({ recorded: true });
+    expect(await record(id)).toMatchObject({ status: 'deployed', attempts: 1, worker: 'B', liveBuild: 'bbbbbbbb' });
+    await nothingLeft();
+  });
+
+  it('a second copy of a building id is dropped by the slot that claims it', async () => {
+    const id = await queued();
+    await redis.lPush('build-queue', id); // a duplicate, as a hand-pushed id or a lost reply would leave
+    expect(await claim('A')).toBe(id);
+    expect(await queue.start(id, 'A')).toBe('started');
+    expect(await claim('B')).toBe(id);
+    expect(await queue.start(id, 'B')).toBe('owned-elsewhere');
+    expect(await held('B')).toEqual([]);
+    expect(await record(id)).toMatchObject({ status: 'building', worker: 'A', attempts: 1 });
+  });
+
+  it('a retried START (its reply was lost) does not count the attempt twice', async () => {
+    const id = await queued();
+    await claim('A');
+    expect(await queue.start(id, 'A')).toBe('started');
+    expect(await queue.start(id, 'A')).toBe('started');
+    expect(await record(id)).toMatchObject({ status: 'building', attempts: 1 });
+  });
+
+  it('a "building" record whose owner no longer holds the id (a lost write) is taken over', async () => {
+    const id = await queued();
+    await redis.hSet(`deployment:${id}`, { status: 'building', worker: 'gone', attempts: '1' });
+    expect(await claim('B')).toBe(id);
+    expect(await queue.start(id, 'B')).toBe('started');
+    expect(await record(id)).toMatchObject({ status: 'building', worker: 'B', attempts: 2 });
+  });
+
+  it('finished, canceled and unknown ids are dropped or buried at START', async () => {
+    const done = await queued();
+    await redis.hSet(`deployment:${done}`, 'status', 'deployed');
+    await redis.lPush('build-queue', 'nosuchid0001');
+    expect(await claim('A')).toBe(done);
+    expect(await queue.start(done, 'A')).toBe('dropped');
+    expect(await claim('A')).toBe('nosuchid0001');
+    expect(await queue.start('nosuchid0001', 'A')).toBe('missing');
+    expect(await queue.dead()).toEqual([{ id: 'nosuchid0001', reason: 'no deployment record for this id', at: expect.stringMatching(/^\d{4}-/) }]);
+    expect(await held('A')).toEqual([]);
+  });
+});
+
+describe('an idle slot holds nothing: its sweep takes back what was stranded', () => {
+  it('a claim whose reply was lost (connection reset) goes back to the front of the line', async () => {
+    const proxy: LossyProxy = await startLossyProxy(server.port);
+    extra.push(proxy);
+    const conn = createRedis(proxy.url, logger, 'lossy');
+    await conn.connect();
+    extra.push({ close: async () => conn.destroy() });
+    const first = await queued();
+    const second = await queued();
+
+    proxy.loseReplyTo('BLMOVE');
+    await expect(Queue.claim(conn, 'A', 1)).rejects.toThrow();
+    // Redis moved it; A never heard. It sits in A's list while A's heartbeat is alive.
+    expect(await held('A')).toEqual([first]);
+
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 1, dead: 0, dropped: 0 });
+    expect(await held('A')).toEqual([]);
+    expect(await waiting()).toEqual([second, first]);
+    expect(await claim('A')).toBe(first);
+    expect(await record(first)).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+
+  it('a claim on a connection that went silent is given up by its watchdog, and its id taken back', { timeout: 20_000 }, async () => {
+    const proxy = await startLossyProxy(server.port);
+    extra.push(proxy);
+    const conn = createRedis(proxy.url, logger, 'silent');
+    await conn.connect();
+    extra.push({ close: async () => conn.destroy() });
+    proxy.silence();
+    const claimed = Queue.claim(conn, 'A', 1);
+    const id = await queued();
+    await expect(claimed).rejects.toBeInstanceOf(ClaimStalledError);
+    expect(await held('A')).toEqual([id]);
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toMatchObject({ requeued: 1 });
+    expect(await waiting()).toEqual([id]);
+  });
+
+  it('a build whose outcome was never recorded (Redis away too long, or the AOF lost it) is built again, its attempt counted', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    // …the outcome was never written; A is idle again.
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 1, dead: 0, dropped: 0 });
+    expect(await record(id)).toMatchObject({ status: 'queued', attempts: 1, error: `worker A lost track of it; retrying` });
+    expect(await claim('B')).toBe(id);
+    expect(await queue.start(id, 'B')).toBe('started');
+    expect((await record(id)).attempts).toBe(2);
+  });
+
+  it('a stranded copy of an id that already waits elsewhere is dropped, not doubled', async () => {
+    const id = await queued();
+    await redis.lPush('build-queue:processing:A', id);
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
+    expect(await waiting()).toEqual([id]);
+  });
+
+  it('a stranded build on its last attempt goes to the dead list', async () => {
+    const id = await queued();
+    await redis.hSet(`deployment:${id}`, 'attempts', String(MAX_ATTEMPTS - 1));
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 0, dead: 1, dropped: 0 });
+    expect(await record(id)).toMatchObject({ status: 'failed', error: `worker A lost track of it on each of ${MAX_ATTEMPTS} attempts` });
+    await nothingLeft();
+  });
+});
+
+describe('recovery judges the owner, not only the status', () => {
+  it('claim, SIGKILL before START, cancel, redeploy, another slot builds it: the dead slot\'s stale copy is dropped', async () => {
+    const id = await queued();
+    expect(await claim('A')).toBe(id); // …and A dies here, before START
+    expect(await queue.cancel(id)).toBe('canceled');
+    expect(await queue.redeploy(id)).toBe('requeued');
+    expect(await claim('B')).toBe(id);
+    expect(await queue.start(id, 'B')).toBe('started');
+
+    await alive('B');
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
+    expect(await waiting()).toEqual([]);
+    expect(await queue.finish(id, 'B', { liveBuild: 'bbbbbbbb' })).toMatchObject({ recorded: true });
+    expect(await record(id)).toMatchObject({ status: 'deployed', attempts: 1 });
+    await nothingLeft();
+  });
+
+  it('a dead slot\'s queued copy of an id that is also waiting on the list is dropped', async () => {
+    const id = await queued();
+    await redis.lPush('build-queue:processing:A', id);
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
+    expect(await waiting()).toEqual([id]);
+  });
+
+  it('a live slot\'s list is never touched, and one reaper acts at a time', async () => {
+    const id = await queued();
+    await claim('A');
+    await alive('A');
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 0 });
+    await redis.del('build-queue:heartbeat:A');
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 0 }); // the lock is still held
+    await redis.del('build-queue:reaper-lock');
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 1, dead: 0, dropped: 0 });
+    expect(await waiting()).toEqual([id]);
+  });
+});
+
+describe('cancel intent is never lost', () => {
+  it('a cancel that arrives while building wins over a platform retry', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.cancel(id)).toBe('canceling');
+    expect(await queue.retryLater(id, 'A', 'S3 is down', MAX_ATTEMPTS, 1000)).toBe('canceled');
+    expect(await record(id)).toMatchObject({ status: 'canceled' });
+    expect((await record(id)).cancelRequested).toBeUndefined();
+    await nothingLeft();
+  });
+
+  it('a cancel that arrives while building wins over a shutdown release', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    await queue.cancel(id);
+    expect(await queue.release(id, 'A')).toBe('canceled');
+    expect(await record(id)).toMatchObject({ status: 'canceled' });
+    await nothingLeft();
+  });
+
+  it('a cancel pending when a dead slot\'s build is recovered ends it canceled, not requeued', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    await queue.cancel(id);
+    expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
+    expect(await record(id)).toMatchObject({ status: 'canceled' });
+    await nothingLeft();
+  });
+
+  it('a canceled id that a slot had claimed but not started is dropped at START', async () => {
+    const id = await queued();
+    await claim('A');
+    expect(await queue.cancel(id)).toBe('canceled');
+    expect(await queue.start(id, 'A')).toBe('dropped');
+    expect(await record(id)).toMatchObject({ status: 'canceled', attempts: 0 });
+    await nothingLeft();
+  });
+});
+
+describe('outcomes and pointers', () => {
+  it('only the owner\'s outcome is recorded, and deployed switches the live build in the same step', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.fail(id, 'B', 'not B\'s')).toEqual({ recorded: false, previousBuild: null });
+    expect(await queue.finish(id, 'A', { liveBuild: 'first000', outputFiles: 3 })).toEqual({ recorded: true, previousBuild: null });
+    expect(await queue.redeploy(id)).toBe('requeued');
+    // While the new build runs, the old one stays live.
+    expect(await queue.liveBuild(id)).toBe('first000');
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.liveBuild(id)).toBe('first000');
+    expect(await queue.finish(id, 'A', { liveBuild: 'second00' })).toEqual({ recorded: true, previousBuild: 'first000' });
+    expect(await queue.liveBuild(id)).toBe('second00');
+  });
+
+  it('a failed rebuild leaves the earlier build live', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    await queue.finish(id, 'A', { liveBuild: 'first000' });
+    await queue.redeploy(id);
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.retryLater(id, 'A', 'S3 is down', 1, 0)).toBe('dead');
+    expect(await record(id)).toMatchObject({ status: 'failed', liveBuild: 'first000' });
+  });
+
+  it('enqueue is idempotent: asking again after a lost reply pushes nothing', async () => {
+    const id = await queued();
+    expect(await queue.enqueue(id)).toBe('queued');
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.enqueue(id)).toBe('building');
+    expect(await queue.enqueue('nosuchid0001')).toBe('missing');
+    expect(await waiting()).toEqual([]);
+    expect(await held('A')).toEqual([id]);
+  });
+});
+
+describe('the dead list stays bounded', () => {
+  it('is trimmed by count and by age, oldest first, with the reasons', async () => {
+    for (let i = 0; i < 5; i++) await redis.lPush('build-queue', `junk${i}`);
+    for (let i = 0; i < 5; i++) {
+      const id = (await claim('A'))!;
+      await queue.start(id, 'A');
+    }
+    expect((await queue.dead()).map((d) => d.id)).toEqual(['junk4', 'junk3', 'junk2', 'junk1', 'junk0']);
+    expect(await queue.trimDead(3)).toBe(2);
+    expect((await queue.dead()).map((d) => d.id)).toEqual(['junk4', 'junk3', 'junk2']);
+    expect(await redis.hKeys('build-queue:dead:reasons')).toHaveLength(3);
+    // Make junk2 and junk3 a year old: only the old ones go.
+    for (const id of ['junk2', 'junk3']) await redis.hSet('build-queue:dead:reasons', id, '2025-01-01T00:00:00.000Z old reason');
+    expect(await queue.trimDead(100, 24 * 3600_000)).toBe(2);
+    expect((await queue.dead()).map((d) => d.id)).toEqual(['junk4']);
+  });
+});
+
+describe('the blocking claim', () => {
+  it('blocks longer than the client\'s default command timeout (5 s) without timing out', { timeout: 20_000 }, async () => {
+    const started = Date.now();
+    const claimed = Queue.claim(blocking, 'A', 7);
+    const pushed = new Promise<void>((resolve) => setTimeout(() => void redis.lPush('build-queue', 'late000001').then(() => resolve()), 6000));
+    expect(await claimed).toBe('late000001');
+    await pushed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(5500);
+  });
+});
