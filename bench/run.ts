@@ -3,7 +3,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { uploadTree } from '@slipway/shared';
+import { Queue, newDeploymentId, uploadTree, type Redis } from '@slipway/shared';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
 import { staticSite } from '../test/harness/fixtures';
@@ -11,6 +11,26 @@ import { startStackOn } from '../test/harness/stack';
 
 const ROUNDS = 5;
 const TREE_FILES = 300;
+const QUEUE_JOBS = 500;
+
+/** Pushes QUEUE_JOBS records and takes each through the slot's protocol steps; returns the milliseconds. */
+async function drain(queue: Queue, conn: Redis, sweep: boolean): Promise<number> {
+  const ids: string[] = [];
+  for (let i = 0; i < QUEUE_JOBS; i++) {
+    const id = newDeploymentId();
+    await queue.createUploading({ id, repoUrl: 'https://bench.invalid/r.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: '' });
+    await queue.enqueue(id);
+    ids.push(id);
+  }
+  const started = performance.now();
+  for (let i = 0; i < QUEUE_JOBS; i++) {
+    if (sweep) await queue.sweep('bench', 3);
+    const id = await Queue.claim(conn, 'bench', 1);
+    if (!id || (await queue.start(id, 'bench')) !== 'started') throw new Error('bench claim failed');
+    if (!(await queue.finish(id, 'bench', { liveBuild: 'benchbuild' })).recorded) throw new Error('bench settle refused');
+  }
+  return performance.now() - started;
+}
 
 const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
 const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
@@ -48,6 +68,22 @@ try {
     deploy.push(performance.now() - started);
   }
   rows.push(['static site: POST → 202 vs POST → deployed', ms(median(post)), ms(median(deploy)), ratio(median(deploy), median(post))]);
+
+  // 3. The cost of ownership: ids through claim → start → settle, with the idle slot's sweep before each
+  //    claim (what slots do) against without it, one slot, on the stack's redis-server.
+  for (const worker of stack.workers) await worker.close(); // the bench is the only consumer now
+  const conn = stack.redis.duplicate();
+  await conn.connect();
+  try {
+    const withSweep: number[] = [];
+    const bare: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [sweep, into] of [[false, bare], [true, withSweep]] as const) into.push(await drain(stack.queue, conn, sweep));
+    }
+    rows.push([`queue: ${QUEUE_JOBS} ids claim → start → settle, sweep first vs not`, ms(median(bare)), ms(median(withSweep)), ratio(median(withSweep), median(bare))]);
+  } finally {
+    conn.destroy();
+  }
 } finally {
   await stack.close();
   await git.close();
