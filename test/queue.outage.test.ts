@@ -35,9 +35,12 @@ async function stackWithOwnS3(env: Record<string, string>) {
 
 describe('Redis restarts', () => {
   it('a run survives redis-server being stopped and started again (AOF on)', async () => {
-    stack = await startStack({ workers: 1, env: FAST });
+    stack = await startStack({ workers: 0, env: FAST });
     const repoUrl = await stack.repo('restart', slowBuild(1500));
     const ids = [await stack.deploy({ repoUrl }), await stack.deploy({ repoUrl }), await stack.deploy({ repoUrl })];
+    // The worker starts once all three are queued, so the first build is surely running when Redis stops
+    // (on a loaded machine three POSTs can take longer than a build).
+    await stack.startWorker();
     await stack.waitFor(ids[0]!, ['building']);
 
     const { port } = stack.redisServer;
