@@ -4,6 +4,7 @@ export * from './config';
 export * from './errors';
 export * from './ids';
 export * from './logger';
+export * from './net-policy';
 export * from './paths';
 export * from './queue';
 export * from './record';

@@ -1,8 +1,7 @@
 // Repository URL policy: which URLs Slipway will clone, and the checked address git must use,
 // so a request cannot make the server fetch from an internal address.
 import { lookup } from 'node:dns/promises';
-import ipaddr from 'ipaddr.js';
-import { InvalidInputError } from '@slipway/shared';
+import { InvalidInputError, isIpAddress, nonPublicRange } from '@slipway/shared';
 
 export interface RepoTarget {
   /** The URL as git will be given it. */
@@ -42,7 +41,7 @@ export async function checkRepoUrl(raw: string, policy: UrlPolicy): Promise<Repo
     throw invalid(`repoUrl host ${JSON.stringify(host)} is not in GIT_ALLOWED_HOSTS (${policy.allowedHosts.join(', ')})`);
   }
 
-  if (ipaddr.isValid(host)) {
+  if (isIpAddress(host)) {
     checkAddress(host, host, policy);
     return { url: url.href, host, port, address: undefined };
   }
@@ -59,15 +58,6 @@ export async function checkRepoUrl(raw: string, policy: UrlPolicy): Promise<Repo
 
 function checkAddress(host: string, address: string, policy: UrlPolicy): void {
   if (policy.allowPrivateNetworks) return;
-  const parsed = ipaddr.process(address);
-  const range = parsed.range();
-  // "unicast" is ipaddr.js's name for public addresses; every other range (loopback, private,
-  // linkLocal — where cloud metadata lives —, carrierGradeNat, reserved, uniqueLocal…) is refused.
-  if (range !== 'unicast') {
-    throw invalid(`repoUrl host ${JSON.stringify(host)} is a ${range} address (${address}); only public hosts can be cloned`);
-  }
-  // IPv4-compatible IPv6 (::a.b.c.d, deprecated) counts as unicast to ipaddr.js but can reach IPv4 hosts.
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) {
-    throw invalid(`repoUrl host ${JSON.stringify(host)} is an IPv4-compatible IPv6 address (${address}); only public hosts can be cloned`);
-  }
+  const range = nonPublicRange(address);
+  if (range !== null) throw invalid(`repoUrl host ${JSON.stringify(host)} is a ${range} address (${address}); only public hosts can be cloned`);
 }
