@@ -1,15 +1,20 @@
 // `npm run bench`: speed figures measured side by side in one run, printed as a table of ratios.
 // Starts its own s3rver, git server and redis-server on free loopback ports; stops them at the end.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue, newDeploymentId, uploadTree, type Redis } from '@slipway/shared';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
 import { staticSite } from '../test/harness/fixtures';
+import { runCommand } from '../deploy-service/src/build';
+import { BuildLog } from '../deploy-service/src/build-log';
+import { startEgressProxy } from '../deploy-service/src/egress';
+import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
+import { createWorkspace, handOver } from '../deploy-service/src/workspace';
 import { startStackOn } from '../test/harness/stack';
 
-const ROUNDS = 5;
+const ROUNDS = 5; // 10 for the sandbox row, whose runs are short
 const TREE_FILES = 300;
 const QUEUE_JOBS = 500;
 
@@ -33,6 +38,7 @@ async function drain(queue: Queue, conn: Redis, sweep: boolean): Promise<number>
 }
 
 const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
+await chmod(tmpRoot, 0o711); // builds run as uids of their own, and must be able to pass through
 const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
 const git = await startGitServer(path.join(tmpRoot, 'git'));
 const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot });
@@ -83,6 +89,35 @@ try {
     rows.push([`queue: ${QUEUE_JOBS} ids claim → start → settle, sweep first vs not`, ms(median(bare)), ms(median(withSweep)), ratio(median(withSweep), median(bare))]);
   } finally {
     conn.destroy();
+  }
+
+  // 4. The cost of the sandbox: a no-op command (node -e 0) run bare (BUILD_SANDBOX=off, still with
+  //    rlimits and the build's uid) against sealed (bubblewrap, cgroup caps, egress forwarder).
+  const sandboxed = await detectSandbox(true);
+  const bare: SandboxSupport = { ...sandboxed, kind: 'off' };
+  const ws = await createWorkspace(tmpRoot, 'benchsandbox');
+  const uid = await allocateBuildUid();
+  try {
+    await handOver(ws, uid?.uid ?? null);
+    const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
+    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: undefined, allowHosts: undefined }, () => undefined);
+    const log = new BuildLog(stack.queue, 'benchsandbox', 1_000_000);
+    const MB = 1024 * 1024;
+    const caps = { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 1024 * MB, tmpBytes: 512 * MB };
+    const times = { off: [] as number[], on: [] as number[] };
+    for (let round = 0; round < ROUNDS * 2; round++) {
+      for (const [support, into] of [[bare, times.off], [sandboxed, times.on]] as const) {
+        const started = performance.now();
+        const result = await runCommand(['node', '-e', '0'], log, { cwd: ws.src, ws, uid: uid?.uid ?? null, support, caps, egressSocket: egress.socketPath, etc, name: `bench-${round}-${support.kind}`, timeoutMs: 60_000 });
+        if (result.code !== 0) throw new Error(`no-op command failed (${support.kind}): ${log.tail().join(' | ')}`);
+        into.push(performance.now() - started);
+      }
+    }
+    await egress.close();
+    rows.push([`no-op build command, sandbox off vs on (${sandboxed.caps})`, ms(median(times.off)), ms(median(times.on)), ratio(median(times.on), median(times.off))]);
+  } finally {
+    await ws.remove();
+    await uid?.release();
   }
 } finally {
   await stack.close();

@@ -20,6 +20,14 @@ const env: NodeJS.ProcessEnv = { ...process.env };
 const workers = Number(env.DEPLOY_WORKERS ?? '1');
 if (!Number.isInteger(workers) || workers < 1 || workers > 64) fail(`DEPLOY_WORKERS=${env.DEPLOY_WORKERS} must be a whole number from 1 to 64`);
 
+// Builds run in bubblewrap sandboxes; without bwrap the worker would refuse to start, so say it here, once.
+if (env.BUILD_SANDBOX !== 'off' && spawnSync('bwrap', ['--version']).error) {
+  fail(
+    'bubblewrap is not installed, and builds run code from strangers inside it. Install it (Debian/Ubuntu: apt-get install bubblewrap; ' +
+      'it needs Linux with user namespaces), or run `BUILD_SANDBOX=off npm start` to build only your own repositories without a sandbox.',
+  );
+}
+
 const pretty = prettyFactory({ colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss', ignore: 'pid,hostname,service', messageKey: 'msg', singleLine: true });
 const children: { name: string; child: ChildProcess }[] = [];
 let redis: RedisServer | null = null;
@@ -49,14 +57,6 @@ if (!env.S3_ENDPOINT) {
   env.S3_ENDPOINT = s3.endpoint;
   env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
   env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
-}
-
-// As root, builds run as BUILD_USER (default `builder`). On a machine without that user, the local
-// stack still starts, with builds as root and a warning; production images create the user.
-const buildUser = env.BUILD_USER ?? 'builder';
-if (process.getuid?.() === 0 && buildUser !== 'root' && spawnSync('id', ['-u', buildUser]).status !== 0) {
-  console.warn(`slipway: running as root and user "${buildUser}" does not exist, so builds run as root (not isolated); create it with: useradd --system --create-home ${buildUser}`);
-  env.BUILD_USER = 'root';
 }
 
 run('upload-service', 'upload-service/src/main.ts');

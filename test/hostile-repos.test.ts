@@ -79,7 +79,8 @@ fs.writeFileSync('dist/index.html', loot.join('\\n'));
     const all = await everything(id);
     expect(all).toContain('ENV {'); // the build did run and publish what it found…
     for (const secret of secrets()) expect(all).not.toContain(secret); // …and found nothing
-    if (asRoot) expect(all).toMatch(new RegExp(`PROC ${worker.pid} EACCES`));
+    // The sandbox has a /proc of its own: the worker is not even there to try.
+    expect(all).not.toMatch(new RegExp(`^PROC ${worker.pid} `, 'm'));
   });
 
   it('a build cannot write outside its folder or signal the worker', async () => {
@@ -92,7 +93,7 @@ const fs = require('fs');
 for (const target of ${JSON.stringify([...targets, `../../${marker}`])}) {
   try { fs.writeFileSync(target, 'pwned'); console.log('WROTE ' + target); } catch (e) { console.log('refused ' + target + ' ' + e.code); }
 }
-try { process.kill(process.ppid, 'SIGKILL'); console.log('KILLED worker'); } catch (e) { console.log('kill refused ' + e.code); }
+try { process.kill(${worker.pid}, 'SIGKILL'); console.log('KILLED worker'); } catch (e) { console.log('kill refused ' + e.code); }
 fs.mkdirSync('dist');
 fs.writeFileSync('dist/index.html', 'done');
 `,
@@ -144,7 +145,8 @@ try { fs.renameSync(process.cwd(), process.cwd() + '-moved'); console.log('MOVED
     expect(record.status).toBe('failed');
     expect(record.error).toMatch(/output folder "hostroot\/etc" \(outputDir\) does not exist/);
     expect(await distKeys(id)).toEqual([]);
-    if (asRoot) expect((await stack.queue.readLog(id)).lines).toContain('move refused EACCES');
+    // src/ is a mount point inside the sandbox (and not the build's to rename outside it).
+    expect((await stack.queue.readLog(id)).lines).toEqual(expect.arrayContaining([expect.stringMatching(/^move refused (EACCES|EBUSY|EPERM|EROFS)$/)]));
   });
 
   it('a build that never exits is stopped at BUILD_TIMEOUT_SECONDS with everything it started', async () => {

@@ -1,17 +1,31 @@
 // Runs one install or build command in the sandbox: an argument vector (never a shell string), a
-// scrubbed environment, its own process group killed whole at the time limit, output to the build log.
+// scrubbed environment, its own process group killed whole at the time limit, caps on memory,
+// processes and file size, output to the build log.
+//
+// The command line, outermost first: `sh` joins the command's cgroup (when there is one), `prlimit`
+// sets the rlimits, `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
+// the sandbox, and init.cjs inside it forwards the proxy port and runs the command.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import type { BuildLog } from './build-log';
-import type { BuildIdentity } from './build-user';
+import { CommandCgroup, INIT_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxSupport } from './sandbox';
+import type { Workspace } from './workspace';
 
-export interface SandboxOptions {
+export interface CommandOptions {
+  /** The app folder (host path, inside ws.src). */
   cwd: string;
-  /** The unprivileged user to run as (when the worker is root). */
-  identity: BuildIdentity | null;
-  /** The build's home folder, inside its work folder. */
-  home: string;
+  ws: Workspace;
+  /** The build's own uid (the worker is root), or null: the worker's own. */
+  uid: number | null;
+  support: SandboxSupport;
+  caps: Caps;
+  /** Host path of the build's egress proxy socket. */
+  egressSocket: string;
+  /** Host paths of the generated /etc/passwd, /etc/group and /etc/hosts. */
+  etc: { passwd: string; group: string; hosts: string };
+  /** Unique per command: names its cgroup. */
+  name: string;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -21,42 +35,93 @@ export interface CommandResult {
   signal: NodeJS.Signals | null;
   timedOut: boolean;
   aborted: boolean;
+  /** A cap the command ran into. */
+  capHit: 'memory' | 'procs' | 'file' | null;
 }
 
-/** node's own bin folder first (it holds npm and npx), then the system's. */
-const SANDBOX_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+/** Joins the cgroups named by the first arguments (count first), then runs the rest. */
+const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+const PROXY = `http://127.0.0.1:${SANDBOX.proxyPort}`;
 
 /**
  * The whole environment a build sees: nothing is inherited from the worker, so no Redis URL, S3
- * key or other service secret can reach code from a repository.
+ * key or other service secret can reach code from a repository. Package managers and other tools
+ * find the egress proxy through the standard variables.
  */
-export function sandboxEnv(home: string): NodeJS.ProcessEnv {
+export function sandboxEnv(home: string, tmp: string, sandboxed: boolean): NodeJS.ProcessEnv {
   return {
-    PATH: SANDBOX_PATH,
+    PATH: [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
     HOME: home,
-    TMPDIR: path.join(home, 'tmp'),
+    TMPDIR: tmp,
     CI: '1',
     LANG: 'C.UTF-8',
     npm_config_cache: path.join(home, '.npm'),
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',
+    ...(sandboxed
+      ? {
+          HTTP_PROXY: PROXY,
+          HTTPS_PROXY: PROXY,
+          http_proxy: PROXY,
+          https_proxy: PROXY,
+          NO_PROXY: 'localhost,127.0.0.1,::1',
+          no_proxy: 'localhost,127.0.0.1,::1',
+          npm_config_proxy: PROXY,
+          npm_config_https_proxy: PROXY,
+        }
+      : {}),
   };
 }
 
-export async function runCommand(argv: readonly string[], log: BuildLog, options: SandboxOptions): Promise<CommandResult> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error('empty command');
+/** The full command line for `argv` under the sandbox, caps and identity. */
+function commandLine(argv: readonly string[], o: CommandOptions, cgroup: CommandCgroup | null): { argv: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+  const sandboxed = o.support.kind === 'bwrap';
+  const line: string[] = [];
+  if (cgroup) line.push('/bin/sh', '-c', JOIN_CGROUPS, 'sh', String(cgroup.procFiles.length), ...cgroup.procFiles);
+  line.push('prlimit', `--fsize=${o.caps.maxFileBytes}`, '--core=0');
+  // Without a cgroup, memory is capped by RLIMIT_DATA and processes by RLIMIT_NPROC — the latter
+  // only with a uid of the build's own, since it counts every process of the uid.
+  if (!cgroup) line.push(`--data=${o.caps.memoryBytes}`, ...(o.uid !== null ? [`--nproc=${o.caps.maxProcs}`] : []));
+  line.push('--');
+  if (o.uid !== null) line.push('setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--');
+  if (!sandboxed) {
+    line.push(...argv);
+    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false) };
+  }
+  const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
+  const roBinds: [string, string][] = [
+    [INIT_SCRIPT, SANDBOX.init],
+    [o.etc.passwd, '/etc/passwd'],
+    [o.etc.group, '/etc/group'],
+    [o.etc.hosts, '/etc/hosts'],
+  ];
+  // node lives under /usr on Debian and in the images; elsewhere its install folder is shown read-only.
+  const nodePrefix = path.dirname(path.dirname(process.execPath));
+  if (!process.execPath.startsWith('/usr/')) roBinds.push([nodePrefix, nodePrefix]);
+  const rwBinds: [string, string][] = [
+    [o.ws.src, SANDBOX.src],
+    [o.ws.home, SANDBOX.home],
+    [o.egressSocket, SANDBOX.egress],
+  ];
+  line.push('bwrap', ...bwrapArgs({ rwBinds, roBinds, cwd: inside, hostname: 'build', tmpBytes: o.caps.tmpBytes }));
+  line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), ...argv);
+  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true) };
+}
+
+export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {
+  if (argv.length === 0) throw new Error('empty command');
   log.line(`$ ${argv.join(' ')}`);
-  const child = spawn(file, args, {
-    cwd: options.cwd,
-    env: sandboxEnv(options.home),
+  const cgroup = await CommandCgroup.create(options.support, options.name, options.caps);
+  const line = commandLine(argv, options, cgroup);
+  const child = spawn(line.argv[0]!, line.argv.slice(1), {
+    cwd: line.cwd,
+    env: line.env,
     // A process group of its own, so the time limit kills everything the build started.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(options.identity ? { uid: options.identity.uid, gid: options.identity.gid } : {}),
   });
-  const result: CommandResult = { code: null, signal: null, timedOut: false, aborted: false };
+  const result: CommandResult = { code: null, signal: null, timedOut: false, aborted: false, capHit: null };
   const killGroup = () => {
     if (child.pid === undefined) return;
     try {
@@ -77,24 +142,24 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
   if (options.signal?.aborted) onAbort();
 
   for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => log.line(line));
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => log.line(l));
   }
   // 'close' comes after 'exit' once the output pipes are drained: every line is in the log by then.
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   try {
     const started = await new Promise<boolean>((resolve, reject) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
-        // The repository's command cannot be run (missing, not executable): its failure, not the platform's.
+        // Only without a sandbox does the repository's command itself get spawned here.
         if (err.code !== 'ENOENT' && err.code !== 'EACCES' && err.code !== 'ENOEXEC') return reject(err);
-        log.line(err.code === 'ENOENT' ? `[slipway] command not found: ${file}` : `[slipway] cannot run ${file}: ${err.code}`);
+        log.line(err.code === 'ENOENT' ? `[slipway] command not found: ${line.argv[0]}` : `[slipway] cannot run ${line.argv[0]}: ${err.code}`);
         result.code = err.code === 'ENOENT' ? 127 : 126;
         resolve(false);
       });
       child.once('exit', (code, signal) => {
         result.code = code;
         result.signal = signal;
-        // Background processes the build left behind die with it; this also closes their copies of
-        // the pipes, which would otherwise hold 'close' back for as long as they live.
+        // Whatever the build left behind dies with it; this also closes their copies of the pipes,
+        // which would otherwise hold 'close' back for as long as they live.
         killGroup();
         resolve(true);
       });
@@ -103,15 +168,27 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
+    if (cgroup) {
+      const hit = await cgroup.exceeded();
+      result.capHit = hit.memory ? 'memory' : hit.procs ? 'procs' : null;
+      await cgroup.remove();
+    }
   }
+  // A write past RLIMIT_FSIZE kills the writer with SIGXFSZ (153 = 128 + 25 through init.cjs), or
+  // fails with EFBIG where the signal is ignored (node ignores it).
+  if (result.signal === 'SIGXFSZ' || result.code === 153 || (result.code !== 0 && log.tail(20).some((l) => /\bEFBIG\b|File too large/.test(l)))) result.capHit ??= 'file';
   return result;
 }
 
-/** A one-line description of how a command ended, for the failure reason. */
-export function describeExit(argv: readonly string[], r: CommandResult, timeoutMs: number): string {
+/** A one-line description of how a command ended, for the failure reason; a cap names its setting. */
+export function describeExit(argv: readonly string[], r: CommandResult, limits: { timeoutMs: number; caps: Caps }): string {
   const cmd = argv.join(' ');
-  if (r.timedOut) return `"${cmd}" was stopped after ${timeoutMs / 1000} s (BUILD_TIMEOUT_SECONDS)`;
+  const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+  if (r.timedOut) return `"${cmd}" was stopped after ${limits.timeoutMs / 1000} s (BUILD_TIMEOUT_SECONDS)`;
   if (r.aborted) return `"${cmd}" was stopped`;
+  if (r.capHit === 'memory') return `"${cmd}" ran out of memory: a build may use ${mb(limits.caps.memoryBytes)} (BUILD_MEMORY_MB)`;
+  if (r.capHit === 'procs') return `"${cmd}" hit the process limit: a build may run ${limits.caps.maxProcs} processes at once (BUILD_MAX_PROCS)`;
+  if (r.capHit === 'file') return `"${cmd}" wrote a file larger than ${mb(limits.caps.maxFileBytes)} (BUILD_MAX_FILE_MB)`;
   if (r.signal) return `"${cmd}" was killed by ${r.signal}`;
   return `"${cmd}" exited with code ${r.code}`;
 }

@@ -1,6 +1,6 @@
 // Starts a deploy-service worker process: config, Redis, S3, the slots, and an orderly shutdown on SIGTERM/SIGINT.
 import { Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
-import { BuildUserError } from './build-user';
+import { SandboxUnavailableError } from './sandbox';
 import { startWorker } from './worker';
 
 const config = loadConfigOrExit('deploy-service');
@@ -17,7 +17,7 @@ await connectWithRetry();
 try {
   worker = await startWorker({ config, redis, storage, logger });
 } catch (err) {
-  if (!(err instanceof BuildUserError)) throw err;
+  if (!(err instanceof SandboxUnavailableError)) throw err;
   console.error(`deploy-service: ${err.message}`);
   process.exit(1);
 }

@@ -1,8 +1,10 @@
 // Runs one deployment: source into a fresh work folder, install, build, find the output, publish
 // it. Throws BuildFailedError when the repository's own build fails; any other error is the platform's.
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import {
   BuildFailedError,
+  RepoTooLargeError,
   storageKeys,
   type Config,
   type DeploymentRecord,
@@ -12,15 +14,16 @@ import {
 } from '@slipway/shared';
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
-import type { BuildIdentity } from './build-user';
+import { startEgressProxy } from './egress';
 import { publishOutput, removeStaleBuilds } from './publish';
+import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
 import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
 
 export interface ProcessDeps {
   config: Config;
   storage: Storage;
   logger: Logger;
-  identity: BuildIdentity | null;
+  sandbox: SandboxSupport;
 }
 
 interface PackageJson {
@@ -35,21 +38,39 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
   const ws = await createWorkspace(config.workDir, record.id);
+  const uid = await allocateBuildUid();
+  const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes, tmpBytes: config.buildTmpBytes };
+  const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason) =>
+    log.line(`[slipway] egress refused: ${reason}`),
+  );
   try {
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
+    log.line(describeSandbox(deps.sandbox, uid?.uid ?? null, caps));
     signal.throwIfAborted();
-    await handOver(ws, deps.identity);
+    await handOver(ws, uid?.uid ?? null);
+    const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
     if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
 
     const pkg = await readPackageJson(appDir);
     const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
-    for (const argv of steps) {
-      const result = await runCommand(argv, log, { cwd: appDir, home: ws.home, timeoutMs: config.buildTimeoutMs, signal, identity: deps.identity });
+    for (const [n, argv] of steps.entries()) {
+      const result = await runCommand(argv, log, {
+        cwd: appDir,
+        ws,
+        uid: uid?.uid ?? null,
+        support: deps.sandbox,
+        caps,
+        egressSocket: egress.socketPath,
+        etc,
+        name: `${build}-${n}`,
+        timeoutMs: config.buildTimeoutMs,
+        signal,
+      });
       signal.throwIfAborted();
       if (result.code !== 0) {
-        throw new BuildFailedError(`${describeExit(argv, result, config.buildTimeoutMs)}; last lines:\n${log.tail().join('\n')}`);
+        throw new BuildFailedError(`${describeExit(argv, result, { timeoutMs: config.buildTimeoutMs, caps })}; last lines:\n${log.tail().join('\n')}`);
       }
     }
 
@@ -64,13 +85,29 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       );
     }
     signal.throwIfAborted();
-    const output = await publishOutput(storage, record.id, build, outputDir, config.uploadConcurrency);
+    const output = await publishOutput(storage, record.id, build, outputDir, { concurrency: config.uploadConcurrency, maxFiles: config.maxOutputFiles, maxBytes: config.maxOutputBytes }).catch(
+      (err: unknown) => {
+        // Past MAX_OUTPUT_FILES or MAX_OUTPUT_MB: the build's doing, so it fails rather than retries.
+        throw err instanceof RepoTooLargeError ? new BuildFailedError(err.message) : err;
+      },
+    );
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
     return output;
   } finally {
+    await egress.close();
     await ws.remove();
+    await uid?.release();
   }
+}
+
+/** The log's line on how the build is sealed and capped. */
+function describeSandbox(sandbox: SandboxSupport, uid: number | null, caps: Caps): string {
+  const mb = (b: number) => `${Math.round(b / 1024 / 1024)} MB`;
+  const where = sandbox.kind === 'bwrap' ? 'sandbox: bubblewrap (own pid, mount, network, ipc, uts and user namespaces; egress through the proxy)' : 'sandbox: OFF (BUILD_SANDBOX=off): this build is not isolated';
+  const who = uid !== null ? `uid ${uid}` : 'the worker\'s uid';
+  const how = sandbox.caps === 'rlimit' ? 'rlimits' : sandbox.caps;
+  return `[slipway] ${where}; runs as ${who}; caps by ${how}: memory ${mb(caps.memoryBytes)}, ${caps.maxProcs} processes, files ${mb(caps.maxFileBytes)}, /tmp ${mb(caps.tmpBytes)}`;
 }
 
 /**

@@ -3,8 +3,19 @@
 // overwritten in place, so a half-published or refused build is never served; old builds are removed here.
 import { storageKeys, uploadTree, type Storage, type UploadResult } from '@slipway/shared';
 
-export async function publishOutput(storage: Storage, id: string, build: string, outputDir: string, concurrency: number): Promise<UploadResult> {
-  return uploadTree(storage, outputDir, storageKeys.build(id, build), { concurrency, contentTypes: true, what: 'output' });
+export async function publishOutput(
+  storage: Storage,
+  id: string,
+  build: string,
+  outputDir: string,
+  limits: { concurrency: number; maxFiles: number; maxBytes: number },
+): Promise<UploadResult> {
+  return uploadTree(storage, outputDir, storageKeys.build(id, build), {
+    ...limits,
+    contentTypes: true,
+    what: 'the output',
+    limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' },
+  });
 }
 
 /** Removes one build's objects. */

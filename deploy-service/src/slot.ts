@@ -16,9 +16,9 @@ import {
   type Storage,
 } from '@slipway/shared';
 import { BuildLog } from './build-log';
-import type { BuildIdentity } from './build-user';
 import { processDeployment } from './processor';
 import { removeBuild } from './publish';
+import type { SandboxSupport } from './sandbox';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -38,7 +38,7 @@ export interface SlotDeps {
   logger: Logger;
   /** Opens a connection of the slot's own (BLMOVE holds it while it blocks); the slot closes it. */
   connect: () => Promise<Redis>;
-  identity: BuildIdentity | null;
+  sandbox: SandboxSupport;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
 }
@@ -166,12 +166,13 @@ export class Slot {
     if (this.forced) abort.abort('shutdown' satisfies StopReason);
     const started = Date.now();
     logger.info({ repoUrl: record.repoUrl, attempt: record.attempts }, 'build started');
+    if (this.deps.sandbox.kind === 'off') logger.warn('BUILD_SANDBOX=off: this build runs without a sandbox and can reach everything the worker can');
     log.line(`[slipway] build ${build} started on ${this.id} (attempt ${record.attempts})`);
     let deployed = false;
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, identity: this.deps.identity }, record, build, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox }, record, build, log, abort.signal);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }));
       if (!result.recorded) {

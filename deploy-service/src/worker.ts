@@ -2,9 +2,9 @@
 // Redis connection; the heartbeats that say they are alive; the reaper that recovers the work of
 // dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
-import { resolveBuildIdentity } from './build-user';
+import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
 import { Slot } from './slot';
 
 export interface Worker {
@@ -20,9 +20,11 @@ const CANCEL_POLL_MS = 1000;
 export async function startWorker(deps: { config: Config; redis: Redis; storage: Storage; logger: Logger; name?: string }): Promise<Worker> {
   const { config, redis, storage, logger } = deps;
   const queue = new Queue(redis);
-  const identity = await resolveBuildIdentity(config.buildUser);
-  if (identity) logger.info({ user: identity.user, uid: identity.uid }, 'builds run as an unprivileged user');
-  else logger.warn('builds run as this worker\'s own user: they could read its environment; run the worker as root with a BUILD_USER for isolation');
+  const sandbox = await detectSandbox(config.buildSandbox);
+  await checkWorkDir(config.workDir ?? tmpdir());
+  const asRoot = process.getuid?.() === 0;
+  if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
+  else logger.info({ caps: sandbox.caps, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');
   // Random part: a restarted container keeps its hostname and pid 1, and must not inherit (and
   // keep alive) the processing lists of its previous life; those are the reaper's to recover.
   const base = deps.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -44,7 +46,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       await conn.connect();
       return conn;
     };
-    slots.push(new Slot(id, { config, queue, storage, logger, connect, identity, onChange: (slot) => void beat(slot) }));
+    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');
@@ -100,6 +102,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       closing ??= (async () => {
         for (const timer of timers) clearInterval(timer);
         for (const slot of slots) await queue.clearHeartbeat(slot.id).catch(() => undefined);
+        await releaseSandbox(sandbox);
         for (const conn of conns) {
           try {
             await conn.close();

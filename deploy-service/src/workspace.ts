@@ -31,10 +31,10 @@ export async function createWorkspace(workDir: string | undefined, id: string): 
   return { root, src, home, remove: () => rm(root, { recursive: true, force: true }) };
 }
 
-/** Hands the work folder to the build user, so the build can write only there (and /tmp-like places). */
-export async function handOver(ws: Workspace, identity: { uid: number; gid: number } | null): Promise<void> {
-  if (!identity) return;
-  await promisify(execFile)('chown', ['-R', `${identity.uid}:${identity.gid}`, ws.src, ws.home]);
+/** Hands the source and home folders to the build's own uid; the root folder stays the worker's. */
+export async function handOver(ws: Workspace, uid: number | null): Promise<void> {
+  if (uid === null) return;
+  await promisify(execFile)('chown', ['-R', `${uid}:${uid}`, ws.src, ws.home]);
 }
 
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */

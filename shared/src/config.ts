@@ -55,7 +55,21 @@ const EnvSchema = z.object({
   DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
   MAX_CONCURRENT_CLONES: int(4, 1, 256),
   MAX_WAITING_CLONES: int(16, 0, 10_000),
-  BUILD_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'must be a user name').default('builder'),
+  BUILD_SANDBOX: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  BUILD_MEMORY_MB: int(2048, 64, 1_000_000),
+  BUILD_MAX_PROCS: int(512, 16, 100_000),
+  BUILD_MAX_FILE_MB: int(1024, 1, 1_000_000),
+  BUILD_TMP_MB: int(512, 1, 1_000_000),
+  MAX_OUTPUT_MB: int(1024, 1, 1_000_000),
+  MAX_OUTPUT_FILES: int(20_000, 1, 10_000_000),
+  BUILD_EGRESS_ALLOW: z
+    .string()
+    .regex(/^[a-z0-9.,\s-]+$/i, 'must be a comma-separated list of host names')
+    .optional(),
+  BUILD_EGRESS_PRIVATE_HOSTS: z
+    .string()
+    .regex(/^[a-z0-9.,\s-]+$/i, 'must be a comma-separated list of host names')
+    .optional(),
   WORK_DIR: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -98,8 +112,18 @@ export interface Config {
   readonly maxConcurrentClones: number;
   /** Requests that may wait for a clone slot; past that, 429. */
   readonly maxWaitingClones: number;
-  /** The unprivileged user builds run as when the worker runs as root; `root` opts out. */
-  readonly buildUser: string;
+  /** Run builds under bubblewrap (on), or without a sandbox (off: not isolated, warned at every build). */
+  readonly buildSandbox: boolean;
+  readonly buildMemoryBytes: number;
+  readonly buildMaxProcs: number;
+  readonly buildMaxFileBytes: number;
+  readonly buildTmpBytes: number;
+  readonly maxOutputBytes: number;
+  readonly maxOutputFiles: number;
+  /** When set, the only hosts (and their subdomains) builds may reach through the egress proxy. */
+  readonly buildEgressAllow: readonly string[] | undefined;
+  /** Hosts builds may reach even when they resolve to private or reserved addresses (a package mirror on the LAN). */
+  readonly buildEgressPrivateHosts: readonly string[] | undefined;
   /** Where temporary clones and build folders go; the OS temp folder when unset. */
   readonly workDir: string | undefined;
   readonly logLevel: string;
@@ -141,14 +165,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
-    gitAllowedHosts: e.GIT_ALLOWED_HOSTS ? Object.freeze(e.GIT_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)) : undefined,
+    gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
     deployRateLimit: e.DEPLOY_RATE_LIMIT,
     maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
     maxWaitingClones: e.MAX_WAITING_CLONES,
-    buildUser: e.BUILD_USER,
+    buildSandbox: e.BUILD_SANDBOX === 'on',
+    buildMemoryBytes: e.BUILD_MEMORY_MB * 1024 * 1024,
+    buildMaxProcs: e.BUILD_MAX_PROCS,
+    buildMaxFileBytes: e.BUILD_MAX_FILE_MB * 1024 * 1024,
+    buildTmpBytes: e.BUILD_TMP_MB * 1024 * 1024,
+    maxOutputBytes: e.MAX_OUTPUT_MB * 1024 * 1024,
+    maxOutputFiles: e.MAX_OUTPUT_FILES,
+    buildEgressAllow: hostList(e.BUILD_EGRESS_ALLOW),
+    buildEgressPrivateHosts: hostList(e.BUILD_EGRESS_PRIVATE_HOSTS),
     workDir: e.WORK_DIR,
     logLevel: e.LOG_LEVEL,
   });
+}
+
+function hostList(value: string | undefined): readonly string[] | undefined {
+  return value ? Object.freeze(value.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)) : undefined;
 }
 
 export function siteUrl(config: Pick<Config, 'siteUrlTemplate'>, id: string): string {

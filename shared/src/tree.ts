@@ -21,8 +21,10 @@ export interface WalkLimits {
   maxBytes?: number;
   /** Names of folders never entered, at any depth (e.g. `.git`). */
   skipDirs?: ReadonlySet<string>;
-  /** What the limits are about, for the error message ("repository", "output"). */
+  /** What the limits are about, for the error message ("repository", "the output"). */
   what?: string;
+  /** The settings behind the limits, named in the error message. */
+  limitNames?: { files: string; bytes: string };
 }
 
 /**
@@ -31,7 +33,8 @@ export interface WalkLimits {
  * RepoTooLargeError as soon as a limit is passed, before reading the rest.
  */
 export async function* walkFiles(root: string, limits: WalkLimits = {}): AsyncGenerator<WalkedFile> {
-  const { maxFiles = Infinity, maxBytes = Infinity, skipDirs = new Set<string>(), what = 'tree' } = limits;
+  const { maxFiles = Infinity, maxBytes = Infinity, skipDirs = new Set<string>(), what = 'tree', limitNames } = limits;
+  const named = (which: 'files' | 'bytes') => (limitNames ? ` (${limitNames[which]})` : '');
   let files = 0;
   let bytes = 0;
   const stack: string[] = [''];
@@ -47,8 +50,8 @@ export async function* walkFiles(root: string, limits: WalkLimits = {}): AsyncGe
         const { size, mode } = await lstat(abs);
         files += 1;
         bytes += size;
-        if (files > maxFiles) throw new RepoTooLargeError(`${what} has more than ${maxFiles.toLocaleString('en-US')} files; the limit is ${maxFiles.toLocaleString('en-US')}`);
-        if (bytes > maxBytes) throw new RepoTooLargeError(`${what} is larger than ${formatBytes(maxBytes)}; the limit is ${formatBytes(maxBytes)}`);
+        if (files > maxFiles) throw new RepoTooLargeError(`${what} has more than ${maxFiles.toLocaleString('en-US')} files; the limit is ${maxFiles.toLocaleString('en-US')}${named('files')}`);
+        if (bytes > maxBytes) throw new RepoTooLargeError(`${what} is larger than ${formatBytes(maxBytes)}; the limit is ${formatBytes(maxBytes)}${named('bytes')}`);
         yield { rel, abs, size, mode: mode & 0o777 };
       }
     }

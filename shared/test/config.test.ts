@@ -31,4 +31,14 @@ describe('config', () => {
     expect(siteUrl(loadConfig({ PORT: '8080', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:8080/');
     expect(siteUrl(loadConfig({ SITE_URL_TEMPLATE: 'https://{id}.example.com/' }), 'abc')).toBe('https://abc.example.com/');
   });
+
+  it('reads the sandbox and its caps, and refuses values that would unseal or break it', () => {
+    const c = loadConfig({ BUILD_MEMORY_MB: '512', BUILD_EGRESS_ALLOW: 'registry.npmjs.org, GitHub.com' });
+    expect(c).toMatchObject({ buildSandbox: true, buildMemoryBytes: 512 * 1024 * 1024, buildMaxProcs: 512, maxOutputFiles: 20_000 });
+    expect(c.buildEgressAllow).toEqual(['registry.npmjs.org', 'github.com']);
+    expect(loadConfig({ BUILD_SANDBOX: 'off' }).buildSandbox).toBe(false);
+    expect(() => loadConfig({ BUILD_SANDBOX: 'no' })).toThrowError(/BUILD_SANDBOX="no": must be on or off/);
+    expect(() => loadConfig({ BUILD_MEMORY_MB: '16' })).toThrowError(/BUILD_MEMORY_MB="16": must be at least 64/);
+    expect(() => loadConfig({ BUILD_EGRESS_ALLOW: 'a.com;rm -rf' })).toThrowError(/BUILD_EGRESS_ALLOW/);
+  });
 });

@@ -1,0 +1,142 @@
+// A build's only way out: an HTTP proxy on a unix socket that is bound into the build's sandbox
+// (which has no network of its own). It resolves every host itself and connects only to public
+// addresses — the repository URL rule — on ports 80 and 443, and, with BUILD_EGRESS_ALLOW, only to
+// the listed hosts. CONNECT tunnels (https) and absolute-URI requests (plain http) are served;
+// everything else is refused with a reason, which goes to the build log.
+import http from 'node:http';
+import net from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { chmod, rm } from 'node:fs/promises';
+import { isIpAddress, nonPublicRange } from '@slipway/shared';
+
+export interface EgressPolicy {
+  /**
+   * BUILD_EGRESS_PRIVATE_HOSTS: hosts that may resolve to private or reserved addresses (a package
+   * mirror on the LAN). Loopback, link-local (cloud metadata) and unspecified addresses stay refused.
+   */
+  privateHosts: readonly string[] | undefined;
+  /** BUILD_EGRESS_ALLOW: when set, the only hosts (and their subdomains) a build may reach. */
+  allowHosts: readonly string[] | undefined;
+}
+
+export interface EgressProxy {
+  readonly socketPath: string;
+  /** Connections refused so far, with the reason each was refused. */
+  readonly refused: readonly string[];
+  close(): Promise<void>;
+}
+
+const PORTS = new Set([80, 443]);
+/** Ranges no build may reach, whatever BUILD_EGRESS_PRIVATE_HOSTS says: the host itself and cloud metadata. */
+const NEVER = new Set(['loopback', 'linkLocal', 'unspecified', 'invalid']);
+/** A bound on the tunnels one build holds open at once (a package install opens a few dozen). */
+const MAX_CONNECTIONS = 256;
+
+class Refused extends Error {}
+
+export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string) => void): Promise<EgressProxy> {
+  const refused: string[] = [];
+  const refuse = (target: string, err: unknown) => {
+    const reason = `${target}: ${err instanceof Refused ? err.message : 'could not connect'}`;
+    if (refused.length < 100) refused.push(reason);
+    onRefused(reason);
+    return reason;
+  };
+
+  const server = http.createServer((req, res) => {
+    // Plain http through the proxy: the request line carries an absolute URL.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+      if (url.protocol !== 'http:') throw new Refused('only http:// URLs are proxied this way; https goes through CONNECT');
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`slipway egress: ${refuse(String(req.url), err)}\n`);
+      return;
+    }
+    const port = Number(url.port || 80);
+    resolveTarget(url.hostname, port, policy).then(
+      (address) => {
+        const headers = { ...req.headers };
+        delete headers['proxy-connection'];
+        delete headers['proxy-authorization'];
+        const upstream = http.request({ host: address, port, method: req.method, path: url.pathname + url.search, headers, setHost: false }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      },
+      (err: unknown) => res.writeHead(403, { 'content-type': 'text/plain' }).end(`slipway egress: ${refuse(`${url.hostname}:${port}`, err)}\n`),
+    );
+  });
+
+  server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    client.on('error', () => undefined);
+    const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(req.url ?? '');
+    const host = match?.[1] ?? '';
+    const port = Number(match?.[2] ?? 0);
+    resolveTarget(host, port, policy).then(
+      (address) => {
+        const upstream = net.connect(port, address, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          if (head.length) upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        upstream.on('error', () => {
+          if (!client.destroyed) client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+        });
+        client.on('close', () => upstream.destroy());
+      },
+      (err: unknown) => client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\nslipway egress: ${refuse(req.url ?? '', err)}\n`),
+    );
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+
+  await rm(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  // The build runs as another uid; the socket's folder is what keeps other builds out.
+  await chmod(socketPath, 0o666);
+  return {
+    socketPath,
+    refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The checked address to connect to for `host:port`, or Refused with the reason. */
+export async function resolveTarget(host: string, port: number, policy: EgressPolicy): Promise<string> {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (!name) throw new Refused('no host');
+  if (!PORTS.has(port)) throw new Refused(`port ${port} is not allowed (builds may reach ports 80 and 443)`);
+  if (policy.allowHosts && !policy.allowHosts.some((allowed) => name === allowed || name.endsWith(`.${allowed}`))) {
+    throw new Refused(`${name} is not in BUILD_EGRESS_ALLOW`);
+  }
+  let addresses: string[];
+  if (isIpAddress(name)) addresses = [name];
+  else {
+    if (!/^[a-z0-9.-]+$/.test(name)) throw new Refused(`${JSON.stringify(name)} is not a host name`);
+    try {
+      addresses = (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+    } catch {
+      throw new Refused(`${name} does not resolve`);
+    }
+  }
+  // Every address must be allowed: a name that also resolves to an internal one is refused whole.
+  const trusted = policy.privateHosts?.includes(name) ?? false;
+  for (const address of addresses) {
+    const range = nonPublicRange(address);
+    if (range === null || (trusted && !NEVER.has(range))) continue;
+    throw new Refused(`${name} is a ${range} address (${address}); builds may reach public hosts only`);
+  }
+  const first = addresses[0];
+  if (!first) throw new Refused(`${name} does not resolve`);
+  return first;
+}

@@ -1,0 +1,177 @@
+// The build sandbox, red-teamed: hostile builds run by a real worker process (as root in CI, so with
+// a uid of their own) try to reach the platform's Redis, S3 and API, leave a setsid child behind
+// to tamper with later builds, and blow through memory, process, file, /tmp and output caps. Each
+// attack must fail, with the victim intact and the failure naming the cap it hit.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { staticSite } from './harness/fixtures';
+import { startStack, type Stack } from './harness/stack';
+import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
+
+const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_MEMORY_MB: '128', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_TMP_MB: '4', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
+let stack: Stack;
+let worker: WorkerProcess;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: 0, env: CAPS });
+  worker = spawnWorkerProcess(stack.env);
+  await worker.ready();
+});
+afterAll(async () => {
+  await worker?.kill('SIGKILL');
+  await stack?.close();
+});
+
+/** Deploys a repository whose build is `script` (node build.js) and waits for the outcome. */
+async function build(name: string, script: string, files: Record<string, string> = {}) {
+  const repoUrl = await stack.repo(name, { 'build.js': script, ...files });
+  const id = await stack.deploy({ repoUrl, buildCommand: 'node build.js' });
+  const record = await stack.waitFor(id, ['deployed', 'failed', 'canceled'], 60_000);
+  const { lines } = await stack.queue.readLog(id, '-', 10_000);
+  return { id, record, log: lines.join('\n') };
+}
+
+const port = (url: string) => Number(new URL(url).port);
+
+describe('the sandbox seals a build off from the platform', () => {
+  it('cannot reach Redis, S3, the API or any other local service, directly or through the egress proxy', async () => {
+    const victim = await stack.deploy({ repoUrl: await stack.repo('victim', staticSite()) });
+    expect((await stack.waitFor(victim)).status).toBe('deployed');
+    await stack.redis.set('canary', 'alive');
+    const targets = [port(stack.env.REDIS_URL!), port(stack.env.S3_ENDPOINT!), port(stack.api), 6379, 5432];
+    const { record, log } = await build(
+      'reach-platform',
+      `
+const net = require('net'), http = require('http'), fs = require('fs');
+const results = [];
+const tryConnect = (host, port) => new Promise((done) => {
+  const s = net.connect({ host, port, timeout: 2000 }, () => { results.push('CONNECTED ' + host + ':' + port); s.write('FLUSHALL\\r\\n'); s.end(); done(); });
+  s.on('error', (e) => { results.push('blocked ' + host + ':' + port + ' ' + e.code); done(); });
+  s.on('timeout', () => { results.push('blocked ' + host + ':' + port + ' timeout'); s.destroy(); done(); });
+});
+const viaProxy = (target) => new Promise((done) => {
+  const req = http.request({ host: '127.0.0.1', port: 3128, method: 'CONNECT', path: target });
+  req.on('connect', (res, socket) => { results.push((res.statusCode === 200 ? 'CONNECTED via proxy ' : 'blocked via proxy ') + target + ' ' + res.statusCode); socket.destroy(); done(); });
+  req.on('error', (e) => { results.push('blocked via proxy ' + target + ' ' + e.code); done(); });
+  req.end();
+});
+(async () => {
+  for (const p of ${JSON.stringify(targets)}) await tryConnect('127.0.0.1', p);
+  for (const p of ${JSON.stringify(targets)}) await viaProxy('127.0.0.1:' + p);
+  await viaProxy('127.0.0.1:443');
+  await viaProxy('169.254.169.254:80');
+  await viaProxy('localhost:80');
+  console.log(results.join('\\n'));
+  fs.mkdirSync('dist');
+  fs.writeFileSync('dist/index.html', results.join('\\n'));
+})();
+`,
+    );
+    expect(record.status, record.error).toBe('deployed');
+    expect(log).not.toContain('CONNECTED');
+    expect(log.match(/^blocked /gm)).toHaveLength(targets.length * 2 + 3);
+    expect(log).toMatch(/egress refused: 127\.0\.0\.1:443: 127\.0\.0\.1 is a loopback address/);
+    expect(log).toMatch(/egress refused: 169\.254\.169\.254:80: .*linkLocal/);
+    expect(await stack.redis.get('canary')).toBe('alive');
+    expect((await stack.site(victim, '/')).body.toString()).toContain('<h1>Home</h1>');
+  });
+
+  it('sees only its own folder and processes, as a uid of its own', async () => {
+    const { record, log } = await build(
+      'look-around',
+      `
+const fs = require('fs');
+const procs = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p));
+console.log('ROOT ' + fs.readdirSync('/').sort().join(','));
+console.log('BUILD ' + fs.readdirSync('/build').sort().join(','));
+console.log('PROCS ' + procs.length);
+console.log('UID ' + process.getuid());
+console.log('PASSWD ' + fs.readFileSync('/etc/passwd', 'utf8').split('\\n').map((l) => l.split(':')[0]).join(','));
+for (const p of ['${stack.config.workDir}', '/root', '/etc/shadow', '/var/lib/redis']) { try { fs.readdirSync(p); console.log('SAW ' + p); } catch (e) { console.log('hidden ' + p + ' ' + e.code); } }
+fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', 'ok');
+`,
+    );
+    expect(record.status, record.error).toBe('deployed');
+    expect(log).toMatch(/^BUILD home,src$/m);
+    expect(log).not.toMatch(/^SAW /m);
+    // init, the build's node, and nothing of the host's.
+    expect(Number(/^PROCS (\d+)$/m.exec(log)?.[1])).toBeLessThanOrEqual(3);
+    if (process.getuid?.() === 0) expect(Number(/^UID (\d+)$/m.exec(log)?.[1])).toBeGreaterThanOrEqual(2_000_000);
+    expect(log).toMatch(/^PASSWD root,builder,nobody,$/m);
+  });
+
+  it('a setsid child is gone when its deployment ends, and cannot touch a later build', async () => {
+    const marker = `lingerer-${Math.random().toString(36).slice(2)}`;
+    const first = await build(
+      'setsid',
+      `
+const { spawn } = require('child_process'), fs = require('fs');
+// Outlive the build, then try to rewrite any later build's output that is visible.
+const child = spawn('setsid', ['node', '-e', "setInterval(() => { for (const d of ['/build/src/dist', '/tmp']) { try { require('fs').writeFileSync(d + '/index.html', 'TAMPERED'); } catch {} } }, 50); setTimeout(() => {}, 60000)", '${marker}'], { detached: true, stdio: 'ignore' });
+child.unref();
+fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', 'first');
+`,
+    );
+    expect(first.record.status, first.record.error).toBe('deployed');
+    expect(() => execFileSync('pgrep', ['-f', marker])).toThrow(); // exit status 1: no such process
+    const second = await build('after-setsid', `setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'second'); }, 500);`);
+    expect(second.record.status).toBe('deployed');
+    expect((await stack.site(second.id, '/')).body.toString()).toBe('second');
+  });
+});
+
+describe('caps fail the deployment with a reason that names the cap', () => {
+  it('memory (BUILD_MEMORY_MB)', async () => {
+    const { record, log } = await build('memory-hog', `const keep = []; for (let i = 0; i < 1024; i++) keep.push(Buffer.alloc(1 << 20, 1)); console.log('allocated', keep.length);`);
+    expect(record.status).toBe('failed');
+    // With a cgroup the worker knows the OOM killer struck; under rlimits only the allocation fails.
+    if (/caps by cgroup/.test(log)) expect(record.error).toMatch(/ran out of memory: a build may use 128 MB \(BUILD_MEMORY_MB\)/);
+    expect(log).not.toMatch(/^allocated 1024$/m);
+  });
+
+  it('processes (BUILD_MAX_PROCS)', async () => {
+    const { record } = await build(
+      'fork-bomb',
+      `const { spawn } = require('child_process'); let failed = 0;
+for (let i = 0; i < 200; i++) { try { const c = spawn('sleep', ['5']); c.on('error', () => failed++); } catch { failed++; } }
+setTimeout(() => { console.log('failed spawns', failed); process.exit(failed ? 1 : 0); }, 1000);`,
+    );
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/BUILD_MAX_PROCS/);
+  });
+
+  it('file size (BUILD_MAX_FILE_MB)', async () => {
+    const { record } = await build('big-file', `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/big.bin', Buffer.alloc(20 << 20));`);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/BUILD_MAX_FILE_MB/);
+  });
+
+  it('/tmp size (BUILD_TMP_MB): the write fails inside the build', async () => {
+    const { record, log } = await build('tmp-filler', `require('fs').writeFileSync('/tmp/fill', Buffer.alloc(6 << 20));`);
+    expect(record.status).toBe('failed');
+    expect(log).toContain('ENOSPC');
+  });
+
+  it('output size (MAX_OUTPUT_MB), and nothing of it is served', async () => {
+    const { id, record } = await build('big-output', `const fs = require('fs'); fs.mkdirSync('dist'); for (let i = 0; i < 4; i++) fs.writeFileSync('dist/part' + i + '.bin', Buffer.alloc(2 << 20, i));`);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/MAX_OUTPUT_MB/);
+    expect((await stack.site(id, '/part0.bin')).status).toBe(404);
+  });
+});
+
+describe('real package installs go through the egress proxy', () => {
+  // On the machines this project is developed on, the npm registry resolves to a reserved address
+  // (203.0.113.0/24, behind the workplace's gateway): it is trusted by name, as a LAN mirror would be.
+  // Everywhere else it is a public address and needs no setting.
+  it('npm installs a dependency from the registry inside the sandbox', { timeout: 120_000 }, async () => {
+    const repoUrl = await stack.repo('with-dependency', {
+      'package.json': JSON.stringify({ name: 'uses-is-number', private: true, scripts: { build: 'node build.js' }, dependencies: { 'is-number': '7.0.0' } }),
+      'build.js': "const isNumber = require('is-number'); require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'is 42 a number? ' + isNumber(42));",
+    });
+    const id = await stack.deploy({ repoUrl });
+    const record = await stack.waitFor(id, ['deployed', 'failed'], 110_000);
+    expect(record.status, (await stack.queue.readLog(id)).lines.join('\n')).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString()).toBe('is 42 a number? true');
+  });
+});
