@@ -136,6 +136,16 @@ describe('allow-list and limits', () => {
     });
   });
 
+  it('refuses a checkout bomb (a tiny download that expands past MAX_REPO_MB) before anything is checked out', async () => {
+    await withStack({ MAX_REPO_MB: '5' }, async (stack) => {
+      // 64 MB of zeros: git's pack holds it in well under 1 MB, so only the tree's own sizes show it.
+      const res = await stack.post('/deploy', { repoUrl: await stack.repo('bomb', { 'index.html': 'x', 'bomb.bin': Buffer.alloc(64 * 1024 * 1024) }) });
+      expect(res.status).toBe(413);
+      expect(res.body.error).toEqual({ code: 'REPO_TOO_LARGE', message: 'repository files add up to 64.0 MB; the limit is 5 MB (MAX_REPO_MB)' });
+      await expectNothingStored(stack);
+    });
+  });
+
   it('refuses a repository with more files than MAX_REPO_FILES: 413 with the count and the limit', async () => {
     await withStack({ MAX_REPO_FILES: '100' }, async (stack) => {
       const res = await stack.post('/deploy', { repoUrl: await stack.repo('crowded', manyFiles(250)) });

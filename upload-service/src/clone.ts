@@ -18,18 +18,18 @@ const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB
 
 export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, limits: CloneLimits): Promise<CloneResult> {
   const { timeoutMs } = limits;
-  // The size limits are enforced while git downloads and checks out, from its own progress lines,
-  // so an oversized repository is stopped early instead of filling the disk first.
+  // The download is watched from git's own progress lines, so an oversized pack is stopped early
+  // instead of filling the disk first; the checked-out size is checked from the tree (below).
   const tooLarge = new AbortController();
   let limitError: RepoTooLargeError | null = null;
   const watchProgress = (text: string) => {
     if (limitError) return;
     const received = /Receiving objects:.*?([\d.]+) (bytes|KiB|MiB|GiB)/.exec(text.split('\r').at(-1) ?? text) ?? /Receiving objects:.*?([\d.]+) (bytes|KiB|MiB|GiB)/.exec(text);
     const bytes = received ? Number(received[1]) * (UNITS[received[2]!] ?? 1) : 0;
-    const files = Number(/Updating files:.*?\(\d+\/(\d+)\)/.exec(text)?.[1] ?? 0);
-    if (bytes > limits.maxBytes) limitError = new RepoTooLargeError(`repository download passed ${formatBytes(limits.maxBytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
-    else if (files > limits.maxFiles) limitError = new RepoTooLargeError(`repository has ${files.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
-    if (limitError) tooLarge.abort(limitError);
+    if (bytes > limits.maxBytes) {
+      limitError = new RepoTooLargeError(`repository download passed ${formatBytes(limits.maxBytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
+      tooLarge.abort(limitError);
+    }
   };
   const config = [
     // Only the transports the policy allowed; no redirects to hosts the policy never saw.
@@ -55,7 +55,9 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
     .env({ PATH: process.env.PATH, HOME: dir, GIT_TERMINAL_PROMPT: '0' })
     .outputHandler((_command, _stdout, stderr) => stderr.on('data', (chunk: Buffer) => watchProgress(chunk.toString())));
 
-  const args = ['--depth', '1', '--single-branch', '--no-tags', '--progress'];
+  // Without a checkout first: the tree's size is read from git's index of it and checked before a
+  // byte of it is written, so a small, well-compressed repository cannot expand into a huge file.
+  const args = ['--depth', '1', '--single-branch', '--no-tags', '--progress', '--no-checkout'];
   if (branch) args.push('--branch', branch);
   try {
     await git.clone(target.url, dir, args);
@@ -63,8 +65,31 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
     if (limitError) throw limitError;
     throw cloneError(err, target.url, branch, timeoutMs);
   }
-  const commit = (await simpleGit({ baseDir: dir }).revparse(['HEAD'])).trim();
+  const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs) });
+  const tree = treeSize(await local.raw(['ls-tree', '-r', '-l', '-z', 'HEAD']));
+  if (tree.bytes > limits.maxBytes) {
+    throw new RepoTooLargeError(`repository files add up to ${formatBytes(tree.bytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
+  }
+  if (tree.files > limits.maxFiles) {
+    throw new RepoTooLargeError(`repository has ${tree.files.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
+  }
+  await local.raw(['checkout', '--quiet', 'HEAD', '--', '.']);
+  const commit = (await local.revparse(['HEAD'])).trim();
   return { commit };
+}
+
+/** Files and bytes in `git ls-tree -r -l -z` output: blobs only (a submodule is a commit, with no size here). */
+export function treeSize(listing: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const entry of listing.split('\0')) {
+    // <mode> SP <type> SP <object> SP+ <size> TAB <path>
+    const match = /^\d+ blob [0-9a-f]+ +(\d+)\t/.exec(entry);
+    if (!match) continue;
+    files += 1;
+    bytes += Number(match[1]);
+  }
+  return { files, bytes };
 }
 
 function cloneError(err: unknown, url: string, branch: string | undefined, timeoutMs: number): Error {
