@@ -30,15 +30,15 @@ describe('crash recovery', () => {
     expect(building.worker).toContain(`-${doomed.pid}-`);
 
     await doomed.kill('SIGKILL');
-    const started = Date.now();
     const rescuer = spawnWorker();
     await rescuer.ready();
     const record = await stack.waitFor(id);
     expect(record.status, record.error).toBe('deployed');
     expect(record.attempts).toBe(2);
     expect(record.worker).toContain(`-${rescuer.pid}-`);
-    // Bounded by the heartbeat TTL (2 s) plus the reaper interval (1 s) plus the build (3 s).
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // Recovered by the rescuer's reaper (after one TTL connected, plus one interval), not by luck; how
+    // long that takes is the README's arithmetic, not a timed assertion on a shared machine.
+    expect(rescuer.logs.some((l) => l.msg === 'recovered the deployments of workers that stopped responding' && l.requeued === 1)).toBe(true);
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>slow build</h1>');
     expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 0 });
   });
