@@ -14,7 +14,7 @@ export interface RedisServer {
 
 export class RedisNotInstalledError extends Error {}
 
-export async function startRedisServer(options: { port: number; dir: string; logFile?: string }): Promise<RedisServer> {
+export async function startRedisServer(options: { port: number; dir: string; logFile?: string; password?: string }): Promise<RedisServer> {
   await mkdir(options.dir, { recursive: true });
   const args = [
     '--port', String(options.port),
@@ -27,8 +27,12 @@ export async function startRedisServer(options: { port: number; dir: string; log
     '--logfile', options.logFile ?? '',
     '--daemonize', 'no',
   ];
+  // Given on the command line, the password shows in this machine's process list to its other users;
+  // the config file read from stdin keeps it out of there.
+  if (options.password) args.unshift('-');
   // Its own process group: a Ctrl-C meant for `npm start` must not stop Redis before the services have.
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn('redis-server', args, { stdio: [options.password ? 'pipe' : 'ignore', 'ignore', 'pipe'], detached: true });
+  if (options.password) child.stdin?.end(`requirepass ${options.password}\n`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const spawnError = new Promise<never>((_, reject) =>
     child.once('error', (err: NodeJS.ErrnoException) =>
@@ -47,7 +51,7 @@ export async function startRedisServer(options: { port: number; dir: string; log
   ]);
   let stopping: Promise<void> | null = null;
   return {
-    url: `redis://127.0.0.1:${options.port}`,
+    url: options.password ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}` : `redis://127.0.0.1:${options.port}`,
     port: options.port,
     process: child,
     stop() {
@@ -77,7 +81,8 @@ function pingOnce(port: number): Promise<boolean> {
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('data', (d) => {
       socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
+      // A server with a password answers NOAUTH: it is up all the same.
+      resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()));
     });
     socket.once('error', () => resolve(false));
     socket.once('timeout', () => {

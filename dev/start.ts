@@ -3,7 +3,8 @@
 // one upload-service and DEPLOY_WORKERS deploy-service processes, with one readable combined log.
 // Ctrl-C stops everything it started.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +40,11 @@ process.on('SIGTERM', () => void stop(0));
 
 await mkdir(DATA, { recursive: true });
 if (!env.REDIS_URL) {
+  // The embedded Redis has a password (made once, kept in .slipway/redis-password, 0600): other users
+  // of this machine cannot read or change the queue.
+  const password = await secret(path.join(DATA, 'redis-password'));
   try {
-    redis = await startRedisServer({ port: EMBEDDED_REDIS_PORT, dir: path.join(DATA, 'redis'), logFile: path.join(DATA, 'redis.log') });
+    redis = await startRedisServer({ port: EMBEDDED_REDIS_PORT, dir: path.join(DATA, 'redis'), logFile: path.join(DATA, 'redis.log'), password });
   } catch (err) {
     if (err instanceof RedisNotInstalledError) {
       fail(
@@ -59,6 +63,16 @@ if (!env.S3_ENDPOINT) {
   env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
 }
 
+// The API listens on loopback and asks for a token: made once, kept in .slipway/api-token (0600).
+// The services get its hash only.
+env.HOST ??= '127.0.0.1';
+const tokenFile = path.join(DATA, 'api-token');
+let apiToken: string | null = null;
+if (!env.API_TOKENS) {
+  apiToken = await secret(tokenFile);
+  env.API_TOKENS = `sha256:${createHash('sha256').update(apiToken).digest('hex')}`;
+}
+
 run('upload-service', 'upload-service/src/main.ts');
 for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deploy-service-${n}`, 'deploy-service/src/main.ts');
 
@@ -69,9 +83,10 @@ console.log(`
   Slipway is running.
     API and web page   http://localhost:${port}/
     deployed sites     http://<id>.${env.BASE_DOMAIN ?? 'localhost'}:${port}/
-    watch the queue    redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port || 6379} LLEN build-queue
+    watch the queue    ${redis ? `REDISCLI_AUTH=$(cat ${path.relative(process.cwd(), path.join(DATA, 'redis-password'))}) ` : ''}redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port || 6379} LLEN build-queue
     data               ${s3 || redis ? path.relative(process.cwd(), DATA) || '.' : '(external Redis and S3)'}
-  Deploy:  curl -X POST localhost:${port}/deploy -H 'content-type: application/json' -d '{"repoUrl":"https://github.com/owner/site.git"}'
+    API token          ${apiToken ? `${apiToken}  (kept in ${path.relative(process.cwd(), tokenFile)}; the web page asks for it once)` : '(from API_TOKENS)'}
+  Deploy:  curl -X POST localhost:${port}/deploy -H "authorization: Bearer ${apiToken ?? '<token>'}" -H 'content-type: application/json' -d '{"repoUrl":"https://github.com/owner/site.git"}'
   Ctrl-C stops everything.
 `);
 
@@ -123,6 +138,15 @@ async function waitForHttp(url: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** A random secret kept in `file` (0600): read it, or make it on first use. */
+async function secret(file: string): Promise<string> {
+  const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (existing) return existing;
+  const made = randomBytes(24).toString('base64url');
+  await writeFile(file, `${made}\n`, { mode: 0o600 });
+  return made;
 }
 
 function fail(message: string): never {

@@ -8,7 +8,7 @@ import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process
 const DEPLOYMENTS = 100;
 const WORKERS = 4;
 const KILL_EVERY_MS = 2000;
-const DEADLINE_MS = 240_000;
+const DEADLINE_MS = 360_000; // a bound for a loaded 2-core machine, not a speed target (that is the bench's)
 // The kill schedule is drawn from a seeded generator: a failure names its seed, and CHAOS_SEED=<n> replays the same choices.
 const SEED = Number(process.env.CHAOS_SEED ?? 20261124);
 

@@ -1,5 +1,6 @@
 // Configuration: the environment parsed and validated once at start into a typed, frozen object.
 // Nothing else in Slipway reads process.env.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
@@ -17,6 +18,18 @@ const flag = z
 
 const EnvSchema = z.object({
   PORT: int(3000, 0, 65535),
+  HOST: z
+    .string()
+    .regex(/^[a-z0-9.:-]+$/i, 'must be an address to listen on, such as 127.0.0.1 or 0.0.0.0')
+    .default('0.0.0.0'),
+  API_TOKENS: z
+    .string()
+    .refine((v) => v.split(',').map((t) => t.trim()).filter(Boolean).every((t) => /^sha256:[0-9a-f]{64}$/.test(t) || /^[A-Za-z0-9._~+/=-]{16,}$/.test(t)), {
+      error: 'must be comma-separated tokens of 16 or more characters, or sha256:<64 hex digits> of each',
+    })
+    .optional(),
+  ALLOW_ANONYMOUS: flag,
+  PRIVATE_READS: flag,
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -76,8 +89,18 @@ const EnvSchema = z.object({
 
 export type Env = z.input<typeof EnvSchema>;
 
+const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL']);
+
 export interface Config {
   readonly port: number;
+  /** The address the API listens on. */
+  readonly host: string;
+  /** SHA-256 (hex) of each accepted API token; empty when API_TOKENS is unset (no tokens asked). */
+  readonly apiTokenHashes: readonly string[];
+  /** Lets the API listen beyond loopback without API_TOKENS. */
+  readonly allowAnonymous: boolean;
+  /** Reads of records, logs, the queue and metrics need a token too. */
+  readonly privateReads: boolean;
   readonly redisUrl: string;
   readonly s3: {
     readonly endpoint: string | undefined;
@@ -135,12 +158,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(present[String(i.path[0])] ?? '')}: ${i.message}`);
+    // A secret's value never reaches the message (it is printed, and logged).
+    const shown = (name: string) => (SECRET_VARIABLES.has(name) ? '(hidden)' : JSON.stringify(present[name] ?? ''));
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
   return Object.freeze({
     port: e.PORT,
+    host: e.HOST,
+    apiTokenHashes: Object.freeze(
+      (e.API_TOKENS ?? '')
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+        // A plain token is hashed at once, so the running config never holds it.
+        .map((t) => (t.startsWith('sha256:') ? t.slice(7) : createHash('sha256').update(t).digest('hex'))),
+    ),
+    allowAnonymous: e.ALLOW_ANONYMOUS,
+    privateReads: e.PRIVATE_READS,
     redisUrl: e.REDIS_URL,
     s3: Object.freeze({
       endpoint: e.S3_ENDPOINT,

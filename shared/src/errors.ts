@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'BUILD_FAILED'
   | 'UNAVAILABLE'
   | 'CONFIG_INVALID'
-  | 'UNSAFE_PATH';
+  | 'UNSAFE_PATH'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN';
 
 export class SlipwayError extends Error {
   constructor(
@@ -81,6 +83,20 @@ export class TooManyRequestsError extends SlipwayError {
     readonly retryAfterSeconds: number,
   ) {
     super('RATE_LIMITED', message);
+  }
+}
+
+/** No valid API token with a request that needs one (401, with WWW-Authenticate). */
+export class UnauthorizedError extends SlipwayError {
+  constructor(message: string) {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+/** A request that is refused whoever sends it (a cross-origin change from a browser). */
+export class ForbiddenError extends SlipwayError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
   }
 }
 

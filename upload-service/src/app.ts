@@ -20,6 +20,7 @@ import {
   type Queue,
   type Storage,
 } from '@slipway/shared';
+import { requireToken, sameOriginOnly } from './auth';
 import { createDeployment } from './deploy';
 import { createMetrics } from './metrics';
 import { PAGE_HTML } from './page';
@@ -45,6 +46,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   REPO_TOO_LARGE: 413,
   CLONE_FAILED: 422,
   RATE_LIMITED: 429,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   UNAVAILABLE: 503,
 };
 
@@ -72,17 +75,24 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   const clones = pLimit(config.maxConcurrentClones);
-  // Per client address (trust proxy is off: behind a proxy, limit there or set it on).
-  const deployLimit = rateLimit({
+  const token = requireToken(config);
+  const readToken: express.RequestHandler = config.privateReads ? token : (_req, _res, next) => next();
+  // Per client address (trust proxy is off: behind a proxy, limit there or set it on). One budget for
+  // every change a client asks for: deploy, cancel, redeploy.
+  const changeLimit = rateLimit({
     windowMs: RATE_WINDOW_MS,
     limit: config.deployRateLimit,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     handler: (_req, _res, next) =>
-      next(new TooManyRequestsError(`more than ${config.deployRateLimit} deployments a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
+      next(new TooManyRequestsError(`more than ${config.deployRateLimit} deploy, cancel or redeploy requests a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
   });
+  // What every change goes through (the same-origin rule, the token, the rate limit), and every read
+  // with PRIVATE_READS=1; each calls next() on to the route below.
+  app.post(['/deploy', '/deployments/:id/cancel', '/deployments/:id/redeploy'], sameOriginOnly, token, changeLimit);
+  app.get(['/deployments/:id', '/status', '/deployments/:id/logs', '/queue', '/metrics'], readToken);
 
-  app.post('/deploy', deployLimit, async (req, res) => {
+  app.post('/deploy', async (req, res) => {
     let record;
     try {
       record = await createDeployment({ ...deps, clones }, req.body);

@@ -13,11 +13,24 @@ const queue = new Queue(redis);
 redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }, 'redis connect failed'));
 storage.ensureBucket().catch((err: unknown) => logger.warn({ err: describeError(err), bucket: config.s3.bucket }, 'could not check or create the bucket'));
 
+// Anyone who can reach an API without tokens can deploy (run code on the workers), cancel and redeploy.
+if (config.apiTokenHashes.length === 0 && !isLoopback(config.host) && !config.allowAnonymous) {
+  console.error(
+    `upload-service: HOST=${config.host} lets other machines reach the API, and API_TOKENS is not set, so anyone could deploy; ` +
+      'set API_TOKENS, listen on loopback (HOST=127.0.0.1), or set ALLOW_ANONYMOUS=1 if a proxy in front checks who may',
+  );
+  process.exit(1);
+}
+
 const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
-const server = app.listen(config.port, () => {
+const server = app.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
-  logger.info({ port, sites: config.siteUrlTemplate }, `upload-service listening on http://localhost:${port}`);
+  logger.info({ host: config.host, port, sites: config.siteUrlTemplate, tokens: config.apiTokenHashes.length, privateReads: config.privateReads }, `upload-service listening on http://localhost:${port}`);
 });
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
 
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {

@@ -1,0 +1,115 @@
+// Who may change things: API tokens on every mutating endpoint (and on reads with PRIVATE_READS=1),
+// and no change accepted from another origin's page — the request a deployed site's page makes a
+// visitor's browser send (Origin and Sec-Fetch-Site as Chromium sends them for a cross-site form).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@slipway/shared';
+import { staticSite } from './harness/fixtures';
+import { startStack, type Stack } from './harness/stack';
+
+const TOKEN = 'test-token-0123456789abcdef';
+const OTHER = 'another-token-0123456789abc';
+let stack: Stack;
+let deployed: string;
+
+beforeAll(async () => {
+  // One token given hashed, one plain: both forms are accepted.
+  const hashed = `sha256:${createHash('sha256').update(TOKEN).digest('hex')}`;
+  stack = await startStack({ workers: 1, env: { API_TOKENS: `${hashed},${OTHER}`, PRIVATE_READS: '1' } });
+  const res = await call('POST', '/deploy', { token: TOKEN, body: { repoUrl: await stack.repo('authed', staticSite()) } });
+  expect(res.status).toBe(202);
+  deployed = res.body.id;
+  expect((await stack.waitFor(deployed)).status).toBe('deployed');
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function call(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(stack.api + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  return { status: res.status, headers: res.headers, body: (await res.json().catch(() => null)) as any };
+}
+
+async function nothingQueued(): Promise<void> {
+  expect(await stack.queue.stats()).toMatchObject({ waiting: 0, processing: 0 });
+}
+
+describe('API tokens', () => {
+  it.each([
+    ['no token', undefined, /needs an API token/],
+    ['a wrong token', 'wrong-token-0123456789abcdef', /not valid/],
+  ])('POST /deploy with %s is 401 and nothing is stored', async (_what, token, message) => {
+    const res = await call('POST', '/deploy', { token, body: { repoUrl: await stack.repo('refused', staticSite()) } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="slipway"');
+    expect(res.body.error).toEqual({ code: 'UNAUTHORIZED', message: expect.stringMatching(message) });
+    await nothingQueued();
+  });
+
+  it('cancel and redeploy need a token too; with one they work', async () => {
+    expect((await call('POST', `/deployments/${deployed}/redeploy`)).status).toBe(401);
+    expect((await call('POST', `/deployments/${deployed}/cancel`)).status).toBe(401);
+    expect((await stack.queue.get(deployed))?.status).toBe('deployed');
+    const res = await call('POST', `/deployments/${deployed}/redeploy`, { token: OTHER });
+    expect(res.status).toBe(202);
+    expect((await stack.waitFor(deployed)).status).toBe('deployed');
+  });
+
+  it('with PRIVATE_READS=1, records, status, logs, the queue and metrics need a token; sites and /healthz do not', async () => {
+    for (const path of [`/deployments/${deployed}`, `/status?id=${deployed}`, `/deployments/${deployed}/logs`, '/queue', '/metrics']) {
+      expect((await call('GET', path)).status, path).toBe(401);
+      expect((await call('GET', path, { token: TOKEN })).status, path).toBe(200);
+    }
+    expect((await call('GET', '/healthz')).status).toBe(200);
+    expect((await stack.site(deployed, '/')).status).toBe(200);
+  });
+});
+
+describe('cross-origin changes', () => {
+  it.each([
+    ['a deployed site\'s page (cross-origin form post)', { origin: '', 'sec-fetch-site': 'same-site' }],
+    ['another site altogether', { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }],
+    ['an opaque origin', { origin: 'null' }],
+  ])('are refused from %s, even with a token', async (_what, headers) => {
+    const siteOrigin = `http://${deployed}.${stack.config.baseDomain}:${stack.config.port}`;
+    const sent = { ...headers, ...(headers.origin === '' ? { origin: siteOrigin } : {}) };
+    for (const path of [`/deployments/${deployed}/redeploy`, `/deployments/${deployed}/cancel`]) {
+      const res = await call('POST', path, { token: TOKEN, headers: sent });
+      expect(res.status, path).toBe(403);
+      expect(res.body.error.code).toBe('FORBIDDEN');
+    }
+    const res = await call('POST', '/deploy', { token: TOKEN, headers: sent, body: { repoUrl: 'https://example.com/r.git' } });
+    expect(res.status).toBe(403);
+    expect((await stack.queue.get(deployed))?.status).toBe('deployed');
+  });
+
+  it('are accepted from the API\'s own page', async () => {
+    const res = await call('POST', `/deployments/${deployed}/cancel`, { token: TOKEN, headers: { origin: stack.api, 'sec-fetch-site': 'same-origin' } });
+    expect(res.status).toBe(409); // past the origin and token checks: a deployed deployment cannot be canceled
+    expect(res.body.error.code).toBe('CONFLICT');
+  });
+});
+
+describe('configuration', () => {
+  it('the API refuses to listen beyond loopback without tokens, unless ALLOW_ANONYMOUS=1', () => {
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: stack.env.REDIS_URL!, PORT: '0', LOG_LEVEL: 'silent', ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const refused = run({ HOST: '0.0.0.0' });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/HOST=0\.0\.0\.0 lets other machines reach the API, and API_TOKENS is not set/);
+  });
+
+  it('accepts plain and sha256: tokens, and never prints a token in its errors', () => {
+    expect(loadConfig({ API_TOKENS: `${TOKEN}, sha256:${'a'.repeat(64)}` }).apiTokenHashes).toEqual([createHash('sha256').update(TOKEN).digest('hex'), 'a'.repeat(64)]);
+    expect(() => loadConfig({ API_TOKENS: 'short' })).toThrowError(/API_TOKENS=\(hidden\): must be comma-separated tokens of 16 or more characters/);
+    expect(loadConfig({}).apiTokenHashes).toEqual([]);
+  });
+});
