@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
 import { RedisNotInstalledError, startRedisServer, type RedisServer } from './redis-server';
-import { S3RVER_CREDENTIALS, runS3rver, type S3Server } from './s3-server';
+import { runS3rver, type S3Server } from './s3-server';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.join(ROOT, '.slipway');
@@ -57,10 +57,12 @@ if (!env.REDIS_URL) {
   env.REDIS_URL = redis.url;
 }
 if (!env.S3_ENDPOINT) {
-  s3 = await runS3rver({ directory: path.join(DATA, 's3'), port: EMBEDDED_S3_PORT });
+  // Credentials of its own (made once, kept in .slipway/s3-secret), and no anonymous requests.
+  const credentials = { accessKeyId: 'slipway', secretAccessKey: await secret(path.join(DATA, 's3-secret')) };
+  s3 = await runS3rver({ directory: path.join(DATA, 's3'), port: EMBEDDED_S3_PORT, credentials });
   env.S3_ENDPOINT = s3.endpoint;
-  env.AWS_ACCESS_KEY_ID = S3RVER_CREDENTIALS.accessKeyId;
-  env.AWS_SECRET_ACCESS_KEY = S3RVER_CREDENTIALS.secretAccessKey;
+  env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
+  env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
 }
 
 // The API listens on loopback and asks for a token: made once, kept in .slipway/api-token (0600).
