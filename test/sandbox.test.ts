@@ -3,6 +3,8 @@
 // to tamper with later builds, and blow through memory, process, file, /tmp and output caps. Each
 // attack must fail, with the victim intact and the failure naming the cap it hit.
 import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
@@ -117,6 +119,33 @@ fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', 'first');
     const second = await build('after-setsid', `setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'second'); }, 500);`);
     expect(second.record.status).toBe('deployed');
     expect((await stack.site(second.id, '/')).body.toString()).toBe('second');
+  });
+});
+
+describe('the output upload cannot be raced', () => {
+  it('a child that swaps output folders for links to a root-only host folder during the upload publishes nothing of it', async () => {
+    // A folder only root (the worker) may read, holding a secret: the target the swapped link names.
+    const vault = path.join(stack.config.workDir!, `vault-${Math.random().toString(36).slice(2)}`);
+    await mkdir(vault, { mode: 0o700 });
+    await writeFile(path.join(vault, 'secret.txt'), 'ROOT-ONLY SECRET');
+    await chmod(vault, 0o700);
+    const script = `
+const fs = require('fs');
+for (let i = 0; i < 40; i++) { fs.mkdirSync('dist/d' + i, { recursive: true }); fs.writeFileSync('dist/d' + i + '/f.txt', 'file ' + i); }
+fs.writeFileSync('dist/index.html', 'home');
+// For five seconds after the build "ends", keep replacing each folder with a link to the vault.
+require('child_process').spawn('setsid', ['node', '-e', \`
+  const fs = require('fs'); const end = Date.now() + 5000;
+  (function swap() { for (let i = 0; i < 40; i++) { try { fs.rmSync('dist/d' + i, { recursive: true, force: true }); fs.symlinkSync(${JSON.stringify(vault)}, 'dist/d' + i); } catch {} } if (Date.now() < end) setTimeout(swap, 1); })();
+\`], { detached: true, stdio: 'ignore' }).unref();
+`;
+    const { id, record } = await build('swap-race', script);
+    expect(record.status, record.error).toBe('deployed');
+    const published: string[] = [];
+    for await (const { key } of stack.storage.list(`dist/${id}/`)) published.push(key.split('/').slice(3).join('/'));
+    expect(published.sort()).toEqual(['index.html', ...Array.from({ length: 40 }, (_, i) => `d${i}/f.txt`)].sort());
+    expect((await stack.site(id, '/d0/secret.txt')).status).toBe(404);
+    for (const key of published) expect((await stack.site(id, `/${key}`)).body.toString()).not.toContain('ROOT-ONLY');
   });
 });
 
