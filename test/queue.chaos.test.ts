@@ -2,7 +2,7 @@
 // SIGTERM and restarted every couple of seconds. Every deployment must end deployed, nothing may
 // stay on any list, and a build may run twice only when its worker was stopped during it.
 import { afterAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from './harness/stack';
+import { BUILD_START_LINE, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
 const DEPLOYMENTS = 100;
@@ -23,8 +23,6 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const BUILD_LINE = /^\[slipway\] build (\S+) started on (\S+) \(attempt (\d+)\)$/;
-
 let stack: Stack | undefined;
 const live: WorkerProcess[] = [];
 afterAll(async () => {
@@ -84,7 +82,7 @@ describe('chaos', () => {
     const unexplained: string[] = [];
     for (const id of ids) {
       const { lines } = await s.queue.readLog(id);
-      const starts = lines.map((l) => BUILD_LINE.exec(l)).filter((m) => m !== null);
+      const starts = lines.map((l) => BUILD_START_LINE.exec(l)).filter((m) => m !== null);
       expect(starts.length, `${id} has no build start in its log; ${replay}`).toBeGreaterThanOrEqual(1);
       const slots = starts.map((m) => m[2]!);
       duplicates += slots.length - 1;

@@ -10,7 +10,7 @@ import { createDeployment } from '../upload-service/src/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
-import { startStack, type Stack } from './harness/stack';
+import { BUILD_START_LINE, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, waitUntil, type WorkerProcess } from './harness/worker-process';
 
 let stack: Stack | undefined;
@@ -30,8 +30,6 @@ async function builds(s: Stack, id: string): Promise<string[]> {
   for await (const build of s.storage.listFolders(`${storageKeys.dist(id)}/`)) found.push(build);
   return found;
 }
-
-const BUILD_LINE = /^\[slipway\] build (\S+) started on (\S+) \(attempt (\d+)\)$/;
 
 describe('immutable output', () => {
   it('a redeploy keeps the old site up until the new build is complete, then removes the old build', async () => {
@@ -142,7 +140,7 @@ describe('a Redis outage longer than the heartbeat TTL', () => {
       const record = await s.waitFor(id, ['deployed', 'failed', 'canceled'], 60_000);
       expect(record.status, `${id}: ${record.error}`).toBe('deployed');
       expect(record.attempts, `${id} was built again: ${record.error}`).toBe(1);
-      const starts = (await s.queue.readLog(id)).lines.filter((l) => BUILD_LINE.test(l));
+      const starts = (await s.queue.readLog(id)).lines.filter((l) => BUILD_START_LINE.test(l));
       expect(starts, id).toHaveLength(1);
       expect(await builds(s, id)).toEqual([record.liveBuild]);
     }

@@ -16,7 +16,6 @@ import { randomInt } from 'node:crypto';
 
 /** Where things are inside the sandbox. */
 export const SANDBOX = {
-  root: '/build',
   src: '/build/src',
   home: '/build/home',
   tmp: '/tmp',
@@ -25,7 +24,7 @@ export const SANDBOX = {
   proxyPort: 3128,
 } as const;
 
-const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
+export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/alternatives', '/etc/nsswitch.conf', '/etc/localtime', '/etc/mime.types'];
 /** Per-build uids when the worker is root: a large range that no ordinary account uses. */
@@ -296,8 +295,6 @@ export async function writeIdentityFiles(dir: string, uid: number): Promise<{ pa
   await writeFile(hosts, '127.0.0.1 localhost\n::1 localhost\n');
   return { passwd, group, hosts };
 }
-
-export { INIT_SCRIPT };
 
 function isRoot(): boolean {
   return process.getuid?.() === 0;

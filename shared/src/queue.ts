@@ -56,6 +56,17 @@ local function settle_canceled(record, now, why)
   redis.call('HSET', record, 'status', 'canceled', 'error', why, 'finishedAt', now)
   redis.call('HDEL', record, 'cancelRequested')
 end
+-- The owner lets go of a started build (release, retry): 'lost' when it no longer held it,
+-- 'canceled' when a cancel is pending (that wins), nil when the caller decides what comes next.
+local function let_go(record, processing, id, now)
+  if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
+  redis.call('HDEL', record, 'worker')
+  if redis.call('HGET', record, 'cancelRequested') == '1' then
+    settle_canceled(record, now, 'canceled while building')
+    return 'canceled'
+  end
+  return nil
+end
 `;
 
 // ENQUEUE: an uploaded deployment joins the list. Idempotent: a retry after a lost reply finds the
@@ -133,12 +144,8 @@ const RELEASE_SCRIPT = `
 -- KEYS: record, processing, queue     ARGV: id, now
 local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
 local id, now = ARGV[1], ARGV[2]
-if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
-redis.call('HDEL', record, 'worker')
-if redis.call('HGET', record, 'cancelRequested') == '1' then
-  settle_canceled(record, now, 'canceled while building')
-  return 'canceled'
-end
+local outcome = let_go(record, processing, id, now)
+if outcome then return outcome end
 redis.call('HINCRBY', record, 'attempts', -1)
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now)
 redis.call('RPUSH', queue, id)
@@ -152,12 +159,8 @@ const RETRY_SCRIPT = `
 -- ARGV: id, maxAttempts, dueAtMs, reason, now
 local record, processing, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, maxAttempts, dueAt, why, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
-redis.call('HDEL', record, 'worker')
-if redis.call('HGET', record, 'cancelRequested') == '1' then
-  settle_canceled(record, now, 'canceled while building')
-  return 'canceled'
-end
+local outcome = let_go(record, processing, id, now)
+if outcome then return outcome end
 local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
 if attempts >= maxAttempts then
   local reason = 'gave up after ' .. attempts .. ' attempts: ' .. why

@@ -49,6 +49,9 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/** The line a worker writes to a deployment's log as each build starts: build id, slot, attempt. */
+export const BUILD_START_LINE = /^\[slipway\] build (\S+) started on (\S+) \(attempt (\d+)\)$/;
+
 let bucketCounter = 0;
 
 /** The shared servers a stack runs against: from vitest's global setup, or started by the benchmark. */
