@@ -55,6 +55,7 @@ describe('POST /deploy with bad input', () => {
     ['a repository that does not exist', () => ({ repoUrl: `${repoUrl.replace(/[^/]+$/, '')}nope.git` }), 422, 'CLONE_FAILED', /not found|cannot be cloned/],
     ['a branch that does not exist', () => ({ repoUrl, branch: 'no-such-branch' }), 422, 'CLONE_FAILED', /branch "no-such-branch"/],
     ['a rootDir that is not in the repository', () => ({ repoUrl, rootDir: 'apps/missing' }), 400, 'INVALID_INPUT', /rootDir "apps\/missing"/],
+    ['a rootDir that is a file', () => ({ repoUrl, rootDir: 'index.html' }), 400, 'INVALID_INPUT', /rootDir "index.html" is not a folder/],
   ])('%s: nothing is stored', async (_name, body, status, code, message) => {
     const res = await stack.post('/deploy', body());
     expect(res.status).toBe(status);

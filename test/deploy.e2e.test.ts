@@ -1,6 +1,7 @@
 // POST a repository URL, get a live site: the whole pipeline on real Redis, S3 and git.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BINARY, buildSite, failingBuild, manyFiles, staticSite } from './harness/fixtures';
+import { storageKeys } from '@slipway/shared';
+import { BINARY, buildSite, failingBuild, manyFiles, staticSite, workspaceMonorepo } from './harness/fixtures';
 import { EXEC_PREFIX } from './harness/git-server';
 import { startStack, type Stack } from './harness/stack';
 
@@ -75,6 +76,35 @@ describe('deploying a repository', () => {
     expect(record.status, record.error).toBe('deployed');
     expect(record.rootDir).toBe('apps/web');
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>monorepo app</h1>');
+  });
+
+  it('with rootDir in a workspace monorepo, uploads only the app, the workspace packages it needs and the manifests', async () => {
+    const repoUrl = await stack.repo('workspaces', workspaceMonorepo('Tokens brand'));
+    const id = await stack.deploy({ repoUrl, rootDir: 'apps/web' });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString()).toBe('<h1>Tokens brand</h1>');
+
+    const prefix = `${storageKeys.source(id)}/`;
+    const keys: string[] = [];
+    for await (const { key } of stack.storage.list(prefix)) keys.push(key.slice(prefix.length));
+    expect(keys.sort()).toEqual(
+      [
+        '.nvmrc',
+        'README.md',
+        'package.json',
+        'apps/web/package.json',
+        'apps/web/build.js',
+        'packages/ui/package.json',
+        'packages/ui/index.js',
+        'packages/tokens/package.json',
+        'packages/tokens/index.js',
+        // Other packages' manifests only, so the workspace (and its lockfile) still adds up.
+        'packages/admin/package.json',
+        'apps/docs/package.json',
+      ].sort(),
+    );
+    expect(record.sourceFiles).toBe(keys.length);
   });
 
   it('keeps execute bits through S3, so a repository script runs as the build command', async () => {

@@ -12,3 +12,4 @@ export * from './redis';
 export * from './request';
 export * from './s3';
 export * from './tree';
+export * from './workspaces';

@@ -59,3 +59,33 @@ setTimeout(() => {
 `,
   };
 }
+
+/**
+ * An npm-workspaces monorepo: apps/web needs packages/ui, which needs packages/tokens; apps/docs,
+ * packages/admin and docs/ are not needed by it. The build renders the tokens' brand through ui.
+ */
+export function workspaceMonorepo(brand: string): Record<string, string> {
+  const pkg = (value: object) => JSON.stringify(value, null, 2);
+  return {
+    'package.json': pkg({ name: 'monorepo', private: true, workspaces: ['apps/*', 'packages/*'] }),
+    '.nvmrc': '20\n',
+    'README.md': '# monorepo\n',
+    'apps/web/package.json': pkg({ name: '@demo/web', private: true, scripts: { build: 'node build.js' }, dependencies: { '@demo/ui': '*' } }),
+    'apps/web/build.js': `
+const fs = require('fs');
+const render = require('@demo/ui');
+fs.mkdirSync('dist', { recursive: true });
+fs.writeFileSync('dist/index.html', render());
+console.log('web built with ui');
+`,
+    'packages/ui/package.json': pkg({ name: '@demo/ui', version: '1.0.0', main: 'index.js', dependencies: { '@demo/tokens': '*' } }),
+    'packages/ui/index.js': `module.exports = () => '<h1>' + require('@demo/tokens').brand + '</h1>';\n`,
+    'packages/tokens/package.json': pkg({ name: '@demo/tokens', version: '1.0.0', main: 'index.js' }),
+    'packages/tokens/index.js': `module.exports = { brand: ${JSON.stringify(brand)} };\n`,
+    'packages/admin/package.json': pkg({ name: '@demo/admin', version: '1.0.0', main: 'src/index.js' }),
+    'packages/admin/src/index.js': 'module.exports = "admin";\n',
+    'apps/docs/package.json': pkg({ name: '@demo/docs', private: true, dependencies: { '@demo/ui': '*' } }),
+    'apps/docs/content/intro.md': '# docs\n',
+    'docs/design/notes.md': '# design notes, not part of any package\n',
+  };
+}

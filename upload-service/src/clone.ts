@@ -1,11 +1,15 @@
 // Cloning: a shallow, single-branch clone of a checked repository URL into a folder, with a time
 // limit, no prompts, and git pinned to the address the URL policy checked.
-import { simpleGit } from 'simple-git';
+import { unlink, writeFile } from 'node:fs/promises';
+import { simpleGit, type SimpleGit } from 'simple-git';
 import { CloneFailedError, RepoTooLargeError, formatBytes } from '@slipway/shared';
+import { checkoutRootDir, parseTree } from './selection';
 import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
   commit: string;
+  /** With a rootDir: the workspace packages checked out with it. */
+  packages: string[];
 }
 
 export interface CloneLimits {
@@ -16,7 +20,11 @@ export interface CloneLimits {
 
 const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
-export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, limits: CloneLimits): Promise<CloneResult> {
+/**
+ * Clones `target` into `dir` and checks out the commit: all of it, or with `rootDir` only what
+ * that folder needs (see selection.ts). Size limits are checked before anything is checked out.
+ */
+export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, limits: CloneLimits, rootDir?: string): Promise<CloneResult> {
   const { timeoutMs } = limits;
   // The download is watched from git's own progress lines, so an oversized pack is stopped early
   // instead of filling the disk first; the checked-out size is checked from the tree (below).
@@ -65,31 +73,39 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
     if (limitError) throw limitError;
     throw cloneError(err, target.url, branch, timeoutMs);
   }
-  const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs) });
-  const tree = treeSize(await local.raw(['ls-tree', '-r', '-l', '-z', 'HEAD']));
-  if (tree.bytes > limits.maxBytes) {
-    throw new RepoTooLargeError(`repository files add up to ${formatBytes(tree.bytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
+  // Paths from a request or a repository are taken literally by checkout (no globs); HOME stays the service's, not the tree.
+  const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs), allowEnvironment: ['GIT_LITERAL_PATHSPECS'] }).env({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GIT_LITERAL_PATHSPECS: '1',
+  });
+  const entries = parseTree(await local.raw(['ls-tree', '-r', '-l', '-z', 'HEAD']));
+  const blobs = entries.filter((e) => e.mode !== '160000'); // a submodule is a commit, with no files here
+  const bytes = blobs.reduce((sum, e) => sum + e.size, 0);
+  if (bytes > limits.maxBytes) {
+    throw new RepoTooLargeError(`repository files add up to ${formatBytes(bytes)}; the limit is ${formatBytes(limits.maxBytes)} (MAX_REPO_MB)`);
   }
-  if (tree.files > limits.maxFiles) {
-    throw new RepoTooLargeError(`repository has ${tree.files.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
+  if (blobs.length > limits.maxFiles) {
+    throw new RepoTooLargeError(`repository has ${blobs.length.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
   }
-  await local.raw(['checkout', '--quiet', 'HEAD', '--', '.']);
+  let packages: string[] = [];
+  if (rootDir) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
+  else await checkoutPaths(local, dir, ['.']);
   const commit = (await local.revparse(['HEAD'])).trim();
-  return { commit };
+  return { commit, packages };
 }
 
-/** Files and bytes in `git ls-tree -r -l -z` output: blobs only (a submodule is a commit, with no size here). */
-export function treeSize(listing: string): { files: number; bytes: number } {
-  let files = 0;
-  let bytes = 0;
-  for (const entry of listing.split('\0')) {
-    // <mode> SP <type> SP <object> SP+ <size> TAB <path>
-    const match = /^\d+ blob [0-9a-f]+ +(\d+)\t/.exec(entry);
-    if (!match) continue;
-    files += 1;
-    bytes += Number(match[1]);
+/** `git checkout HEAD -- <paths>`, the paths passed through a file, not argv (there may be thousands). */
+async function checkoutPaths(git: SimpleGit, dir: string, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  // Beside the clone (its parent is the request's own temp folder's parent), never inside the tree.
+  const list = `${dir}.pathspec`;
+  await writeFile(list, paths.join('\0'));
+  try {
+    await git.raw(['checkout', '--quiet', `--pathspec-from-file=${list}`, '--pathspec-file-nul', 'HEAD']);
+  } finally {
+    await unlink(list).catch(() => undefined);
   }
-  return { files, bytes };
 }
 
 function cloneError(err: unknown, url: string, branch: string | undefined, timeoutMs: number): Error {

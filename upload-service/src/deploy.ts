@@ -1,6 +1,6 @@
 // The deploy flow behind POST /deploy: validate → clone → upload the source → record and enqueue.
 // Nothing reaches the queue until every file is in S3; every failure path leaves Redis and S3 as they were.
-import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -13,7 +13,6 @@ import {
   isRedisOffline,
   isRedisUnavailable,
   newDeploymentId,
-  pathInside,
   siteUrl,
   storageKeys,
   uploadTree,
@@ -68,12 +67,13 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   const started = Date.now();
   const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
   try {
-    const { commit } = await cloneRepo(target, request.branch, dir, {
-      timeoutMs: config.cloneTimeoutMs,
-      maxBytes: config.maxRepoBytes,
-      maxFiles: config.maxRepoFiles,
-    });
-    if (request.rootDir) await requireDirectory(dir, request.rootDir);
+    const { commit, packages } = await cloneRepo(
+      target,
+      request.branch,
+      dir,
+      { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
+      request.rootDir,
+    );
     const record: DeploymentRecord = {
       id,
       repoUrl: target.url,
@@ -115,7 +115,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       await undo(deps, id, logger);
       throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
     }
-    logger.info({ repoUrl: target.url, commit, ...fields, ms: Date.now() - started }, 'deployment queued');
+    logger.info({ repoUrl: target.url, commit, rootDir: request.rootDir, workspacePackages: packages, ...fields, ms: Date.now() - started }, 'deployment queued');
     return { ...record, ...fields, status: 'queued' };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -167,11 +167,6 @@ async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promis
     // The cause is logged by the error handler; the client gets no internal addresses.
     throw new UnavailableError(`${what === 'S3' ? 'object storage' : 'Redis'} is unavailable; nothing was enqueued, try again shortly`, err);
   }
-}
-
-async function requireDirectory(root: string, rel: string): Promise<void> {
-  const stat = await lstat(pathInside(root, rel)).catch(() => null);
-  if (!stat?.isDirectory()) throw new InvalidInputError(`rootDir ${JSON.stringify(rel)} is not a folder in the repository`);
 }
 
 function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {

@@ -1,0 +1,92 @@
+// Which files of a clone become a deployment's source. Everything, unless the request names a
+// rootDir: then the app folder, the repository's top-level files (package.json, lockfiles, .npmrc,
+// .nvmrc ...), and, in a workspace monorepo, every package's package.json (so a frozen-lockfile
+// install still matches) plus the sources of the workspace packages the app depends on.
+import { lstat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  InvalidInputError,
+  MAX_MANIFEST_BYTES,
+  WORKSPACE_SUPPORT_DIRS,
+  neededMembers,
+  pathInside,
+  readManifest,
+  workspaceMembers,
+  workspacePatterns,
+  type PackageManifest,
+} from '@slipway/shared';
+
+export interface TreeEntry {
+  /** POSIX path inside the repository. */
+  path: string;
+  /** `100644`, `100755`, `120000` (a symbolic link), `160000` (a submodule). */
+  mode: string;
+  /** Bytes; 0 for a submodule. */
+  size: number;
+}
+
+export interface SourceSelection {
+  /** The workspace packages the app needs, besides its own folder. */
+  packages: string[];
+}
+
+export interface CheckoutOps {
+  /** Writes these paths (files, or folders with everything under them) of the commit. */
+  checkout(paths: readonly string[]): Promise<void>;
+  /** The clone's folder. */
+  dir: string;
+}
+
+/** Entries of `git ls-tree -r -l -z` output. */
+export function parseTree(listing: string): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  for (const entry of listing.split('\0')) {
+    // <mode> SP <type> SP <object> SP+ <size or -> TAB <path>
+    const match = /^(\d+) (blob|commit) [0-9a-f]+ +(\d+|-)\t(.+)$/s.exec(entry);
+    if (match) entries.push({ mode: match[1]!, path: match[4]!, size: match[3] === '-' ? 0 : Number(match[3]) });
+  }
+  return entries;
+}
+
+/** Checks out the part of the commit that `rootDir` needs (see the file comment). */
+export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<SourceSelection> {
+  const prefix = `${rootDir}/`;
+  if (!entries.some((e) => e.path.startsWith(prefix))) {
+    throw new InvalidInputError(`rootDir ${JSON.stringify(rootDir)} is not a folder in the repository`);
+  }
+  const topLevel = entries.filter((e) => !e.path.includes('/') && e.mode !== '160000').map((e) => e.path);
+  await ops.checkout([...topLevel, rootDir]);
+
+  const patterns = workspacePatterns(await readSmallFile(ops.dir, 'package.json'), await readSmallFile(ops.dir, 'pnpm-workspace.yaml'));
+  if (!patterns) return { packages: [] };
+
+  const manifestDirs = entries.filter((e) => e.path.endsWith('/package.json') && isFile(e)).map((e) => path.posix.dirname(e.path));
+  const members = workspaceMembers(manifestDirs, patterns).filter((dir) => dir !== rootDir && !dir.startsWith(prefix));
+  await ops.checkout(members.map((dir) => `${dir}/package.json`));
+  const manifests = new Map<string, PackageManifest>();
+  for (const dir of members) {
+    const manifest = readManifestText(await readSmallFile(ops.dir, `${dir}/package.json`));
+    if (manifest) manifests.set(dir, manifest);
+  }
+  const app = readManifestText(await readSmallFile(ops.dir, `${rootDir}/package.json`));
+  const packages = app ? neededMembers(app, rootDir, manifests) : [];
+  const support = WORKSPACE_SUPPORT_DIRS.filter((name) => entries.some((e) => e.path.startsWith(`${name}/`)));
+  await ops.checkout([...packages, ...support]);
+  return { packages };
+}
+
+function isFile(entry: TreeEntry): boolean {
+  return entry.mode === '100644' || entry.mode === '100755';
+}
+
+function readManifestText(text: string | null): PackageManifest | null {
+  return text === null ? null : readManifest(text);
+}
+
+/** A regular file's text, or null: missing, a link (never followed) or over MAX_MANIFEST_BYTES. */
+async function readSmallFile(dir: string, rel: string): Promise<string | null> {
+  const file = pathInside(dir, rel);
+  const stat = await lstat(file).catch(() => null);
+  if (!stat?.isFile() || stat.size > MAX_MANIFEST_BYTES) return null;
+  return readFile(file, 'utf8');
+}
