@@ -3,7 +3,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Queue, newDeploymentId, uploadTree, type Redis } from '@slipway/shared';
+import { Queue, loadConfig, newDeploymentId, uploadTree, type Redis } from '@slipway/shared';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
 import { staticSite } from '../test/harness/fixtures';
@@ -93,10 +93,11 @@ try {
 
   // 4. The cost of the sandbox: a no-op command (node -e 0) run bare (BUILD_SANDBOX=off, still with
   //    rlimits and the build's uid) against sealed (bubblewrap, cgroup caps, egress forwarder).
-  const sandboxed = await detectSandbox(true);
+  const { buildUids } = loadConfig({});
+  const sandboxed = await detectSandbox(true, buildUids);
   const bare: SandboxSupport = { ...sandboxed, kind: 'off' };
   const ws = await createWorkspace(tmpRoot, 'benchsandbox');
-  const uid = await allocateBuildUid();
+  const uid = await allocateBuildUid(buildUids);
   try {
     await handOver(ws, uid?.uid ?? null);
     const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);

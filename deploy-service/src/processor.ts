@@ -38,7 +38,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
   const ws = await createWorkspace(config.workDir, record.id);
-  const uid = await allocateBuildUid();
+  const uid = await allocateBuildUid(config.buildUids);
   const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes, tmpBytes: config.buildTmpBytes };
   const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason) =>
     log.line(`[slipway] egress refused: ${reason}`),

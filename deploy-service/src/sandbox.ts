@@ -27,9 +27,11 @@ export const SANDBOX = {
 export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/alternatives', '/etc/nsswitch.conf', '/etc/localtime', '/etc/mime.types'];
-/** Per-build uids when the worker is root: a large range that no ordinary account uses. */
-const UID_BASE = 2_000_000;
-const UID_RANGE = 1 << 20;
+/** Per-build uids when the worker is root (BUILD_UIDS): by default a large range no ordinary account uses. */
+export interface UidRange {
+  first: number;
+  count: number;
+}
 
 export type CapsKind = 'cgroup-v1' | 'cgroup-v2' | 'rlimit';
 
@@ -56,14 +58,14 @@ const run = promisify(execFile);
  * What this host offers. Throws SandboxUnavailableError when bubblewrap cannot make a sandbox here
  * (not installed, no user namespaces) unless the sandbox was turned off on purpose.
  */
-export async function detectSandbox(enabled: boolean): Promise<SandboxSupport> {
+export async function detectSandbox(enabled: boolean, uids: UidRange): Promise<SandboxSupport> {
   await loadSystemLinks();
   if (isRoot()) await releaseDeadUidLocks();
   const { caps, roots } = await detectCgroups();
   if (!enabled) return { kind: 'off', caps, cgroupRoots: roots };
   try {
     const probe = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe', tmpBytes: 1 << 20 });
-    await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...(isRoot() ? { uid: UID_BASE - 1, gid: UID_BASE - 1 } : {}) });
+    await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...(isRoot() ? { uid: uids.first, gid: uids.first } : {}) });
   } catch (err) {
     const detail = (err as { code?: string; stderr?: string }).code === 'ENOENT' ? 'bwrap is not installed (Debian: apt-get install bubblewrap)' : String((err as { stderr?: string }).stderr || (err as Error).message).trim();
     throw new SandboxUnavailableError(
@@ -227,11 +229,12 @@ export async function releaseDeadUidLocks(lockDir = UID_LOCKS): Promise<void> {
   }
 }
 
-export async function allocateBuildUid(lockDir = UID_LOCKS): Promise<BuildUid | null> {
+export async function allocateBuildUid(uids: UidRange, lockDir = UID_LOCKS): Promise<BuildUid | null> {
   if (!isRoot()) return null;
   await mkdir(lockDir, { recursive: true, mode: 0o700 });
-  for (;;) {
-    const uid = UID_BASE + randomInt(UID_RANGE);
+  // Random picks rarely collide in a large range; in a small one, give up rather than spin.
+  for (let tries = 0; tries < Math.max(1000, uids.count * 4); tries++) {
+    const uid = uids.first + randomInt(uids.count);
     const file = path.join(lockDir, String(uid));
     try {
       const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
@@ -245,6 +248,7 @@ export async function allocateBuildUid(lockDir = UID_LOCKS): Promise<BuildUid | 
       if (holder && !isAlive(holder)) await unlink(file).catch(() => undefined);
     }
   }
+  throw new Error(`no free build uid in BUILD_UIDS (${uids.first}-${uids.first + uids.count - 1}); more builds run on this host than the range holds`);
 }
 
 export interface BwrapOptions {

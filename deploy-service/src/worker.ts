@@ -20,7 +20,7 @@ const CANCEL_POLL_MS = 1000;
 export async function startWorker(deps: { config: Config; redis: Redis; storage: Storage; logger: Logger; name?: string }): Promise<Worker> {
   const { config, redis, storage, logger } = deps;
   const queue = new Queue(redis);
-  const sandbox = await detectSandbox(config.buildSandbox);
+  const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');

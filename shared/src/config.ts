@@ -75,6 +75,14 @@ const EnvSchema = z.object({
   BUILD_TMP_MB: int(512, 1, 1_000_000),
   MAX_OUTPUT_MB: int(1024, 1, 1_000_000),
   MAX_OUTPUT_FILES: int(20_000, 1, 10_000_000),
+  BUILD_UIDS: z
+    .string()
+    .regex(/^\d+-\d+$/, 'must be a range of uids, first-last, such as 2000000-3048575')
+    .refine((v) => {
+      const [first, last] = v.split('-').map(Number) as [number, number];
+      return first >= 1000 && last - first + 1 >= 64 && last < 2 ** 32 - 1;
+    }, 'must start at 1000 or above and hold at least 64 uids')
+    .default('2000000-3048575'),
   BUILD_EGRESS_ALLOW: z
     .string()
     .regex(/^[a-z0-9.,\s-]+$/i, 'must be a comma-separated list of host names')
@@ -88,6 +96,9 @@ const EnvSchema = z.object({
 });
 
 export type Env = z.input<typeof EnvSchema>;
+
+/** Every variable the config reads (deployment files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(EnvSchema.shape));
 
 const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL']);
 
@@ -143,6 +154,8 @@ export interface Config {
   readonly buildTmpBytes: number;
   readonly maxOutputBytes: number;
   readonly maxOutputFiles: number;
+  /** The uids builds run as when the worker is root, one per running build (BUILD_UIDS first-last). */
+  readonly buildUids: { readonly first: number; readonly count: number };
   /** When set, the only hosts (and their subdomains) builds may reach through the egress proxy. */
   readonly buildEgressAllow: readonly string[] | undefined;
   /** Hosts builds may reach even when they resolve to private or reserved addresses (a package mirror on the LAN). */
@@ -212,11 +225,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildTmpBytes: e.BUILD_TMP_MB * 1024 * 1024,
     maxOutputBytes: e.MAX_OUTPUT_MB * 1024 * 1024,
     maxOutputFiles: e.MAX_OUTPUT_FILES,
+    buildUids: uidRange(e.BUILD_UIDS),
     buildEgressAllow: hostList(e.BUILD_EGRESS_ALLOW),
     buildEgressPrivateHosts: hostList(e.BUILD_EGRESS_PRIVATE_HOSTS),
     workDir: e.WORK_DIR,
     logLevel: e.LOG_LEVEL,
   });
+}
+
+function uidRange(value: string): { first: number; count: number } {
+  const [first, last] = value.split('-').map(Number) as [number, number];
+  return Object.freeze({ first, count: last - first + 1 });
 }
 
 function hostList(value: string | undefined): readonly string[] | undefined {

@@ -41,4 +41,12 @@ describe('config', () => {
     expect(() => loadConfig({ BUILD_MEMORY_MB: '16' })).toThrowError(/BUILD_MEMORY_MB="16": must be at least 64/);
     expect(() => loadConfig({ BUILD_EGRESS_ALLOW: 'a.com;rm -rf' })).toThrowError(/BUILD_EGRESS_ALLOW/);
   });
+
+  it('reads the build uid range, and refuses one that is inverted, too small, or reaches system accounts', () => {
+    expect(loadConfig({}).buildUids).toEqual({ first: 2_000_000, count: 1_048_576 });
+    expect(loadConfig({ BUILD_UIDS: '40000-65000' }).buildUids).toEqual({ first: 40_000, count: 25_001 });
+    for (const bad of ['0-65535', '50000-40000', '40000-40010', '40000', 'a-b']) {
+      expect(() => loadConfig({ BUILD_UIDS: bad })).toThrowError(/BUILD_UIDS/);
+    }
+  });
 });

@@ -1,0 +1,89 @@
+// The compose file and the Kubernetes manifests agree with the code: every variable they set is one
+// the config reads, the build sandbox gets exactly what it needs, secrets come only from secrets.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '@slipway/shared';
+
+const root = path.resolve(__dirname, '..');
+const k8sDir = path.join(root, 'deploy/kubernetes');
+const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');
+const SECRETS = ['REDIS_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS'];
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const compose = parse(read('docker-compose.yml'), { merge: true }) as Obj;
+const manifests: Obj[] = readdirSync(k8sDir)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .flatMap((f) => parseAllDocuments(readFileSync(path.join(k8sDir, f), 'utf8')).map((d) => d.toJS() as Obj));
+const kustomization = parse(readFileSync(path.join(k8sDir, 'kustomization.yaml'), 'utf8')) as Obj;
+const configMap = manifests.find((m) => m.kind === 'ConfigMap')!;
+const deployment = (name: string) => manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === name)!;
+const container = (name: string) => deployment(name).spec.template.spec.containers[0] as Obj;
+const envOf = (c: Obj) => Object.fromEntries((c.env ?? []).map((e: Obj) => [e.name, e.value]));
+const envFile = (text: string) =>
+  Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+
+describe('deployment files', () => {
+  it('set only variables the config module reads', () => {
+    const names = new Set<string>();
+    for (const service of ['upload-service', 'deploy-service']) for (const name of Object.keys(compose.services[service].environment)) names.add(name);
+    for (const name of Object.keys(configMap.data)) names.add(name);
+    for (const service of ['upload-service', 'deploy-service']) for (const name of Object.keys(envOf(container(service)))) names.add(name);
+    for (const name of Object.keys(envFile(readFileSync(path.join(k8sDir, 'secrets.env.example'), 'utf8')))) names.add(name);
+    expect([...names].filter((n) => !CONFIG_VARIABLES.includes(n))).toEqual([]);
+    expect(names.size).toBeGreaterThan(15);
+  });
+
+  it('give the worker the sandbox settings it needs, in compose and in Kubernetes', () => {
+    expect(compose.services['deploy-service'].security_opt).toEqual(['seccomp=unconfined', 'apparmor=unconfined', 'systempaths=unconfined']);
+    expect(compose.services['deploy-service'].privileged).toBeUndefined();
+    expect(compose.services['deploy-service'].cap_add).toBeUndefined();
+
+    const pod = deployment('deploy-service').spec.template.spec;
+    expect(pod.hostUsers).toBe(false);
+    const sc = container('deploy-service').securityContext;
+    expect(sc).toMatchObject({ seccompProfile: { type: 'Unconfined' }, appArmorProfile: { type: 'Unconfined' }, procMount: 'Unmasked', allowPrivilegeEscalation: false });
+    expect(sc.privileged).toBeUndefined();
+    expect(sc.capabilities?.add).toBeUndefined();
+    // Inside a user-namespaced pod only uids 0-65535 exist: every build uid must be one of them.
+    const { buildUids } = loadConfig(envOf(container('deploy-service')));
+    expect(buildUids.first + buildUids.count - 1).toBeLessThanOrEqual(65_535);
+  });
+
+  it('let running builds finish before a worker is killed', () => {
+    const worker = container('deploy-service');
+    const grace = Number(envOf(worker).SHUTDOWN_GRACE_SECONDS);
+    expect(deployment('deploy-service').spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(grace);
+    expect(Number.parseInt(compose.services['deploy-service'].stop_grace_period, 10)).toBeGreaterThan(loadConfig({}).shutdownGraceMs / 1000);
+  });
+
+  it('take secrets only from secrets, and cannot start without them', () => {
+    const plain = { ...configMap.data, ...envOf(container('upload-service')), ...envOf(container('deploy-service')) };
+    expect(SECRETS.filter((s) => s in plain)).toEqual([]);
+    for (const service of ['upload-service', 'deploy-service']) {
+      expect(container(service).envFrom).toContainEqual({ secretRef: { name: 'slipway-secrets' } });
+    }
+    expect(kustomization.secretGenerator).toEqual([{ name: 'slipway-secrets', envs: ['secrets.env'] }]);
+    expect(Object.keys(envFile(readFileSync(path.join(k8sDir, 'secrets.env.example'), 'utf8'))).sort()).toEqual([...SECRETS].sort());
+    // The filled-in file is never committed.
+    expect(execFileSync('git', ['ls-files', 'deploy/kubernetes'], { cwd: root, encoding: 'utf8' })).not.toMatch(/secrets\.env$/m);
+    expect(execFileSync('git', ['check-ignore', '-q', 'deploy/kubernetes/secrets.env'], { cwd: root }).toString()).toBe('');
+  });
+
+  it('agree on the API port and the image names', () => {
+    const expose = /^EXPOSE (\d+)$/m.exec(read('upload-service/Dockerfile'))?.[1];
+    const api = container('upload-service');
+    expect(api.ports[0].containerPort).toBe(Number(expose));
+    expect(Number(envOf(api).PORT)).toBe(Number(expose));
+    expect(compose.services['upload-service'].ports).toEqual([`${expose}:${expose}`]);
+    expect(manifests.find((m) => m.kind === 'Service' && m.metadata.name === 'upload-service')!.spec.ports[0].targetPort).toBe(api.ports[0].name);
+    expect(kustomization.images.map((i: Obj) => i.name).sort()).toEqual([container('deploy-service').image, api.image].sort());
+  });
+});
