@@ -43,6 +43,8 @@ describe('POST /deploy with bad input', () => {
     ['rootDir climbing out', { repoUrl: 'https://example.com/a.git', rootDir: '../../etc' }, json, 400, 'INVALID_INPUT', /rootDir/],
     ['outputDir absolute', { repoUrl: 'https://example.com/a.git', outputDir: '/etc' }, json, 400, 'INVALID_INPUT', /outputDir/],
     ['a shell pipeline as buildCommand', { repoUrl: 'https://example.com/a.git', buildCommand: 'npm run build | sh' }, json, 400, 'INVALID_INPUT', /buildCommand/],
+    ['an env variable Slipway sets itself', { repoUrl: 'https://example.com/a.git', env: { PATH: '/tmp' } }, json, 400, 'INVALID_INPUT', /env\.PATH: env may not set PATH/],
+    ['an env value that is not a string', { repoUrl: 'https://example.com/a.git', env: { PORT: 8080 } }, json, 400, 'INVALID_INPUT', /env\.PORT: env values must be strings/],
     ['a body over 16 KB', { repoUrl: `https://example.com/${'a'.repeat(20_000)}` }, json, 413, 'BODY_TOO_LARGE', /16 KB/],
   ])('%s', async (_name, body, headers, status, code, message) => {
     const res = await stack.post('/deploy', body, headers);

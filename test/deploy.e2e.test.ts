@@ -107,6 +107,38 @@ describe('deploying a repository', () => {
     expect(record.sourceFiles).toBe(keys.length);
   });
 
+  it('gives the build its env and Slipway\'s variables, hides the values in the log and the API, and keeps them for a redeploy', async () => {
+    const repoUrl = await stack.repo('env', {
+      'package.json': JSON.stringify({ name: 'env-site', private: true, scripts: { build: 'node build.js' } }),
+      'build.js': `
+const fs = require('fs');
+const e = process.env;
+fs.mkdirSync('dist', { recursive: true });
+fs.writeFileSync('dist/index.html', JSON.stringify({ greeting: e.VITE_GREETING, ci: e.CI, id: e.SLIPWAY_DEPLOYMENT_ID, commit: e.SLIPWAY_COMMIT, branch: e.SLIPWAY_BRANCH, url: e.SLIPWAY_URL, secretLength: (e.API_SECRET || '').length }));
+console.log('using secret ' + e.API_SECRET + ' for the build');
+`,
+    });
+    const secret = 'sk_live_0123456789abcdef';
+    const id = await stack.deploy({ repoUrl, env: { VITE_GREETING: 'hello from env', API_SECRET: secret } });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    const page = JSON.parse((await stack.site(id, '/')).body.toString());
+    expect(page).toEqual({ greeting: 'hello from env', ci: '1', id, commit: record.commit, branch: 'main', url: record.url, secretLength: secret.length });
+
+    const log = (await stack.get(`/deployments/${id}/logs`)).body.lines as string[];
+    expect(log).toContain('using secret [env API_SECRET] for the build');
+    expect(log).toContain('[slipway] env: API_SECRET, VITE_GREETING (values hidden in this log)');
+    expect(JSON.stringify(log)).not.toContain(secret);
+    const shown = await stack.get(`/deployments/${id}`);
+    expect(shown.body.envNames).toEqual(['API_SECRET', 'VITE_GREETING']);
+    expect(JSON.stringify(shown.body)).not.toContain(secret);
+
+    expect((await stack.post(`/deployments/${id}/redeploy`, {})).status).toBe(202);
+    const again = await stack.waitFor(id);
+    expect(again.liveBuild).not.toBe(record.liveBuild);
+    expect(JSON.parse((await stack.site(id, '/')).body.toString()).greeting).toBe('hello from env');
+  });
+
   it('keeps execute bits through S3, so a repository script runs as the build command', async () => {
     const repoUrl = await stack.repo('script', { 'build.sh': `${EXEC_PREFIX}#!/bin/sh\nmkdir -p out && echo scripted > out/index.html\n` });
     const record = await stack.waitFor(await stack.deploy({ repoUrl, buildCommand: './build.sh' }));

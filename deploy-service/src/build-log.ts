@@ -6,6 +6,8 @@ const FLUSH_LINES = 200;
 const FLUSH_MS = 250;
 const TAIL_LINES = 20;
 const MAX_LINE_CHARS = 4000;
+/** Values shorter than this are not hidden: they would blank out ordinary words. */
+const MIN_SECRET_CHARS = 6;
 
 export class BuildLog {
   private pending: string[] = [];
@@ -15,6 +17,7 @@ export class BuildLog {
   private truncated = false;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  private secrets: { name: string; value: string }[] = [];
 
   constructor(
     private readonly queue: Queue,
@@ -22,8 +25,18 @@ export class BuildLog {
     private readonly maxBytes: number,
   ) {}
 
+  /** The build's env values: a line that prints one shows `[env NAME]` instead. */
+  hide(env: Readonly<Record<string, string>>): void {
+    this.secrets = Object.entries(env)
+      .filter(([, value]) => value.length >= MIN_SECRET_CHARS)
+      .map(([name, value]) => ({ name, value }))
+      .sort((a, b) => b.value.length - a.value.length); // the longest first, so one inside another is hidden whole
+  }
+
   line(text: string): void {
-    const line = text.length > MAX_LINE_CHARS ? `${text.slice(0, MAX_LINE_CHARS)}…` : text;
+    let shown = text;
+    for (const { name, value } of this.secrets) if (shown.includes(value)) shown = shown.replaceAll(value, `[env ${name}]`);
+    const line = shown.length > MAX_LINE_CHARS ? `${shown.slice(0, MAX_LINE_CHARS)}…` : shown;
     this.recent.push(line);
     if (this.recent.length > TAIL_LINES) this.recent.shift();
     if (this.truncated) return;

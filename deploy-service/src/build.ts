@@ -24,6 +24,8 @@ export interface CommandOptions {
   egressSocket: string;
   /** Host paths of the generated /etc/passwd, /etc/group and /etc/hosts. */
   etc: { passwd: string; group: string; hosts: string };
+  /** The build's own variables (the request's env and SLIPWAY_*): given only to the command itself. */
+  env: Readonly<Record<string, string>>;
   /** Unique per command: names its cgroup. */
   name: string;
   timeoutMs: number;
@@ -75,7 +77,7 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean): NodeJ
 }
 
 /** The full command line for `argv` under the sandbox, caps and identity. */
-function commandLine(argv: readonly string[], o: CommandOptions, cgroup: CommandCgroup | null): { argv: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+function commandLine(argv: readonly string[], o: CommandOptions, cgroup: CommandCgroup | null): { argv: string[]; cwd: string; env: NodeJS.ProcessEnv; sandboxed: boolean } {
   const sandboxed = o.support.kind === 'bwrap';
   const line: string[] = [];
   if (cgroup) line.push('/bin/sh', '-c', JOIN_CGROUPS, 'sh', String(cgroup.procFiles.length), ...cgroup.procFiles);
@@ -86,8 +88,10 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   line.push('--');
   if (o.uid !== null) line.push('setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--');
   if (!sandboxed) {
-    line.push(...argv);
-    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false) };
+    // Not isolated (BUILD_SANDBOX=off); still, the build's variables reach only its command, after setpriv.
+    const vars = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
+    line.push(...(vars.length > 0 ? ['env', ...vars] : []), ...argv);
+    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false), sandboxed };
   }
   const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
   const roBinds: [string, string][] = [
@@ -106,7 +110,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   ];
   line.push('bwrap', ...bwrapArgs({ rwBinds, roBinds, cwd: inside, hostname: 'build', tmpBytes: o.caps.tmpBytes }));
   line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), ...argv);
-  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true) };
+  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true), sandboxed };
 }
 
 export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {
@@ -119,8 +123,13 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
     env: line.env,
     // A process group of its own, so the time limit kills everything the build started.
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin carries the build's variables to init.cjs inside the sandbox (see commandLine).
+    stdio: [line.sandboxed ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
+  if (line.sandboxed) {
+    child.stdin!.on('error', () => undefined); // a sandbox that failed to start closes it early; its exit says why
+    child.stdin!.end(JSON.stringify(options.env));
+  }
   const result: CommandResult = { code: null, signal: null, timedOut: false, aborted: false, capHit: null };
   const killGroup = () => {
     if (child.pid === undefined) return;
@@ -141,7 +150,7 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
 
-  for (const stream of [child.stdout, child.stderr]) {
+  for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => log.line(l));
   }
   // 'close' comes after 'exit' once the output pipes are drained: every line is in the log by then.

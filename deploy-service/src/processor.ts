@@ -53,6 +53,10 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
     if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
 
+    const env = buildEnv(record);
+    log.hide(record.env ?? {});
+    if (record.env) log.line(`[slipway] env: ${Object.keys(record.env).sort().join(', ')} (values hidden in this log)`);
+
     const pkg = await readPackageJson(appDir);
     const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
     for (const [n, argv] of steps.entries()) {
@@ -64,6 +68,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
         caps,
         egressSocket: egress.socketPath,
         etc,
+        env,
         name: `${build}-${n}`,
         timeoutMs: config.buildTimeoutMs,
         signal,
@@ -99,6 +104,14 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     await ws.remove();
     await uid?.release();
   }
+}
+
+/** What every command of the build gets besides the sandbox's own settings: the request's env and Slipway's. */
+export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' | 'branch' | 'url'>): Record<string, string> {
+  const system: Record<string, string> = { SLIPWAY_DEPLOYMENT_ID: record.id, SLIPWAY_URL: record.url };
+  if (record.commit) system.SLIPWAY_COMMIT = record.commit;
+  if (record.branch) system.SLIPWAY_BRANCH = record.branch;
+  return { ...record.env, ...system };
 }
 
 /** The log's line on how the build is sealed and capped. */

@@ -20,6 +20,18 @@ const argv = z
   })
   .pipe(z.array(z.string()).min(1));
 
+const envJson = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string(), z.string()));
+
 export const DeploymentRecordSchema = z.object({
   id: z.string(),
   repoUrl: z.string(),
@@ -29,6 +41,8 @@ export const DeploymentRecordSchema = z.object({
   installCommand: argv.optional(),
   buildCommand: argv.optional(),
   outputDir: z.string().optional(),
+  /** The build's own environment variables (values are secret: never logged, never shown by the API). */
+  env: envJson.optional(),
   status: z.enum(STATUSES),
   attempts: count.default(0),
   error: z.string().optional(),
@@ -55,7 +69,7 @@ export function toHash(fields: Partial<DeploymentRecord>): Record<string, string
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    out[key] = Array.isArray(value) ? JSON.stringify(value) : String(value);
+    out[key] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return out;
 }
@@ -65,4 +79,10 @@ export function fromHash(hash: Record<string, string>): DeploymentRecord | null 
   if (Object.keys(hash).length === 0) return null;
   const parsed = DeploymentRecordSchema.safeParse(hash);
   return parsed.success ? parsed.data : null;
+}
+
+/** A record as the API shows it: the env's names only, never its values. */
+export function publicRecord(record: DeploymentRecord): Omit<DeploymentRecord, 'env'> & { envNames?: string[] } {
+  const { env, ...rest } = record;
+  return env ? { ...rest, envNames: Object.keys(env).sort() } : rest;
 }

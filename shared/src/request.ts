@@ -4,6 +4,37 @@ import { parse as parseShell } from 'shell-quote';
 import { safeRelativePath } from './paths';
 
 const MAX_COMMAND_LENGTH = 1000;
+export const MAX_ENV_VARIABLES = 64;
+export const MAX_ENV_VALUE_LENGTH = 4096;
+
+/**
+ * Names a build's `env` may not set: what the sandbox itself sets (paths, the proxy, CI) and the
+ * platform's own SLIPWAY_* variables. The values reach only the sandboxed command, never the
+ * processes that set the sandbox up.
+ */
+export function reservedEnvName(name: string): boolean {
+  return (
+    /^(PATH|HOME|TMPDIR|CI|(HTTPS?|NO|ALL)_PROXY)$/i.test(name) || /^npm_config_(https_proxy|proxy|cache)$/i.test(name) || name.startsWith('SLIPWAY_')
+  );
+}
+
+/** Build environment variables: shell-style names, string values, capped in count and length. */
+export const EnvSchema = z
+  .record(
+    z.string(),
+    z.string({ error: 'env values must be strings' }).max(MAX_ENV_VALUE_LENGTH, `env values are at most ${MAX_ENV_VALUE_LENGTH} characters`).refine((v) => !v.includes('\0'), 'env values must not contain NUL characters'),
+  )
+  .superRefine((env, ctx) => {
+    const names = Object.keys(env);
+    if (names.length > MAX_ENV_VARIABLES) ctx.addIssue({ code: 'custom', message: `env holds at most ${MAX_ENV_VARIABLES} variables; it has ${names.length}` });
+    for (const name of names) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'env names are letters, digits and _, not starting with a digit (at most 128)' });
+      } else if (reservedEnvName(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `env may not set ${name}: Slipway sets PATH, HOME, TMPDIR, CI, the proxy variables and SLIPWAY_* itself` });
+      }
+    }
+  });
 
 const relativeDir = (field: string) =>
   z
@@ -57,6 +88,7 @@ export const DeployRequestSchema = z.strictObject({
   installCommand: command('installCommand').optional(),
   buildCommand: command('buildCommand').optional(),
   outputDir: relativeDir('outputDir').optional(),
+  env: EnvSchema.optional(),
 });
 
 export type DeployRequest = z.output<typeof DeployRequestSchema>;

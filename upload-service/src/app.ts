@@ -13,6 +13,7 @@ import {
   describeError,
   isDeploymentId,
   isRedisUnavailable,
+  publicRecord,
   isS3Unavailable,
   type Config,
   type DeploymentRecord,
@@ -111,7 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/deployments/:id', async (req, res) => {
-    res.json(await getRecord(queue, req.params.id));
+    res.json(publicRecord(await getRecord(queue, req.params.id)));
   });
 
   app.get('/status', async (req, res) => {

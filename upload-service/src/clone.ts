@@ -8,6 +8,8 @@ import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
   commit: string;
+  /** The branch cloned: the requested one, or the repository's default. */
+  branch: string | undefined;
   /** With a rootDir: the workspace packages checked out with it. */
   packages: string[];
 }
@@ -92,7 +94,8 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
   if (rootDir) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
   else await checkoutPaths(local, dir, ['.']);
   const commit = (await local.revparse(['HEAD'])).trim();
-  return { commit, packages };
+  const cloned = branch ?? ((await local.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim() || undefined);
+  return { commit, branch: cloned, packages };
 }
 
 /** `git checkout HEAD -- <paths>`, the paths passed through a file, not argv (there may be thousands). */

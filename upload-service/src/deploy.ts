@@ -67,7 +67,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   const started = Date.now();
   const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
   try {
-    const { commit, packages } = await cloneRepo(
+    const { commit, branch, packages } = await cloneRepo(
       target,
       request.branch,
       dir,
@@ -77,12 +77,13 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
     const record: DeploymentRecord = {
       id,
       repoUrl: target.url,
-      branch: request.branch,
+      branch,
       commit,
       rootDir: request.rootDir,
       installCommand: request.installCommand,
       buildCommand: request.buildCommand,
       outputDir: request.outputDir,
+      env: request.env,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),
