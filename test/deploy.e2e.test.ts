@@ -192,4 +192,37 @@ console.log('using secret ' + e.API_SECRET + ' for the build');
     expect(record.status).toBe('failed');
     expect(record.error).toMatch(/none of dist, build, out, public/);
   });
+
+  /** A repository whose build (run by node, dependencies declared but not installed) writes `files`. */
+  const writesFiles = (deps: Record<string, string>, files: Record<string, string>) => ({
+    'package.json': JSON.stringify({ name: 'app', private: true, scripts: { build: 'node build.js' }, devDependencies: deps }),
+    'build.js': `const fs = require('fs'), path = require('path');
+for (const [f, text] of Object.entries(${JSON.stringify(files)})) { fs.mkdirSync(path.dirname(f), { recursive: true }); fs.writeFileSync(f, text); }`,
+  });
+  const distObjects = async (id: string) => {
+    let n = 0;
+    for await (const _ of stack.storage.list(`dist/${id}/`)) n += 1;
+    return n;
+  };
+
+  it.each([
+    [
+      'a SvelteKit app with the node adapter',
+      { '@sveltejs/kit': '^2.0.0', '@sveltejs/adapter-node': '^5.0.0' },
+      { 'build/handler.js': 'export const handler = 1;', 'build/env.js': 'export const env = process.env;', 'build/index.js': 'import "./handler.js";', 'build/client/_app/start.js': '1' },
+      /SvelteKit app builds with @sveltejs\/adapter-node, which makes a server; use @sveltejs\/adapter-static/,
+    ],
+    ['a Next.js app without static export', { next: '^15.0.0' }, { '.next/BUILD_ID': 'x', '.next/server/app/index.html': '<p>ssr</p>', 'public/favicon.ico': 'x' }, /set `output: 'export'` in next.config/],
+    ['a Nuxt server build', { nuxt: '^3.0.0' }, { '.output/server/index.mjs': 'x', '.output/public/favicon.ico': 'x', 'dist/_nuxt/a.js': 'x' }, /run `nuxt generate`/],
+    ['an unknown server bundle', {}, { 'dist/server.js': 'require("http").createServer().listen(3000)', 'dist/assets/a.css': 'x' }, /holds server.js and no index.html: it looks like a server bundle/],
+    ['an output with no index.html', {}, { 'dist/app.js': 'x', 'dist/style.css': 'x' }, /the output folder dist\/ has no index.html at its root \(it holds app.js, style.css\); set outputDir/],
+  ])('fails %s instead of marking it deployed, and publishes nothing', async (_name, deps, files, reason) => {
+    const repoUrl = await stack.repo('not-static', writesFiles(deps, files));
+    const id = await stack.deploy({ repoUrl, installCommand: 'node -e 0' });
+    const record = await stack.waitFor(id);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(reason);
+    expect(record.attempts).toBe(1); // the repository's doing: not retried
+    expect(await distObjects(id)).toBe(0);
+  });
 });

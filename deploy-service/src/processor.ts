@@ -15,6 +15,7 @@ import {
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from './egress';
+import { requireStaticSite } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
 import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
@@ -89,6 +90,8 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
           : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
       );
     }
+    // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
+    await requireStaticSite(appDir, outputDir, pkg);
     signal.throwIfAborted();
     const output = await publishOutput(storage, record.id, build, outputDir, { concurrency: config.uploadConcurrency, maxFiles: config.maxOutputFiles, maxBytes: config.maxOutputBytes }).catch(
       (err: unknown) => {
