@@ -77,7 +77,12 @@ describe('the web page', () => {
 
   it('asks for the API token once, keeps it, deploys, and shows the live log and the site link', async () => {
     stack = await startStack({ workers: 1, env: { API_TOKENS: TOKEN, PRIVATE_READS: '1' } });
-    const repoUrl = await stack.repo('from-page', staticSite());
+    // A build that colours its output, as Vite and npm do.
+    const repoUrl = await stack.repo('from-page', {
+      'package.json': JSON.stringify({ name: 'coloured', private: true, scripts: { build: 'node build.js' } }),
+      'build.js': `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', '<h1>page</h1>');
+console.log('\\u001b[32m✓\\u001b[39m built in \\u001b[1m12ms\\u001b[22m');`,
+    });
     const page = await browser.newPage();
     await page.goto(`http://localhost:${stack.config.port}/`);
     expect(await page.isHidden('#auth')).toBe(true);
@@ -92,7 +97,12 @@ describe('the web page', () => {
     await page.click('#deploy button');
     await page.waitForSelector('#site:not([hidden])', { timeout: 30_000 });
     expect(await page.textContent('#status')).toMatch(/: deployed$/);
-    expect(await page.textContent('#log')).toContain('[slipway] published');
+    const log = (await page.textContent('#log')) ?? '';
+    expect(log).toContain('[slipway] published');
+    expect(log).toContain('✓ built in 12ms'); // the colours kept as data in the log, not shown as codes
+    expect(log).not.toMatch(/\u001b|\[3\dm/);
+    const id = ((await page.textContent('#status')) ?? '').split(':')[0]!;
+    expect((await stack.queue.readLog(id)).lines).toContain('\u001b[32m✓\u001b[39m built in \u001b[1m12ms\u001b[22m');
     await page.screenshot({ path: path.join(inject('tmpRoot'), 'page.png') });
 
     // A fresh visit keeps the token: no question this time.

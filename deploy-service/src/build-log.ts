@@ -6,6 +6,8 @@ const FLUSH_LINES = 200;
 const FLUSH_MS = 250;
 const TAIL_LINES = 20;
 const MAX_LINE_CHARS = 4000;
+/** Lines of the running command kept for the failure summary (its first ones; the tail is kept too). */
+const COMMAND_LINES = 2000;
 /** Values shorter than this are not hidden: they would blank out ordinary words. */
 const MIN_SECRET_CHARS = 6;
 
@@ -18,6 +20,7 @@ export class BuildLog {
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private secrets: { name: string; value: string }[] = [];
+  private command: string[] = [];
 
   constructor(
     private readonly queue: Queue,
@@ -39,6 +42,7 @@ export class BuildLog {
     const line = shown.length > MAX_LINE_CHARS ? `${shown.slice(0, MAX_LINE_CHARS)}…` : shown;
     this.recent.push(line);
     if (this.recent.length > TAIL_LINES) this.recent.shift();
+    if (this.command.length < COMMAND_LINES) this.command.push(line);
     if (this.truncated) return;
     const size = Buffer.byteLength(line) + 1;
     if (this.bytes + size > this.maxBytes) {
@@ -48,6 +52,17 @@ export class BuildLog {
     }
     this.bytes += size;
     this.push(line);
+  }
+
+  /** Starts a new command: commandLines() holds its lines from here on. */
+  startCommand(): void {
+    this.command = [];
+  }
+
+  /** The running command's lines (the first COMMAND_LINES, then its last ones), cut or not. */
+  commandLines(): string[] {
+    if (this.command.length < COMMAND_LINES) return [...this.command];
+    return [...this.command, ...this.recent];
   }
 
   /** The last lines seen, cut or not: the reason shown for a failed build. */

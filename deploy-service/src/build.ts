@@ -116,6 +116,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
 export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {
   if (argv.length === 0) throw new Error('empty command');
   log.line(`$ ${argv.join(' ')}`);
+  log.startCommand();
   const cgroup = await CommandCgroup.create(options.support, options.name, options.caps);
   const line = commandLine(argv, options, cgroup);
   const child = spawn(line.argv[0]!, line.argv.slice(1), {

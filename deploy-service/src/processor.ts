@@ -15,6 +15,7 @@ import {
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from './egress';
+import { failureSummary } from './failure';
 import { requireStaticSite } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
@@ -76,7 +77,11 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       });
       signal.throwIfAborted();
       if (result.code !== 0) {
-        throw new BuildFailedError(`${describeExit(argv, result, { timeoutMs: config.buildTimeoutMs, caps })}; last lines:\n${log.tail().join('\n')}`);
+        const exit = describeExit(argv, result, { timeoutMs: config.buildTimeoutMs, caps });
+        const summary = failureSummary(log.commandLines());
+        // An exit code says little, so the explaining line leads; a cap or the time limit is the reason itself.
+        const limited = result.timedOut || result.capHit !== null || result.aborted;
+        throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);
       }
     }
 

@@ -40,7 +40,7 @@ export function manyFiles(count: number): Record<string, string> {
 export function failingBuild(code: number): Record<string, string> {
   return {
     'package.json': JSON.stringify({ name: 'broken', private: true, scripts: { build: 'node build.js' } }),
-    'build.js': `console.log('compiling…'); console.error('error: something is broken'); process.exit(${code});`,
+    'build.js': `console.log('compiling…'); console.error('\\u001b[31merror\\u001b[39m: something is broken'); console.error('    at build (/build/src/build.js:1:1)'); process.exit(${code});`,
   };
 }
 

@@ -94,6 +94,8 @@ function watch(d) {
     if (['deployed', 'failed', 'canceled'].includes(r.status)) clearInterval(timer);
   }, 1000);
 }
+// Build logs keep the tools' colours as data; the page shows the text without the escape codes.
+const ANSI = /\\u001b\\[[0-?]*[ -\\/]*[@-~]|\\u001b\\][^\\u0007\\u001b]*(?:\\u0007|\\u001b\\\\)|\\u001b[@-Z\\\\-_]/g;
 // Server-sent events over fetch: "data: <line>" messages until "event: end".
 async function tail(url, signal) {
   const res = await api(url, { headers: { accept: 'text/event-stream' }, signal });
@@ -108,7 +110,7 @@ async function tail(url, signal) {
       const message = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
       if (/^event: end$/m.test(message)) return;
       const data = message.split('\\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
-      if (data.length) { $('log').textContent += data.join('\\n') + '\\n'; $('log').scrollTop = 1e9; }
+      if (data.length) { $('log').textContent += data.join('\\n').replace(ANSI, '') + '\\n'; $('log').scrollTop = 1e9; }
     }
   }
 }
