@@ -97,7 +97,8 @@ const cases: [string, unknown, number, string, RegExp][] = [
   ['repoUrl too long', { repoUrl: `https://140.82.112.3/${'a'.repeat(2100)}` }, 400, 'INVALID_INPUT', /repoUrl/],
   ['a JSON string body', '"https://140.82.112.3/r.git"', 400, 'INVALID_INPUT', /JSON object/],
   ['a JSON number body', '42', 400, 'INVALID_INPUT', /JSON object/],
-  ['an unknown field', { repoUrl: ok, env: { AWS_SECRET_ACCESS_KEY: 'x' } }, 400, 'INVALID_INPUT', /env/],
+  ['an unknown field', { repoUrl: ok, secrets: { AWS_SECRET_ACCESS_KEY: 'x' } }, 400, 'INVALID_INPUT', /secrets/],
+  ['an env name that would reach the loader', { repoUrl: ok, env: { 'LD_PRELOAD ': '/tmp/x.so' } }, 400, 'INVALID_INPUT', /env/],
   ['malformed JSON', '{"repoUrl":', 400, 'INVALID_INPUT', /not valid JSON/],
   ['a body over 16 KB', { repoUrl: ok, branch: 'x'.repeat(17_000) }, 413, 'BODY_TOO_LARGE', /16 KB/],
 ];

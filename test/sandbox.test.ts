@@ -182,7 +182,7 @@ setTimeout(() => { console.log('failed spawns', failed); process.exit(failed ? 1
   });
 
   it('output size (MAX_OUTPUT_MB), and nothing of it is served', async () => {
-    const { id, record } = await build('big-output', `const fs = require('fs'); fs.mkdirSync('dist'); for (let i = 0; i < 4; i++) fs.writeFileSync('dist/part' + i + '.bin', Buffer.alloc(2 << 20, i));`);
+    const { id, record } = await build('big-output', `const fs = require('fs'); fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', 'big'); for (let i = 0; i < 4; i++) fs.writeFileSync('dist/part' + i + '.bin', Buffer.alloc(2 << 20, i));`);
     expect(record.status).toBe('failed');
     expect(record.error).toMatch(/MAX_OUTPUT_MB/);
     expect((await stack.site(id, '/part0.bin')).status).toBe(404);
