@@ -109,7 +109,7 @@ try {
     for (let round = 0; round < ROUNDS * 2; round++) {
       for (const [support, into] of [[bare, times.off], [sandboxed, times.on]] as const) {
         const started = performance.now();
-        const result = await runCommand(['node', '-e', '0'], log, { cwd: ws.src, ws, uid: uid?.uid ?? null, support, caps, egressSocket: egress.socketPath, etc, name: `bench-${round}-${support.kind}`, timeoutMs: 60_000, env: {} });
+        const result = await runCommand(['node', '-e', '0'], log, { cwd: ws.src, ws, uid: uid?.uid ?? null, support, caps, egressSocket: egress.socketPath, etc, name: `bench-${round}-${support.kind}`, timeoutMs: 60_000, env: {}, tools: { root: tmpRoot, path: [] } });
         if (result.code !== 0) throw new Error(`no-op command failed (${support.kind}): ${log.tail().join(' | ')}`);
         into.push(performance.now() - started);
       }

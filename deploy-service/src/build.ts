@@ -6,6 +6,7 @@
 // sets the rlimits, `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
 // the sandbox, and init.cjs inside it forwards the proxy port and runs the command.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import type { BuildLog } from './build-log';
@@ -24,6 +25,8 @@ export interface CommandOptions {
   egressSocket: string;
   /** Host paths of the generated /etc/passwd, /etc/group and /etc/hosts. */
   etc: { passwd: string; group: string; hosts: string };
+  /** The tool cache (bound read-only into the sandbox at the same path) and its folders to put first on PATH. */
+  tools: { root: string; path: readonly string[] };
   /** The build's own variables (the request's env and SLIPWAY_*): given only to the command itself. */
   env: Readonly<Record<string, string>>;
   /** Unique per command: names its cgroup. */
@@ -44,19 +47,23 @@ export interface CommandResult {
 /** Joins the cgroups named by the first arguments (count first), then runs the rest. */
 const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
 const PROXY = `http://127.0.0.1:${SANDBOX.proxyPort}`;
+/** Debian's bundle of the system's trusted CAs (under /etc/ssl, which the sandbox sees). */
+const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /**
  * The whole environment a build sees: nothing is inherited from the worker, so no Redis URL, S3
  * key or other service secret can reach code from a repository. Package managers and other tools
  * find the egress proxy through the standard variables.
  */
-export function sandboxEnv(home: string, tmp: string, sandboxed: boolean): NodeJS.ProcessEnv {
+export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPath: readonly string[] = []): NodeJS.ProcessEnv {
   return {
-    PATH: [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
+    PATH: [...toolPath, path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
     HOME: home,
     TMPDIR: tmp,
     CI: '1',
     LANG: 'C.UTF-8',
+    // The host's CA bundle (read-only in the sandbox): a registry behind a company CA works for every tool, Yarn 2+ and Bun included.
+    ...(existsSync(SYSTEM_CA_BUNDLE) ? { NODE_EXTRA_CA_CERTS: SYSTEM_CA_BUNDLE } : {}),
     npm_config_cache: path.join(home, '.npm'),
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
@@ -71,6 +78,9 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean): NodeJ
           no_proxy: 'localhost,127.0.0.1,::1',
           npm_config_proxy: PROXY,
           npm_config_https_proxy: PROXY,
+          // Yarn 2+ reads neither of the above.
+          YARN_HTTP_PROXY: PROXY,
+          YARN_HTTPS_PROXY: PROXY,
         }
       : {}),
   };
@@ -91,7 +101,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
     // Not isolated (BUILD_SANDBOX=off); still, the build's variables reach only its command, after setpriv.
     const vars = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
     line.push(...(vars.length > 0 ? ['env', ...vars] : []), ...argv);
-    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false), sandboxed };
+    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false, o.tools.path), sandboxed };
   }
   const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
   const roBinds: [string, string][] = [
@@ -103,6 +113,8 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // node lives under /usr on Debian and in the images; elsewhere its install folder is shown read-only.
   const nodePrefix = path.dirname(path.dirname(process.execPath));
   if (!process.execPath.startsWith('/usr/')) roBinds.push([nodePrefix, nodePrefix]);
+  // Node releases and package managers, shared by the worker's builds: read-only, where the launchers expect them.
+  if (o.tools.path.length > 0) roBinds.push([o.tools.root, o.tools.root]);
   const rwBinds: [string, string][] = [
     [o.ws.src, SANDBOX.src],
     [o.ws.home, SANDBOX.home],
@@ -110,7 +122,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   ];
   line.push('bwrap', ...bwrapArgs({ rwBinds, roBinds, cwd: inside, hostname: 'build', tmpBytes: o.caps.tmpBytes }));
   line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), ...argv);
-  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true), sandboxed };
+  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true, o.tools.path), sandboxed };
 }
 
 export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {

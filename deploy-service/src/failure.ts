@@ -36,7 +36,8 @@ const NPM_BOOKKEEPING = /^(?:code |errno |syscall |path |command|signal |workspa
 
 /** The explaining line of `lines` (the failed command's output), or null when it said nothing. */
 export function failureSummary(lines: readonly string[]): string | null {
-  const clean = lines.map((l) => stripAnsi(l).trim()).filter((l) => l !== '' && !l.startsWith('[slipway]') && !l.startsWith('$ '));
+  // Whitespace runs become one space: tools pad with tabs, thin spaces (pnpm) and alignment.
+  const clean = lines.map((l) => stripAnsi(l).replace(/\s+/g, ' ').trim()).filter((l) => l !== '' && !l.startsWith('[slipway]') && !l.startsWith('$ '));
   let npm: string | null = null;
   for (const [i, line] of clean.entries()) {
     if (HEADERS.some((h) => h.test(line))) {

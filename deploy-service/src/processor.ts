@@ -1,6 +1,6 @@
 // Runs one deployment: source into a fresh work folder, install, build, find the output, publish
 // it. Throws BuildFailedError when the repository's own build fails; any other error is the platform's.
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import {
   BuildFailedError,
@@ -15,6 +15,8 @@ import {
 import { describeExit, runCommand } from './build';
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from './egress';
+import { planBuild, type PackageJson } from './plan';
+import type { ToolCache } from './tools';
 import { failureSummary } from './failure';
 import { requireStaticSite } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
@@ -26,13 +28,9 @@ export interface ProcessDeps {
   storage: Storage;
   logger: Logger;
   sandbox: SandboxSupport;
+  tools: ToolCache;
 }
 
-interface PackageJson {
-  scripts?: Record<string, unknown>;
-  dependencies?: Record<string, unknown>;
-  devDependencies?: Record<string, unknown>;
-}
 
 /** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
 export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
@@ -60,7 +58,10 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     if (record.env) log.line(`[slipway] env: ${Object.keys(record.env).sort().join(', ')} (values hidden in this log)`);
 
     const pkg = await readPackageJson(appDir);
-    const steps = planCommands(record, pkg, (await existingFile(appDir, 'package-lock.json')) || (await existingFile(appDir, 'npm-shrinkwrap.json')));
+    const plan = await planBuild(record, await realpath(ws.src), appDir, pkg, deps.tools);
+    for (const note of plan.notes) log.line(note);
+    const steps = plan.steps;
+    const tools = { root: deps.tools.root, path: plan.toolPath };
     for (const [n, argv] of steps.entries()) {
       const result = await runCommand(argv, log, {
         cwd: appDir,
@@ -71,6 +72,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
         egressSocket: egress.socketPath,
         etc,
         env,
+        tools,
         name: `${build}-${n}`,
         timeoutMs: config.buildTimeoutMs,
         signal,
@@ -129,20 +131,6 @@ function describeSandbox(sandbox: SandboxSupport, uid: number | null, caps: Caps
   const who = uid !== null ? `uid ${uid}` : 'the worker\'s uid';
   const how = sandbox.caps === 'rlimit' ? 'rlimits' : sandbox.caps;
   return `[slipway] ${where}; runs as ${who}; caps by ${how}: memory ${mb(caps.memoryBytes)}, ${caps.maxProcs} processes, files ${mb(caps.maxFileBytes)}, /tmp ${mb(caps.tmpBytes)}`;
-}
-
-/**
- * The commands to run, as argument vectors: the request's own, else `npm ci` (with a lockfile) or
- * `npm install` when package.json declares dependencies, and `npm run build` when it has a build script.
- */
-export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand'>, pkg: PackageJson | null, hasLockfile: boolean): string[][] {
-  const steps: string[][] = [];
-  const hasDeps = Object.keys(pkg?.dependencies ?? {}).length + Object.keys(pkg?.devDependencies ?? {}).length > 0;
-  if (record.installCommand) steps.push(record.installCommand);
-  else if (pkg && hasDeps) steps.push(hasLockfile ? ['npm', 'ci'] : ['npm', 'install']);
-  if (record.buildCommand) steps.push(record.buildCommand);
-  else if (pkg && typeof pkg.scripts?.build === 'string') steps.push(['npm', 'run', 'build']);
-  return steps;
 }
 
 async function readPackageJson(appDir: string): Promise<PackageJson | null> {

@@ -19,6 +19,7 @@ import { BuildLog } from './build-log';
 import { processDeployment } from './processor';
 import { removeBuild } from './publish';
 import type { SandboxSupport } from './sandbox';
+import type { ToolCache } from './tools';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -39,6 +40,7 @@ export interface SlotDeps {
   /** Opens a connection of the slot's own (BLMOVE holds it while it blocks); the slot closes it. */
   connect: () => Promise<Redis>;
   sandbox: SandboxSupport;
+  tools: ToolCache;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
 }
@@ -172,7 +174,7 @@ export class Slot {
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox }, record, build, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, tools: this.deps.tools }, record, build, log, abort.signal);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }));
       if (!result.recorded) {

@@ -3,9 +3,11 @@
 // dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
 import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
 import { Slot } from './slot';
+import { ToolCache } from './tools';
 
 export interface Worker {
   readonly slots: readonly Slot[];
@@ -22,6 +24,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const queue = new Queue(redis);
   const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
+  const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), config.npmRegistry);
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
   else logger.info({ caps: sandbox.caps, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');
@@ -46,7 +49,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       await conn.connect();
       return conn;
     };
-    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, onChange: (slot) => void beat(slot) }));
+    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, tools, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');

@@ -1,19 +1,100 @@
-import { describe, expect, it } from 'vitest';
-import { planCommands } from '../src/processor';
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { askRange, readNodeAsk } from '../src/node-version';
+import { detectManager, installCommand, runScript, type Manager } from '../src/package-manager';
+import { planCommands } from '../src/plan';
 
-describe('build plan', () => {
+const npm = (lockfile: string | null): Manager => ({ name: 'npm', berry: false, version: null, lockfile, root: '/x', reason: '' });
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+/** A repository folder holding `files`; returns its real path. */
+async function repo(files: Record<string, string>): Promise<string> {
+  const root = await realpath(await mkdtemp(path.join(tmpdir(), 'slipway-plan-')));
+  dirs.push(root);
+  for (const [rel, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
+    await writeFile(path.join(root, rel), text);
+  }
+  return root;
+}
+
+describe('build commands', () => {
   const none = { installCommand: undefined, buildCommand: undefined };
-  it('uses npm ci with a lockfile, npm install without, and npm run build when there is a build script', () => {
+  it('installs with the lockfile, then runs the build script with the same manager', () => {
     const pkg = { dependencies: { a: '1' }, scripts: { build: 'vite build' } };
-    expect(planCommands(none, pkg, true)).toEqual([['npm', 'ci'], ['npm', 'run', 'build']]);
-    expect(planCommands(none, pkg, false)).toEqual([['npm', 'install'], ['npm', 'run', 'build']]);
+    expect(planCommands(none, pkg, npm('package-lock.json'))).toEqual([['npm', 'ci'], ['npm', 'run', 'build']]);
+    expect(planCommands(none, pkg, npm(null))).toEqual([['npm', 'install'], ['npm', 'run', 'build']]);
+    const pnpm: Manager = { ...npm('pnpm-lock.yaml'), name: 'pnpm', version: '9.x' };
+    expect(planCommands(none, pkg, pnpm)).toEqual([['pnpm', 'install', '--frozen-lockfile'], ['pnpm', 'run', 'build']]);
   });
-  it('skips the install for a package.json without dependencies, and the build without a build script', () => {
-    expect(planCommands(none, { scripts: { build: 'node b.js' } }, false)).toEqual([['npm', 'run', 'build']]);
-    expect(planCommands(none, { scripts: { test: 'x' } }, false)).toEqual([]);
-    expect(planCommands(none, null, false)).toEqual([]);
+  it('skips the install when there is nothing to install, and the build without a build script', () => {
+    expect(planCommands(none, { scripts: { build: 'node b.js' } }, npm(null))).toEqual([['npm', 'run', 'build']]);
+    expect(planCommands(none, { scripts: { test: 'x' } }, npm(null))).toEqual([]);
+    expect(planCommands(none, null, npm(null))).toEqual([]);
   });
   it('runs the request’s own commands instead', () => {
-    expect(planCommands({ installCommand: ['yarn'], buildCommand: ['make', 'site'] }, null, false)).toEqual([['yarn'], ['make', 'site']]);
+    expect(planCommands({ installCommand: ['yarn'], buildCommand: ['make', 'site'] }, null, npm(null))).toEqual([['yarn'], ['make', 'site']]);
+  });
+});
+
+describe('package manager detection', () => {
+  it.each([
+    ['packageManager first, over the lockfile', { 'package.json': '{"packageManager":"pnpm@9.12.3+sha512.abc"}', 'package-lock.json': '{}' }, 'pnpm', '9.12.3', ['pnpm', 'install', '--frozen-lockfile']],
+    ['pnpm-lock.yaml v9', { 'package.json': '{}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', '9.x', ['pnpm', 'install', '--frozen-lockfile']],
+    ['pnpm-lock.yaml v6', { 'package.json': '{}', 'pnpm-lock.yaml': "lockfileVersion: '6.0'\n" }, 'pnpm', '8.x', ['pnpm', 'install', '--frozen-lockfile']],
+    ['Yarn classic', { 'package.json': '{}', 'yarn.lock': '# yarn lockfile v1\n' }, 'yarn', '1.x', ['yarn', 'install', '--frozen-lockfile']],
+    ['Yarn Berry by its lockfile', { 'package.json': '{}', 'yarn.lock': '__metadata:\n  version: 8\n' }, 'yarn', '4.x', ['yarn', 'install', '--immutable']],
+    ['Yarn Berry pinned by yarnPath', { 'package.json': '{}', 'yarn.lock': '__metadata:\n', '.yarnrc.yml': 'yarnPath: .yarn/releases/yarn-3.6.4.cjs\n' }, 'yarn', '3.6.4', ['yarn', 'install', '--immutable']],
+    ['Yarn Berry by packageManager', { 'package.json': '{"packageManager":"yarn@4.5.1"}', 'yarn.lock': '__metadata:\n' }, 'yarn', '4.5.1', ['yarn', 'install', '--immutable']],
+    ['Bun', { 'package.json': '{}', 'bun.lock': '{}' }, 'bun', '1.x', ['bun', 'install', '--frozen-lockfile']],
+    ['npm', { 'package.json': '{}', 'npm-shrinkwrap.json': '{}' }, 'npm', null, ['npm', 'ci']],
+    ['nothing: npm install', { 'package.json': '{}' }, 'npm', null, ['npm', 'install']],
+  ])('%s', async (_name, files, name, version, install) => {
+    const root = await repo(files);
+    const m = await detectManager(root, root);
+    expect({ name: m.name, version: m.version }).toEqual({ name, version });
+    expect(installCommand(m)).toEqual(install);
+    expect(runScript(m, 'build')).toEqual([name, 'run', 'build']);
+  });
+
+  it('finds the workspace root\'s lockfile and packageManager from an app folder', async () => {
+    const root = await repo({ 'package.json': '{"packageManager":"pnpm@9.1.0"}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n", 'apps/web/package.json': '{}' });
+    const m = await detectManager(root, path.join(root, 'apps/web'));
+    expect(m).toMatchObject({ name: 'pnpm', version: '9.1.0', lockfile: 'pnpm-lock.yaml', root, reason: 'packageManager "pnpm@9.1.0" in package.json' });
+  });
+
+  it('refuses a packageManager it cannot run, naming it', async () => {
+    const root = await repo({ 'package.json': '{"packageManager":"deno@2.0.0"}' });
+    await expect(detectManager(root, root)).rejects.toThrow(/packageManager "deno@2.0.0" in package.json is not one Slipway can run/);
+  });
+});
+
+describe('the Node a build asks for', () => {
+  it('reads nodeVersion, then .nvmrc / .node-version, then engines.node, from the app folder up', async () => {
+    const root = await repo({ '.nvmrc': 'v22.11.0\n', 'package.json': '{"engines":{"node":">=18"}}', 'apps/web/package.json': '{"engines":{"node":"20.x"}}', 'apps/docs/package.json': '{}' });
+    expect(await readNodeAsk(root, root, '24')).toEqual({ text: '24', source: 'nodeVersion' });
+    expect(await readNodeAsk(root, path.join(root, 'apps/web'), undefined)).toEqual({ text: '20.x', source: 'engines.node in apps/web/package.json' });
+    expect(await readNodeAsk(root, path.join(root, 'apps/docs'), undefined)).toEqual({ text: 'v22.11.0', source: '.nvmrc' });
+    const plain = await repo({ 'package.json': '{}' });
+    expect(await readNodeAsk(plain, plain, undefined)).toBeNull();
+  });
+
+  it.each([
+    ['22', '>=22.0.0 <23.0.0-0'],
+    ['v20.11.1', '20.11.1'],
+    ['lts/iron', '>=20.0.0 <21.0.0-0'],
+    ['lts/*', '*'],
+    ['>=18 <23', '>=18.0.0 <23.0.0-0'],
+  ])('reads %s as %s', (text, range) => {
+    expect(askRange({ text, source: '.nvmrc' })).toBe(range);
+  });
+
+  it('refuses what it cannot read, naming where it was written', () => {
+    expect(() => askRange({ text: 'banana', source: '.nvmrc' })).toThrow(/Node "banana" \(.nvmrc\) is not a version or range that can be read/);
+    expect(() => askRange({ text: 'lts/gallium', source: '.nvmrc' })).toThrow(/not a release line Slipway knows/);
   });
 });

@@ -92,6 +92,11 @@ const EnvSchema = z.object({
     .regex(/^[a-z0-9.,\s-]+$/i, 'must be a comma-separated list of host names')
     .optional(),
   WORK_DIR: z.string().min(1).optional(),
+  TOOLS_DIR: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path of letters, digits and . _ / -')
+    .optional(),
+  NPM_REGISTRY: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -162,6 +167,10 @@ export interface Config {
   readonly buildEgressPrivateHosts: readonly string[] | undefined;
   /** Where temporary clones and build folders go; the OS temp folder when unset. */
   readonly workDir: string | undefined;
+  /** Where the worker keeps the Node releases and package managers it fetched (shared by its builds). */
+  readonly toolsDir: string | undefined;
+  /** Where those come from. */
+  readonly npmRegistry: string;
   readonly logLevel: string;
 }
 
@@ -229,6 +238,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildEgressAllow: hostList(e.BUILD_EGRESS_ALLOW),
     buildEgressPrivateHosts: hostList(e.BUILD_EGRESS_PRIVATE_HOSTS),
     workDir: e.WORK_DIR,
+    toolsDir: e.TOOLS_DIR,
+    npmRegistry: e.NPM_REGISTRY,
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -43,6 +43,7 @@ export const DeploymentRecordSchema = z.object({
   outputDir: z.string().optional(),
   /** The build's own environment variables (values are secret: never logged, never shown by the API). */
   env: envJson.optional(),
+  nodeVersion: z.string().optional(),
   status: z.enum(STATUSES),
   attempts: count.default(0),
   error: z.string().optional(),

@@ -89,6 +89,12 @@ export const DeployRequestSchema = z.strictObject({
   buildCommand: command('buildCommand').optional(),
   outputDir: relativeDir('outputDir').optional(),
   env: EnvSchema.optional(),
+  nodeVersion: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9.*^~<>=|/ -]+$/, 'nodeVersion is a version or range such as 22, 22.x, >=20 or lts/jod')
+    .optional(),
 });
 
 export type DeployRequest = z.output<typeof DeployRequestSchema>;

@@ -88,6 +88,8 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     ALLOW_PRIVATE_NETWORKS: '1',
     WORK_DIR: dir,
+    // Node releases and package managers are fetched once per run, shared by every stack.
+    TOOLS_DIR: path.join(tmpRoot, 'tools'),
     BUILD_CONCURRENCY: String(options.slots ?? 1),
     BUILD_TIMEOUT_SECONDS: '60',
     LOG_LEVEL: process.env.SLIPWAY_TEST_LOG ?? 'silent',

@@ -84,6 +84,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       buildCommand: request.buildCommand,
       outputDir: request.outputDir,
       env: request.env,
+      nodeVersion: request.nodeVersion,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),

@@ -1,0 +1,142 @@
+// Which package manager a repository uses, and how to install and run scripts with it. The
+// `packageManager` field (Corepack's) decides first, then the lockfile, looking from the app's
+// folder up to the repository root (a workspace keeps both at its root). Each manager comes from
+// the npm registry at the version asked for (or the newest release that reads the lockfile).
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import semver from 'semver';
+import { BuildFailedError } from '@slipway/shared';
+import { readSmall } from './node-version';
+import type { ToolCache, ToolPackage } from './tools';
+
+export type ManagerName = 'npm' | 'pnpm' | 'yarn' | 'bun';
+
+export interface Manager {
+  name: ManagerName;
+  /** Yarn 2+ (Berry): `--immutable` instead of `--frozen-lockfile`. */
+  berry: boolean;
+  /** The version range or exact version to run; null: the npm that comes with the worker's Node. */
+  version: string | null;
+  /** The lockfile found (repository-relative), or null. */
+  lockfile: string | null;
+  /** The folder holding the lockfile or packageManager field: the project (workspace) root. */
+  root: string;
+  /** For the log: what was found. */
+  reason: string;
+}
+
+const LOCKFILES: [string, ManagerName][] = [
+  ['pnpm-lock.yaml', 'pnpm'],
+  ['yarn.lock', 'yarn'],
+  ['bun.lock', 'bun'],
+  ['bun.lockb', 'bun'],
+  ['package-lock.json', 'npm'],
+  ['npm-shrinkwrap.json', 'npm'],
+];
+
+/** Finds the manager from `appDir` up to `srcRoot`. */
+export async function detectManager(srcRoot: string, appDir: string): Promise<Manager> {
+  for (let dir = appDir; ; dir = path.dirname(dir)) {
+    const rel = (name: string) => path.relative(srcRoot, path.join(dir, name)) || name;
+    const field = packageManagerField(await readSmall(path.join(dir, 'package.json')));
+    const lock = await firstLockfile(dir);
+    if (field) {
+      const { name, version } = parseField(field, rel('package.json'));
+      const berry = name === 'yarn' && semver.major(semver.minVersion(version) ?? '1.0.0') >= 2;
+      return { name, berry, version, lockfile: lock ? rel(lock[0]) : null, root: dir, reason: `packageManager "${field.split('+')[0]}" in ${rel('package.json')}` };
+    }
+    if (lock) {
+      const [file, name] = lock;
+      const text = await readSmall(path.join(dir, file), 64 * 1024 * 1024);
+      const found = await versionFromLockfile(name, file, text ?? '', dir);
+      return { name, lockfile: rel(file), root: dir, ...found, reason: `${rel(file)}${found.note ? ` (${found.note})` : ''}` };
+    }
+    if (dir === srcRoot || !dir.startsWith(srcRoot)) break;
+  }
+  return { name: 'npm', berry: false, version: null, lockfile: null, root: appDir, reason: 'no lockfile and no packageManager field' };
+}
+
+/** The install command: the frozen-lockfile form when there is a lockfile. */
+export function installCommand(m: Manager): string[] {
+  const frozen = m.lockfile !== null;
+  switch (m.name) {
+    case 'npm':
+      return frozen ? ['npm', 'ci'] : ['npm', 'install'];
+    case 'pnpm':
+      return frozen ? ['pnpm', 'install', '--frozen-lockfile'] : ['pnpm', 'install'];
+    case 'yarn':
+      return frozen ? ['yarn', 'install', m.berry ? '--immutable' : '--frozen-lockfile'] : ['yarn', 'install'];
+    case 'bun':
+      return frozen ? ['bun', 'install', '--frozen-lockfile'] : ['bun', 'install'];
+  }
+}
+
+export function runScript(m: Manager, script: string): string[] {
+  return [m.name, 'run', script];
+}
+
+/**
+ * The registry package and exact version to fetch for the manager, or null when the worker's own
+ * npm serves (npm with no version asked, on a Node its npm runs on).
+ */
+export async function managerPackage(m: Manager, tools: ToolCache, nodeVersion: string): Promise<ToolPackage | null> {
+  const own = m.name === 'npm' && m.version === null;
+  // The worker's npm (11 with Node 20.17+) does not run on Node 18: builds there get npm 10.
+  if (own && semver.satisfies(nodeVersion, '>=20.17')) return null;
+  const name = m.name === 'yarn' ? (m.berry ? '@yarnpkg/cli-dist' : 'yarn') : m.name === 'bun' ? bunPackageName() : m.name;
+  const range = own ? '10.x' : (m.version ?? '*');
+  const version = semver.valid(range) ?? (await tools.newest(name, range));
+  if (!version) throw new BuildFailedError(`${m.name} ${range} (${m.reason}) is not published on the npm registry`);
+  return tools.install(name, version);
+}
+
+function bunPackageName(): string {
+  return process.arch === 'arm64' ? '@oven/bun-linux-aarch64' : '@oven/bun-linux-x64';
+}
+
+function packageManagerField(text: string | null): string | null {
+  if (!text) return null;
+  try {
+    const value = (JSON.parse(text) as { packageManager?: unknown }).packageManager;
+    return typeof value === 'string' && value.trim() ? value.trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** "pnpm@9.12.0+sha512.…" → pnpm, 9.12.0. */
+function parseField(field: string, where: string): { name: ManagerName; version: string } {
+  const match = /^(npm|pnpm|yarn|bun)@([^+\s]+)(?:\+.*)?$/.exec(field);
+  if (!match || semver.validRange(match[2]!) === null) {
+    throw new BuildFailedError(`packageManager "${field}" in ${where} is not one Slipway can run; write npm@x.y.z, pnpm@x.y.z, yarn@x.y.z or bun@x.y.z`);
+  }
+  return { name: match[1] as ManagerName, version: match[2]! };
+}
+
+async function firstLockfile(dir: string): Promise<[string, ManagerName] | null> {
+  for (const entry of LOCKFILES) {
+    const stat = await lstat(path.join(dir, entry[0])).catch(() => null);
+    if (stat?.isFile()) return entry;
+  }
+  return null;
+}
+
+/** The manager version a lockfile calls for, when the repository names none. */
+async function versionFromLockfile(name: ManagerName, file: string, text: string, dir: string): Promise<{ berry: boolean; version: string | null; note?: string }> {
+  if (name === 'pnpm') {
+    const v = /^lockfileVersion:\s*'?([\d.]+)'?/m.exec(text)?.[1];
+    const major = v ? Number.parseInt(v, 10) : 9;
+    // lockfile 9.x: pnpm 9 and 10; 6.x: pnpm 8; 5.x: pnpm 7.
+    const line = major >= 9 ? '9.x' : major >= 6 ? '8.x' : '7.x';
+    return { berry: false, version: line, note: `lockfile v${v ?? '?'}: pnpm ${line}` };
+  }
+  if (name === 'yarn') {
+    const yarnrc = await readSmall(path.join(dir, '.yarnrc.yml'));
+    const berry = yarnrc !== null || /^__metadata:/m.test(text);
+    if (!berry) return { berry: false, version: '1.x', note: 'Yarn classic' };
+    const pinned = /^yarnPath:\s*['"]?\S*yarn-(\d+\.\d+\.\d+)\.c?js/m.exec(yarnrc ?? '')?.[1];
+    return { berry: true, version: pinned ?? '4.x', note: pinned ? `Yarn ${pinned} from yarnPath` : 'Yarn Berry' };
+  }
+  if (name === 'bun') return { berry: false, version: '1.x' };
+  return { berry: false, version: null };
+}

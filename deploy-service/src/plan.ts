@@ -1,0 +1,63 @@
+// What a build runs: its Node, its package manager, and its commands, each choice with the reason
+// the log gives for it. The request's own commands always win over what is detected.
+import type { DeploymentRecord } from '@slipway/shared';
+import { chooseNode, readNodeAsk } from './node-version';
+import { detectManager, installCommand, managerPackage, runScript, type Manager } from './package-manager';
+import type { ToolCache } from './tools';
+
+export interface PackageJson {
+  scripts?: Record<string, unknown>;
+  dependencies?: Record<string, unknown>;
+  devDependencies?: Record<string, unknown>;
+}
+
+export interface BuildPlan {
+  steps: string[][];
+  /** Folders to put first on PATH (the chosen Node, then the package manager). */
+  toolPath: string[];
+  /** Lines for the build log: what was detected and why. */
+  notes: string[];
+}
+
+export async function planBuild(
+  record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand' | 'nodeVersion'>,
+  srcRoot: string,
+  appDir: string,
+  pkg: PackageJson | null,
+  tools: ToolCache,
+): Promise<BuildPlan> {
+  const node = await chooseNode(await readNodeAsk(srcRoot, appDir, record.nodeVersion), tools);
+  const notes = [`[slipway] node ${node.version}: ${node.reason}`];
+  const toolPath = node.tool ? [node.tool.bin] : [];
+  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], toolPath, notes };
+
+  const manager = await detectManager(srcRoot, appDir);
+  const steps = planCommands(record, pkg, manager);
+  // Only fetched when a detected command uses it: a request's own commands may not.
+  if (steps.some((argv) => argv[0] === manager.name)) {
+    const tool = await managerPackage(manager, tools, node.version);
+    notes.push(`[slipway] package manager: ${manager.name} ${tool?.version ?? "(the worker's npm)"}, from ${manager.reason}`);
+    if (tool) toolPath.push(tool.bin);
+    if (manager.name === 'npm' && manager.lockfile === null && hasDependencies(pkg)) {
+      notes.push('[slipway] no lockfile: dependencies are resolved afresh (commit a lockfile for repeatable builds)');
+    }
+  }
+  return { steps, toolPath, notes };
+}
+
+/**
+ * The commands to run, as argument vectors: the request's own, else the manager's install (frozen
+ * with a lockfile) when there is something to install, and its `run build` when there is a build script.
+ */
+export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand'>, pkg: PackageJson | null, manager: Manager): string[][] {
+  const steps: string[][] = [];
+  if (record.installCommand) steps.push(record.installCommand);
+  else if (pkg && (hasDependencies(pkg) || manager.lockfile !== null)) steps.push(installCommand(manager));
+  if (record.buildCommand) steps.push(record.buildCommand);
+  else if (pkg && typeof pkg.scripts?.build === 'string') steps.push(runScript(manager, 'build'));
+  return steps;
+}
+
+function hasDependencies(pkg: PackageJson | null): boolean {
+  return Object.keys(pkg?.dependencies ?? {}).length + Object.keys(pkg?.devDependencies ?? {}).length > 0;
+}
