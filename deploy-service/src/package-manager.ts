@@ -75,6 +75,20 @@ export function runScript(m: Manager, script: string): string[] {
   return [m.name, 'run', script];
 }
 
+/** Runs a command installed by a dependency (node_modules/.bin). */
+export function execBin(m: Manager, bin: string): string[] {
+  switch (m.name) {
+    case 'npm':
+      return ['npm', 'exec', '--', bin];
+    case 'pnpm':
+      return ['pnpm', 'exec', bin];
+    case 'yarn':
+      return ['yarn', 'run', bin];
+    case 'bun':
+      return ['bun', 'x', bin];
+  }
+}
+
 /**
  * The registry package and exact version to fetch for the manager, or null when the worker's own
  * npm serves (npm with no version asked, on a Node its npm runs on).

@@ -2,7 +2,8 @@
 // the log gives for it. The request's own commands always win over what is detected.
 import type { DeploymentRecord } from '@slipway/shared';
 import { chooseNode, readNodeAsk } from './node-version';
-import { detectManager, installCommand, managerPackage, runScript, type Manager } from './package-manager';
+import { detectManager, execBin, installCommand, managerPackage, runScript, type Manager } from './package-manager';
+import { detectPreset, type Preset } from './presets';
 import type { ToolCache } from './tools';
 
 export interface PackageJson {
@@ -13,6 +14,8 @@ export interface PackageJson {
 
 export interface BuildPlan {
   steps: string[][];
+  /** The framework found, or null. */
+  preset: Preset | null;
   /** Folders to put first on PATH (the chosen Node, then the package manager). */
   toolPath: string[];
   /** Lines for the build log: what was detected and why. */
@@ -29,10 +32,15 @@ export async function planBuild(
   const node = await chooseNode(await readNodeAsk(srcRoot, appDir, record.nodeVersion), tools);
   const notes = [`[slipway] node ${node.version}: ${node.reason}`];
   const toolPath = node.tool ? [node.tool.bin] : [];
-  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], toolPath, notes };
+  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], preset: null, toolPath, notes };
 
   const manager = await detectManager(srcRoot, appDir);
-  const steps = planCommands(record, pkg, manager);
+  const preset = await detectPreset(appDir, pkg);
+  const steps = planCommands(record, pkg, manager, preset);
+  if (preset) {
+    const build = record.buildCommand ? 'the request\'s buildCommand' : steps.at(-1)?.join(' ') ?? 'no build';
+    notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]}/`);
+  }
   // Only fetched when a detected command uses it: a request's own commands may not.
   if (steps.some((argv) => argv[0] === manager.name)) {
     const tool = await managerPackage(manager, tools, node.version);
@@ -42,19 +50,21 @@ export async function planBuild(
       notes.push('[slipway] no lockfile: dependencies are resolved afresh (commit a lockfile for repeatable builds)');
     }
   }
-  return { steps, toolPath, notes };
+  return { steps, preset, toolPath, notes };
 }
 
 /**
  * The commands to run, as argument vectors: the request's own, else the manager's install (frozen
  * with a lockfile) when there is something to install, and its `run build` when there is a build script.
  */
-export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand'>, pkg: PackageJson | null, manager: Manager): string[][] {
+export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand'>, pkg: PackageJson | null, manager: Manager, preset: Preset | null = null): string[][] {
   const steps: string[][] = [];
   if (record.installCommand) steps.push(record.installCommand);
   else if (pkg && (hasDependencies(pkg) || manager.lockfile !== null)) steps.push(installCommand(manager));
+  const script = preset?.script ?? 'build';
   if (record.buildCommand) steps.push(record.buildCommand);
-  else if (pkg && typeof pkg.scripts?.build === 'string') steps.push(runScript(manager, 'build'));
+  else if (pkg && typeof pkg.scripts?.[script] === 'string') steps.push(runScript(manager, script));
+  else if (preset?.bin) steps.push(execBin(manager, preset.bin));
   return steps;
 }
 

@@ -18,10 +18,10 @@ import { startEgressProxy } from './egress';
 import { planBuild, type PackageJson } from './plan';
 import type { ToolCache } from './tools';
 import { failureSummary } from './failure';
-import { requireStaticSite } from './static-output';
+import { requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
-import { createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
+import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
 
 export interface ProcessDeps {
   config: Config;
@@ -87,13 +87,15 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       }
     }
 
-    let outputDir = await findOutputDir(appDir, record.outputDir);
+    let outputDir = await findOutputDir(appDir, record.outputDir, plan.preset?.outputs);
     // A plain static site (or one whose package.json only holds dev tools) is published as it is.
     if (!outputDir && steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
     if (!outputDir) {
+      const server = pkg ? await serverBuildReason(appDir, null, pkg) : null;
+      if (server) throw new BuildFailedError(`${server}; Slipway publishes static sites only`);
       throw new BuildFailedError(
         pkg
-          ? 'the build wrote none of dist, build, out, public; set outputDir to the folder it writes'
+          ? `the build wrote none of ${[...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES].join(', ')}; set outputDir to the folder it writes`
           : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
       );
     }

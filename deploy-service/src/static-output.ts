@@ -26,8 +26,11 @@ export async function requireStaticSite(appDir: string, outputDir: string, pkg: 
   throw new BuildFailedError(`the output folder ${rel}/ has no index.html at its root (${listing}); set outputDir to the folder that holds the site's index.html`);
 }
 
-/** Why this looks like a server-rendering build, with how to make it static; null when it does not. */
-export async function serverBuildReason(appDir: string, outputDir: string, pkg: PackageDeps | null): Promise<string | null> {
+/**
+ * Why this looks like a server-rendering build, with how to make it static; null when it does not.
+ * With no output folder, only the frameworks' own signs count.
+ */
+export async function serverBuildReason(appDir: string, outputDir: string | null, pkg: PackageDeps | null): Promise<string | null> {
   const has = (name: string) => pkg?.dependencies?.[name] !== undefined || pkg?.devDependencies?.[name] !== undefined;
   const adapter = SVELTEKIT_SERVER_ADAPTERS.find(has);
   if (has('@sveltejs/kit') && adapter && !has('@sveltejs/adapter-static')) {
@@ -45,6 +48,7 @@ export async function serverBuildReason(appDir: string, outputDir: string, pkg: 
   if ((has('@remix-run/dev') || has('@react-router/dev')) && (await existingDir(appDir, 'build/server'))) {
     return 'this Remix / React Router app built a server (build/server); enable SPA mode (`ssr: false`) for a static site in build/client';
   }
+  if (outputDir === null) return null;
   const entries = await readdir(outputDir).catch(() => [] as string[]);
   const entry = SERVER_ENTRIES.find((name) => entries.includes(name));
   if (entry) return `the output folder holds ${entry} and no index.html: it looks like a server bundle, not a static site`;

@@ -71,15 +71,19 @@ export async function existingFile(root: string, rel: string): Promise<boolean> 
   return stat?.isFile() ?? false;
 }
 
-/** The requested output folder, else the first of dist, build, out, public that the build wrote. */
-export async function findOutputDir(appDir: string, requested: string | undefined): Promise<string | null> {
+/**
+ * The requested output folder, else the first of `preferred` (a framework's own) and then dist,
+ * build, out, public that the build wrote.
+ */
+export async function findOutputDir(appDir: string, requested: string | undefined, preferred: readonly string[] = []): Promise<string | null> {
   if (requested !== undefined) {
     const dir = await existingDir(appDir, requested);
     if (!dir) throw new BuildFailedError(`the output folder "${requested}" (outputDir) does not exist after the build`);
     return dir;
   }
-  for (const name of OUTPUT_DIR_CANDIDATES) {
-    const dir = await existingDir(appDir, name);
+  for (const name of [...preferred, ...OUTPUT_DIR_CANDIDATES]) {
+    // A preset's folder can come from the repository's own config (angular.json): never outside the app.
+    const dir = await existingDir(appDir, name).catch(() => null);
     if (dir) return dir;
   }
   return null;

@@ -89,3 +89,28 @@ console.log('web built with ui');
     'docs/design/notes.md': '# design notes, not part of any package\n',
   };
 }
+
+/** A small Vite + React app as `npm create vite` makes it (its lockfile is made by npm, see lockfiles.ts). */
+export function viteReactApp(title: string): Record<string, string> {
+  return {
+    'package.json': JSON.stringify(
+      {
+        name: 'vite-react-app',
+        private: true,
+        version: '0.0.0',
+        type: 'module',
+        scripts: { dev: 'vite', build: 'vite build', preview: 'vite preview' },
+        dependencies: { react: '^18.3.1', 'react-dom': '^18.3.1' },
+        devDependencies: { '@vitejs/plugin-react': '^4.3.4', vite: '^6.0.0' },
+      },
+      null,
+      2,
+    ),
+    'vite.config.js': "import { defineConfig } from 'vite';\nimport react from '@vitejs/plugin-react';\n\nexport default defineConfig({ plugins: [react()] });\n",
+    'index.html': `<!doctype html>\n<html lang="en">\n  <head>\n    <meta charset="UTF-8" />\n    <title>${title}</title>\n  </head>\n  <body>\n    <div id="root"></div>\n    <script type="module" src="/src/main.jsx"></script>\n  </body>\n</html>\n`,
+    'src/main.jsx': "import { StrictMode } from 'react';\nimport { createRoot } from 'react-dom/client';\nimport App from './App.jsx';\nimport './index.css';\n\ncreateRoot(document.getElementById('root')).render(<StrictMode><App /></StrictMode>);\n",
+    'src/App.jsx': `import { useState } from 'react';\n\nexport default function App() {\n  const [count, setCount] = useState(0);\n  return <button onClick={() => setCount((c) => c + 1)}>${title}: {count}</button>;\n}\n`,
+    'src/index.css': 'body { font-family: system-ui; }\n',
+    '.gitignore': 'node_modules\ndist\n',
+  };
+}

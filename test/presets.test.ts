@@ -1,0 +1,77 @@
+// Framework presets: a real Vite + React app with its dependencies from the npm registry, and the
+// other frameworks' output layouts (their dependencies declared, their builds stood in for by a
+// script that writes what each framework writes), each published from the folder it uses.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ToolCache } from '../deploy-service/src/tools';
+import { viteReactApp } from './harness/fixtures';
+import { withLockfile } from './harness/lockfiles';
+import { startStack, type Stack } from './harness/stack';
+
+let stack: Stack;
+let tools: ToolCache;
+beforeAll(async () => {
+  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '180' } });
+  tools = new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry);
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function deploy(files: Record<string, string>, body: Record<string, unknown> = {}) {
+  const id = await stack.deploy({ repoUrl: await stack.repo('preset', files), ...body });
+  const record = await stack.waitFor(id, undefined, 240_000);
+  const log = ((await stack.get(`/deployments/${id}/logs`)).body.lines as string[]).join('\n');
+  return { id, record, log };
+}
+
+describe('framework presets', () => {
+  it('builds a real Vite + React app with default settings and publishes dist/', async () => {
+    const { id, record, log } = await deploy(await withLockfile('npm', tools, viteReactApp('Counter')));
+    expect(record.status, `${record.error}\n${log}`).toBe('deployed');
+    expect(log).toContain('[slipway] framework: Vite (vite in package.json); builds with npm run build, publishes dist/');
+    const html = (await stack.site(id, '/')).body.toString();
+    expect(html).toContain('<title>Counter</title>');
+    const script = /src="(\/assets\/index-[\w-]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const js = await stack.site(id, script!);
+    expect(js.status).toBe(200);
+    expect(js.body.toString()).toContain('Counter');
+  });
+
+  /** A repository declaring `deps` whose build script writes `files`, as the framework's build would. */
+  const standIn = (deps: Record<string, string>, files: Record<string, string>, scripts: Record<string, string> = { build: 'node build.js' }, extra: Record<string, string> = {}) => ({
+    'package.json': JSON.stringify({ name: 'app', private: true, scripts, dependencies: deps }),
+    'build.js': `const fs = require('fs'), path = require('path');
+for (const [f, text] of Object.entries(${JSON.stringify(files)})) { fs.mkdirSync(path.dirname(f), { recursive: true }); fs.writeFileSync(f, text); }`,
+    ...extra,
+  });
+
+  it.each([
+    ['Next.js (static export)', { next: '15.0.0', react: '19.0.0' }, { '.next/BUILD_ID': 'x', 'out/index.html': 'next export', 'out/_next/static/a.js': '1' }, {}, {}],
+    ['Astro', { astro: '5.0.0' }, { 'dist/index.html': 'astro site' }, {}, {}],
+    ['SvelteKit (static adapter)', { '@sveltejs/kit': '2.0.0', '@sveltejs/adapter-static': '3.0.0' }, { '.svelte-kit/output/client/x.js': '1', 'build/index.html': 'sveltekit static' }, {}, {}],
+    ['Create React App', { 'react-scripts': '5.0.1' }, { 'build/index.html': 'cra build' }, {}, { 'public/index.html': '<div id="root"></div> (the template, not the site)' }],
+    ['Angular', { '@angular/core': '19.0.0', '@angular/cli': '19.0.0' }, { 'dist/shop/browser/index.html': 'angular browser build', 'dist/shop/3rdpartylicenses.txt': 'x' }, {}, { 'angular.json': JSON.stringify({ projects: { shop: { architect: { build: { options: { outputPath: 'dist/shop' } } } } } }) }],
+    ['Nuxt (generate)', { nuxt: '3.14.0' }, { '.output/public/index.html': 'nuxt generate', '.output/nitro.json': '{}' }, { build: 'node -e "process.exit(3)"', generate: 'node build.js' }, {}],
+    ['Remix / React Router (SPA mode)', { '@react-router/dev': '7.0.0' }, { 'build/client/index.html': 'spa mode', 'build/client/assets/a.js': '1' }, {}, {}],
+    ['Docusaurus', { '@docusaurus/core': '3.6.0' }, { 'build/index.html': 'docs' }, {}, {}],
+  ])('%s: publishes the folder the framework writes', async (name, deps, files, scripts, extra) => {
+    const repo = standIn(deps, files, Object.keys(scripts).length ? scripts : undefined, extra);
+    const { id, record, log } = await deploy(repo, { installCommand: 'node -e 0' });
+    expect(record.status, `${record.error}\n${log}`).toBe('deployed');
+    expect(log).toContain(`[slipway] framework: ${name} (`);
+    const index = Object.entries(files).find(([f]) => f.endsWith('/index.html'))!;
+    expect((await stack.site(id, '/')).body.toString()).toBe(index[1]);
+  });
+
+  it('lets the request\'s own buildCommand and outputDir win over the preset', async () => {
+    const repo = standIn({ vite: '6.0.0' }, { 'dist/index.html': 'vite dist' });
+    const own = ['node', '-e', "require('fs').mkdirSync('site'); require('fs').writeFileSync('site/index.html', 'my own build')"];
+    const { id, record, log } = await deploy(repo, { installCommand: 'node -e 0', buildCommand: own, outputDir: 'site' });
+    expect(record.status, record.error).toBe('deployed');
+    expect(log).toContain("[slipway] framework: Vite (vite in package.json); builds with the request's buildCommand, publishes dist/");
+    expect(log).not.toContain('$ npm run build');
+    expect((await stack.site(id, '/')).body.toString()).toBe('my own build');
+  });
+});
