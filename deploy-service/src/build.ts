@@ -27,6 +27,10 @@ export interface CommandOptions {
   etc: { passwd: string; group: string; hosts: string };
   /** The tool cache (bound read-only into the sandbox at the same path) and its folders to put first on PATH. */
   tools: { root: string; path: readonly string[] };
+  /** More read-only files for the sandbox (host path → sandbox path), e.g. a cache archive. */
+  binds?: readonly [string, string][];
+  /** Shown in the log instead of the command line (for Slipway's own steps). */
+  label?: string;
   /** The build's own variables (the request's env and SLIPWAY_*): given only to the command itself. */
   env: Readonly<Record<string, string>>;
   /** Unique per command: names its cgroup. */
@@ -115,6 +119,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   if (!process.execPath.startsWith('/usr/')) roBinds.push([nodePrefix, nodePrefix]);
   // Node releases and package managers, shared by the worker's builds: read-only, where the launchers expect them.
   if (o.tools.path.length > 0) roBinds.push([o.tools.root, o.tools.root]);
+  roBinds.push(...(o.binds ?? []));
   const rwBinds: [string, string][] = [
     [o.ws.src, SANDBOX.src],
     [o.ws.home, SANDBOX.home],
@@ -127,7 +132,7 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
 
 export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {
   if (argv.length === 0) throw new Error('empty command');
-  log.line(`$ ${argv.join(' ')}`);
+  log.line(options.label ?? `$ ${argv.join(' ')}`);
   log.startCommand();
   const cgroup = await CommandCgroup.create(options.support, options.name, options.caps);
   const line = commandLine(argv, options, cgroup);

@@ -1,7 +1,7 @@
 // What a build runs: its Node, its package manager, and its commands, each choice with the reason
 // the log gives for it. The request's own commands always win over what is detected.
 import type { DeploymentRecord } from '@slipway/shared';
-import { chooseNode, readNodeAsk } from './node-version';
+import { chooseNode, readNodeAsk, type NodeChoice } from './node-version';
 import { detectManager, execBin, installCommand, managerPackage, runScript, type Manager } from './package-manager';
 import { detectPreset, type Preset } from './presets';
 import type { ToolCache } from './tools';
@@ -16,6 +16,11 @@ export interface BuildPlan {
   steps: string[][];
   /** The framework found, or null. */
   preset: Preset | null;
+  node: NodeChoice;
+  /** The package manager, when a detected command uses it, with the version that runs. */
+  manager: { found: Manager; version: string } | null;
+  /** The detected install command among the steps (a cache hit may skip it); null for the request's own. */
+  install: string[] | null;
   /** Folders to put first on PATH (the chosen Node, then the package manager). */
   toolPath: string[];
   /** Lines for the build log: what was detected and why. */
@@ -32,7 +37,7 @@ export async function planBuild(
   const node = await chooseNode(await readNodeAsk(srcRoot, appDir, record.nodeVersion), tools);
   const notes = [`[slipway] node ${node.version}: ${node.reason}`];
   const toolPath = node.tool ? [node.tool.bin] : [];
-  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], preset: null, toolPath, notes };
+  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], preset: null, node, manager: null, install: null, toolPath, notes };
 
   const manager = await detectManager(srcRoot, appDir);
   const preset = await detectPreset(appDir, pkg);
@@ -42,15 +47,18 @@ export async function planBuild(
     notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]}/`);
   }
   // Only fetched when a detected command uses it: a request's own commands may not.
+  let used: BuildPlan['manager'] = null;
   if (steps.some((argv) => argv[0] === manager.name)) {
     const tool = await managerPackage(manager, tools, node.version);
+    used = { found: manager, version: tool?.version ?? `worker-node-${process.versions.node}` };
     notes.push(`[slipway] package manager: ${manager.name} ${tool?.version ?? "(the worker's npm)"}, from ${manager.reason}`);
     if (tool) toolPath.push(tool.bin);
     if (manager.name === 'npm' && manager.lockfile === null && hasDependencies(pkg)) {
       notes.push('[slipway] no lockfile: dependencies are resolved afresh (commit a lockfile for repeatable builds)');
     }
   }
-  return { steps, preset, toolPath, notes };
+  const install = record.installCommand ? null : (steps.find((argv) => argv.join(' ') === installCommand(manager).join(' ')) ?? null);
+  return { steps, preset, node, manager: used, install, toolPath, notes };
 }
 
 /**

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {
   BuildFailedError,
   RepoTooLargeError,
+  describeError,
   storageKeys,
   type Config,
   type DeploymentRecord,
@@ -17,6 +18,8 @@ import type { BuildLog } from './build-log';
 import { startEgressProxy } from './egress';
 import { planBuild, type PackageJson } from './plan';
 import type { ToolCache } from './tools';
+import { restoreCache, saveCache } from './cache-steps';
+import type { BuildCache } from './cache';
 import { failureSummary } from './failure';
 import { requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
@@ -29,6 +32,8 @@ export interface ProcessDeps {
   logger: Logger;
   sandbox: SandboxSupport;
   tools: ToolCache;
+  /** Null with BUILD_CACHE=off. */
+  cache: BuildCache | null;
 }
 
 
@@ -60,9 +65,10 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     const pkg = await readPackageJson(appDir);
     const plan = await planBuild(record, await realpath(ws.src), appDir, pkg, deps.tools);
     for (const note of plan.notes) log.line(note);
-    const steps = plan.steps;
     const tools = { root: deps.tools.root, path: plan.toolPath };
-    for (const [n, argv] of steps.entries()) {
+    const sandboxed = deps.sandbox.kind === 'bwrap';
+    /** Runs one command in the sandbox; a non-zero exit fails the build with the line that explains it. */
+    const run = async (argv: readonly string[], name: string, extra: { label?: string; binds?: [string, string][] } = {}) => {
       const result = await runCommand(argv, log, {
         cwd: appDir,
         ws,
@@ -73,9 +79,10 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
         etc,
         env,
         tools,
-        name: `${build}-${n}`,
+        name: `${build}-${name}`,
         timeoutMs: config.buildTimeoutMs,
         signal,
+        ...extra,
       });
       signal.throwIfAborted();
       if (result.code !== 0) {
@@ -85,11 +92,16 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
         const limited = result.timedOut || result.capHit !== null || result.aborted;
         throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);
       }
+    };
+    const cache = deps.cache && record.cache !== false && plan.manager ? await restoreCache(deps.cache, record, plan, appDir, { ws, sandboxed, log, run }) : null;
+    if (!cache) log.line(record.cache === false ? '[slipway] cache: off (cache: false)' : plan.manager ? '[slipway] cache: off (BUILD_CACHE=off)' : '[slipway] cache: none (nothing to install)');
+    for (const [n, argv] of plan.steps.entries()) {
+      if (argv === plan.install && cache?.exact) continue;
+      await run(argv, String(n));
     }
-
     let outputDir = await findOutputDir(appDir, record.outputDir, plan.preset?.outputs);
     // A plain static site (or one whose package.json only holds dev tools) is published as it is.
-    if (!outputDir && steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
+    if (!outputDir && plan.steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
     if (!outputDir) {
       const server = pkg ? await serverBuildReason(appDir, null, pkg) : null;
       if (server) throw new BuildFailedError(`${server}; Slipway publishes static sites only`);
@@ -110,6 +122,14 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     );
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
+    if (cache) {
+      await saveCache(cache, appDir, { ws, sandboxed, log, run, maxArchiveBytes: config.buildCacheArchiveBytes }).catch((err: unknown) => {
+        // The site is published and does not depend on it: the next build is only slower.
+        signal.throwIfAborted();
+        log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'storage error'})`);
+        if (!(err instanceof BuildFailedError)) deps.logger.warn({ deploymentId: record.id, err: describeError(err) }, 'build cache not saved');
+      });
+    }
     return output;
   } finally {
     await egress.close();

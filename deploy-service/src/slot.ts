@@ -20,6 +20,7 @@ import { processDeployment } from './processor';
 import { removeBuild } from './publish';
 import type { SandboxSupport } from './sandbox';
 import type { ToolCache } from './tools';
+import type { BuildCache } from './cache';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -41,6 +42,7 @@ export interface SlotDeps {
   connect: () => Promise<Redis>;
   sandbox: SandboxSupport;
   tools: ToolCache;
+  cache: BuildCache | null;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
 }
@@ -174,7 +176,7 @@ export class Slot {
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, tools: this.deps.tools }, record, build, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }));
       if (!result.recorded) {

@@ -8,6 +8,7 @@ import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type
 import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
 import { Slot } from './slot';
 import { ToolCache } from './tools';
+import { BuildCache } from './cache';
 
 export interface Worker {
   readonly slots: readonly Slot[];
@@ -24,6 +25,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const queue = new Queue(redis);
   const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
+  const cache = config.buildCache ? new BuildCache(config.cacheDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-cache'), config.buildCacheBytes, storage) : null;
   const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), config.npmRegistry);
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
@@ -49,7 +51,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       await conn.connect();
       return conn;
     };
-    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, tools, onChange: (slot) => void beat(slot) }));
+    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, tools, cache, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');

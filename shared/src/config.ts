@@ -96,6 +96,13 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path of letters, digits and . _ / -')
     .optional(),
+  BUILD_CACHE: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  CACHE_DIR: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]+$/, 'must be an absolute path of letters, digits and . _ / -')
+    .optional(),
+  BUILD_CACHE_MB: int(10_240, 0, 10_000_000),
+  BUILD_CACHE_ARCHIVE_MB: int(1024, 1, 100_000),
   NPM_REGISTRY: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -171,6 +178,13 @@ export interface Config {
   readonly toolsDir: string | undefined;
   /** Where those come from. */
   readonly npmRegistry: string;
+  /** Keep node_modules, package caches and framework caches between builds of a repository. */
+  readonly buildCache: boolean;
+  /** The worker's copy of the build caches (also kept in S3); least recently used go past buildCacheBytes. */
+  readonly cacheDir: string | undefined;
+  readonly buildCacheBytes: number;
+  /** One archive larger than this is not kept. */
+  readonly buildCacheArchiveBytes: number;
   readonly logLevel: string;
 }
 
@@ -240,6 +254,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workDir: e.WORK_DIR,
     toolsDir: e.TOOLS_DIR,
     npmRegistry: e.NPM_REGISTRY,
+    buildCache: e.BUILD_CACHE === 'on',
+    cacheDir: e.CACHE_DIR,
+    buildCacheBytes: e.BUILD_CACHE_MB * 1024 * 1024,
+    buildCacheArchiveBytes: e.BUILD_CACHE_ARCHIVE_MB * 1024 * 1024,
     logLevel: e.LOG_LEVEL,
   });
 }

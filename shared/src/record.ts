@@ -44,6 +44,11 @@ export const DeploymentRecordSchema = z.object({
   /** The build's own environment variables (values are secret: never logged, never shown by the API). */
   env: envJson.optional(),
   nodeVersion: z.string().optional(),
+  /** false: the build neither uses nor saves the build cache. */
+  cache: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional(),
   status: z.enum(STATUSES),
   attempts: count.default(0),
   error: z.string().optional(),

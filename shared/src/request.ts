@@ -89,6 +89,7 @@ export const DeployRequestSchema = z.strictObject({
   buildCommand: command('buildCommand').optional(),
   outputDir: relativeDir('outputDir').optional(),
   env: EnvSchema.optional(),
+  cache: z.boolean({ error: 'cache is true or false' }).optional(),
   nodeVersion: z
     .string()
     .min(1)

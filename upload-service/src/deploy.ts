@@ -85,6 +85,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       outputDir: request.outputDir,
       env: request.env,
       nodeVersion: request.nodeVersion,
+      cache: request.cache,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),

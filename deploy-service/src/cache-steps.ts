@@ -1,0 +1,69 @@
+// The build cache's two steps in a build: unpack the archives before the install, pack them after
+// a successful build. Both run `tar` as the build itself, inside its sandbox: an archive is the
+// build's data and is never unpacked, or read, by the worker.
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
+import type { DeploymentRecord } from '@slipway/shared';
+import type { BuildLog } from './build-log';
+import { FRAMEWORK_CACHES, MANAGER_CACHES, archiveScript, cacheKeys, type BuildCache, type CacheKeys } from './cache';
+import type { BuildPlan } from './plan';
+import type { Workspace } from './workspace';
+
+/** Where an archive to unpack is shown inside the sandbox. */
+const ARCHIVE_INSIDE = '/run/slipway/cache.tgz';
+
+type Run = (argv: readonly string[], name: string, extra?: { label?: string; binds?: [string, string][] }) => Promise<void>;
+
+interface StepContext {
+  ws: Workspace;
+  sandboxed: boolean;
+  log: BuildLog;
+  run: Run;
+}
+
+export interface RestoredCache {
+  cache: BuildCache;
+  keys: CacheKeys;
+  /** The deps archive was this lockfile's own: the install is skipped. */
+  exact: boolean;
+}
+
+/** The build's root as its commands see it: /build in the sandbox, the work folder without one. */
+const buildRoot = (c: StepContext) => (c.sandboxed ? '/build' : c.ws.root);
+
+export async function restoreCache(cache: BuildCache, record: Pick<DeploymentRecord, 'repoUrl' | 'rootDir'>, plan: BuildPlan, appDir: string, c: StepContext): Promise<RestoredCache> {
+  const manager = plan.manager!;
+  const keys = await cacheKeys(record.repoUrl, record.rootDir, manager.found, manager.version, plan.node.version, appDir);
+  const unpack = async (file: string, name: string, what: string) => {
+    const inside = c.sandboxed ? ARCHIVE_INSIDE : file;
+    await c.run(['tar', '-xzf', inside, '-C', buildRoot(c)], name, { label: `[slipway] cache: unpacking ${what}`, binds: [[file, ARCHIVE_INSIDE]] });
+  };
+  const deps = await cache.findDeps(keys);
+  if (!deps) c.log.line(`[slipway] cache: miss${keys.deps ? '' : ' (no lockfile: dependencies are not cached)'}`);
+  else {
+    await unpack(deps.file, 'cache-deps', deps.exact ? 'node_modules for this lockfile' : "an earlier lockfile's node_modules and package cache");
+    c.log.line(deps.exact ? '[slipway] cache: hit (this lockfile, manager and Node): the install is skipped' : '[slipway] cache: partial (an earlier lockfile): installing with a warm cache');
+  }
+  const framework = await cache.findBuild(keys);
+  if (framework) await unpack(framework, 'cache-build', "the framework's cache folders");
+  return { cache, keys, exact: deps?.exact ?? false };
+}
+
+/** Packs node_modules and the manager's cache (after a miss) and the framework caches, and keeps them. */
+export async function saveCache(restored: RestoredCache, appDir: string, c: StepContext & { maxArchiveBytes: number }): Promise<void> {
+  const { cache, keys } = restored;
+  const appRel = path.relative(c.ws.root, appDir);
+  const pack = async (name: 'deps' | 'build', paths: string[], withNodeModules: boolean) => {
+    const out = `home/.slipway-cache-${name}.tgz`;
+    const script = archiveScript(buildRoot(c), out, paths, withNodeModules);
+    await c.run(['/bin/sh', '-c', script], `cache-save-${name}`, { label: `[slipway] cache: packing ${name === 'deps' ? 'node_modules and the package cache' : "the framework's cache folders"}` });
+    const saved = await cache.save(keys, name, path.join(c.ws.root, out), c.maxArchiveBytes);
+    if ('bytes' in saved) c.log.line(`[slipway] cache: saved ${name} (${(saved.bytes / 1024 / 1024).toFixed(1)} MB)`);
+    else if (saved.skipped !== 'empty') c.log.line(`[slipway] cache: ${name} not saved: ${saved.skipped}`);
+  };
+  if (keys.deps && !restored.exact) await pack('deps', MANAGER_CACHES.map((p) => `home/${p}`), true);
+  // Only whether a folder is there is looked at here (without following links); tar reads them as the build.
+  const frameworkDirs = [];
+  for (const rel of FRAMEWORK_CACHES) if ((await lstat(path.join(appDir, rel)).catch(() => null))?.isDirectory()) frameworkDirs.push(`${appRel}/${rel}`);
+  if (frameworkDirs.length > 0) await pack('build', frameworkDirs, false);
+}

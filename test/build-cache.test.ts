@@ -1,0 +1,87 @@
+// The build cache: a redeploy of a real Vite + React app restores node_modules for its lockfile
+// and skips the install; cache: false neither uses nor saves it; another repository never sees it;
+// a changed lockfile still starts from the warm package cache.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { storageKeys } from '@slipway/shared';
+import { ToolCache } from '../deploy-service/src/tools';
+import { viteReactApp } from './harness/fixtures';
+import { withLockfile } from './harness/lockfiles';
+import { startStack, type Stack } from './harness/stack';
+
+let stack: Stack;
+let app: Record<string, string>;
+beforeAll(async () => {
+  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '180' } });
+  app = await withLockfile('npm', new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry), viteReactApp('Cached'));
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function logOf(id: string): Promise<string> {
+  return ((await stack.get(`/deployments/${id}/logs`)).body.lines as string[]).join('\n');
+}
+
+async function build(id: string): Promise<string> {
+  const record = await stack.waitFor(id, undefined, 240_000);
+  const log = await logOf(id);
+  expect(record.status, `${record.error}\n${log}`).toBe('deployed');
+  return log;
+}
+
+describe('build cache', () => {
+  let repoUrl: string;
+
+  it('misses on the first build and saves node_modules with the package cache', async () => {
+    repoUrl = await stack.repo('cached-app', app);
+    const log = await build(await stack.deploy({ repoUrl }));
+    expect(log).toContain('[slipway] cache: miss');
+    expect(log).toContain('$ npm ci');
+    expect(log).toMatch(/\[slipway\] cache: saved deps \(\d+\.\d MB\)/);
+    const objects: string[] = [];
+    for await (const { key } of stack.storage.list('cache/')) objects.push(key);
+    expect(objects.some((k) => /^cache\/[0-9a-f]{32}\/deps-[0-9a-f]{32}\.tgz$/.test(k))).toBe(true);
+  });
+
+  it('hits on a redeploy: node_modules is restored, the install skipped, the site the same', async () => {
+    const id = await stack.deploy({ repoUrl });
+    const log = await build(id);
+    expect(log).toContain('[slipway] cache: hit (this lockfile, manager and Node): the install is skipped');
+    expect(log).not.toContain('$ npm ci');
+    expect(log).toContain('$ npm run build');
+    expect((await stack.site(id, '/')).body.toString()).toContain('<title>Cached</title>');
+  });
+
+  it('with cache: false neither restores nor saves', async () => {
+    const before = await cacheObjects();
+    const log = await build(await stack.deploy({ repoUrl, cache: false }));
+    expect(log).toContain('[slipway] cache: off (cache: false)');
+    expect(log).toContain('$ npm ci');
+    expect(log).not.toMatch(/cache: (hit|saved)/);
+    expect(await cacheObjects()).toEqual(before);
+  });
+
+  it('is kept per repository: the same lockfile in another repository misses', async () => {
+    const log = await build(await stack.deploy({ repoUrl: await stack.repo('other-app', app) }));
+    expect(log).toContain('[slipway] cache: miss');
+  });
+
+  it('after a lockfile change, installs again from the warm package cache and saves the new one', async () => {
+    const pkg = JSON.parse(app['package.json']!);
+    pkg.dependencies['is-number'] = '7.0.0';
+    const changed = await withLockfile('npm', new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry), { ...app, 'package.json': JSON.stringify(pkg, null, 2) });
+    const url = await stack.repo('cached-app', changed); // a new commit of the same repository
+    expect(url).toBe(repoUrl);
+    const log = await build(await stack.deploy({ repoUrl }));
+    expect(log).toContain('[slipway] cache: partial (an earlier lockfile): installing with a warm cache');
+    expect(log).toContain('$ npm ci');
+    expect(log).toMatch(/\[slipway\] cache: saved deps/);
+  });
+});
+
+async function cacheObjects(): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const { key } of stack.storage.list(`${storageKeys.cache('')}`)) keys.push(key);
+  return keys.sort();
+}
