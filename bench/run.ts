@@ -1,20 +1,27 @@
 // `npm run bench`: speed figures measured side by side in one run, printed as a table of ratios.
 // Starts its own s3rver, git server and redis-server on free loopback ports; stops them at the end.
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Queue, loadConfig, newDeploymentId, uploadTree, type Redis } from '@slipway/shared';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
-import { staticSite } from '../test/harness/fixtures';
 import { runCommand } from '../deploy-service/src/build';
 import { BuildLog } from '../deploy-service/src/build-log';
 import { startEgressProxy } from '../deploy-service/src/egress';
 import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
 import { createWorkspace, handOver } from '../deploy-service/src/workspace';
 import { startStackOn } from '../test/harness/stack';
+import { staticSite, viteReactApp } from '../test/harness/fixtures';
+import { withLockfile } from '../test/harness/lockfiles';
+import { ToolCache } from '../deploy-service/src/tools';
+
+const run = promisify(execFile);
 
 const ROUNDS = 5; // 10 for the sandbox row, whose runs are short
+const BUILD_ROUNDS = 3; // real installs and builds: seconds each
 const TREE_FILES = 300;
 const QUEUE_JOBS = 500;
 
@@ -41,7 +48,13 @@ const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
 await chmod(tmpRoot, 0o711); // builds run as uids of their own, and must be able to pass through
 const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
 const git = await startGitServer(path.join(tmpRoot, 'git'));
-const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot });
+// registry.npmjs.org may resolve to a private address (a mirror): builds may still reach it.
+const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot }, { env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '300' } });
+
+async function deployedOrThrow(id: string): Promise<void> {
+  const record = await stack.waitFor(id, undefined, 300_000);
+  if (record.status !== 'deployed') throw new Error(`bench deployment ${id} failed: ${record.error}`);
+}
 const rows: string[][] = [];
 try {
   // 1. Source upload: bounded concurrency against one file at a time, alternated round by round.
@@ -75,7 +88,38 @@ try {
   }
   rows.push(['static site: POST → 202 vs POST → deployed', ms(median(post)), ms(median(deploy)), ratio(median(deploy), median(post))]);
 
-  // 3. The cost of ownership: ids through claim → start → settle, with the idle slot's sweep before each
+  // 3. Builds of a real Vite + React app (dependencies from the npm registry): a cold deploy (a new
+  //    repository: nothing cached), a warm redeploy (POST redeploy → deployed, node_modules from the
+  //    build cache), and the floor: `vite build` alone in a prepared folder, no platform around it.
+  const app = await withLockfile('npm', new ToolCache(path.join(tmpRoot, 'tools'), stack.config.npmRegistry), viteReactApp('Bench'));
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const bareBuild: number[] = [];
+  const barePath = path.join(tmpRoot, 'vite-bare');
+  for (const [rel, text] of Object.entries(app)) {
+    await mkdir(path.dirname(path.join(barePath, rel)), { recursive: true });
+    await writeFile(path.join(barePath, rel), text);
+  }
+  await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: barePath });
+  let warmId = '';
+  for (let round = 0; round < BUILD_ROUNDS; round++) {
+    const coldStart = performance.now();
+    const id = await stack.deploy({ repoUrl: await stack.repo(`vite-cold-${round}`, app) });
+    await deployedOrThrow(id);
+    cold.push(performance.now() - coldStart);
+    warmId ||= id;
+    const warmStart = performance.now();
+    if ((await stack.post(`/deployments/${warmId}/redeploy`, {})).status !== 202) throw new Error('bench redeploy refused');
+    await deployedOrThrow(warmId);
+    warm.push(performance.now() - warmStart);
+    const bareStart = performance.now();
+    await run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'silent'], { cwd: barePath });
+    bareBuild.push(performance.now() - bareStart);
+  }
+  rows.push(['Vite + React: bare `vite build` vs warm redeploy (cache hit)', ms(median(bareBuild)), ms(median(warm)), ratio(median(warm), median(bareBuild))]);
+  rows.push(['Vite + React: warm redeploy vs cold deploy (nothing cached)', ms(median(warm)), ms(median(cold)), ratio(median(cold), median(warm))]);
+
+  // 4. The cost of ownership: ids through claim → start → settle, with the idle slot's sweep before each
   //    claim (what slots do) against without it, one slot, on the stack's redis-server.
   for (const worker of stack.workers) await worker.close(); // the bench is the only consumer now
   const conn = stack.redis.duplicate();
@@ -91,7 +135,7 @@ try {
     conn.destroy();
   }
 
-  // 4. The cost of the sandbox: a no-op command (node -e 0) run bare (BUILD_SANDBOX=off, still with
+  // 5. The cost of the sandbox: a no-op command (node -e 0) run bare (BUILD_SANDBOX=off, still with
   //    rlimits and the build's uid) against sealed (bubblewrap, cgroup caps, egress forwarder).
   const { buildUids } = loadConfig({});
   const sandboxed = await detectSandbox(true, buildUids);

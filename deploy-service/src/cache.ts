@@ -1,10 +1,10 @@
-// The build cache: per repository (and rootDir), two archives, each made and unpacked by `tar`
+// The build cache: per repository (and rootDir), three archives, each made and unpacked by `tar`
 // inside the build's own sandbox, so the worker never reads what a build put in them:
-//   deps  — every node_modules and the package manager's own cache, keyed by the lockfile, the
-//           manager and the Node version; an exact hit skips the install, an earlier key's archive
-//           still warms it;
-//   build — the frameworks' cache folders (.next/cache, .astro, .angular/cache ...), saved after
-//           every successful build.
+//   deps     — every node_modules, keyed by the lockfile, the manager and the Node version; an
+//              exact hit skips the install, an earlier key's archive still warms it;
+//   packages — the package manager's own download cache, unpacked only when an install runs;
+//   build    — the frameworks' cache folders (.next/cache, .astro, .angular/cache ...), saved
+//              after every successful build.
 // Kept on the worker's disk (CACHE_DIR, least recently used evicted past BUILD_CACHE_MB) and in S3
 // under cache/<repo>/, so any replica can use it.
 import { createHash } from 'node:crypto';
@@ -45,6 +45,9 @@ export async function cacheKeys(repoUrl: string, rootDir: string | undefined, ma
 
 export type CacheHit = { file: string; exact: boolean } | null;
 
+/** deps: node_modules for one key; packages: the manager's download cache; build: the frameworks' caches. */
+export type ArchiveName = 'deps' | 'packages' | 'build';
+
 export class BuildCache {
   constructor(
     private readonly dir: string,
@@ -64,12 +67,17 @@ export class BuildCache {
     return file ? { file, exact: false } : null;
   }
 
+  /** The package manager's own cache (downloaded packages): only needed when an install runs. */
+  async findPackages(keys: CacheKeys): Promise<string | null> {
+    return this.fetch(keys.repo, 'packages.tgz');
+  }
+
   async findBuild(keys: CacheKeys): Promise<string | null> {
     return this.fetch(keys.repo, 'build.tgz');
   }
 
   /** Keeps an archive a build wrote (a regular file, never through a link) here and in S3. */
-  async save(keys: CacheKeys, name: 'deps' | 'build', source: string, maxArchiveBytes: number): Promise<{ bytes: number } | { skipped: string }> {
+  async save(keys: CacheKeys, name: ArchiveName, source: string, maxArchiveBytes: number): Promise<{ bytes: number } | { skipped: string }> {
     const handle = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
     if (!handle) return { skipped: 'empty' }; // nothing to archive: the script wrote none
     const info = await handle.stat();
@@ -81,7 +89,7 @@ export class BuildCache {
       await handle.close();
       return { skipped: `${Math.round(info.size / 1024 / 1024)} MB is over the ${Math.round(maxArchiveBytes / 1024 / 1024)} MB an archive may hold` };
     }
-    const file = name === 'deps' ? `deps-${keys.deps}.tgz` : 'build.tgz';
+    const file = name === 'deps' ? `deps-${keys.deps}.tgz` : `${name}.tgz`;
     const local = path.join(this.dir, keys.repo, file);
     await mkdir(path.dirname(local), { recursive: true, mode: 0o755 });
     const partial = `${local}.${process.pid}.partial`;
@@ -155,6 +163,7 @@ export function archiveScript(root: string, out: string, paths: readonly string[
     ': > "$list"',
     withNodeModules ? 'find src -name node_modules -type d -prune -print >> "$list"' : ':',
     `for p in ${paths.map(q).join(' ') || "''"}; do if [ -n "$p" ] && [ -d "$p" ] && [ ! -L "$p" ]; then echo "$p" >> "$list"; fi; done`,
-    `if [ -s "$list" ]; then tar -czf ${q(out)} -T "$list"; fi`,
+    // gzip -1: most of gzip's saving at a fraction of its time, and the save is on the deploy's path.
+    `if [ -s "$list" ]; then tar -I 'gzip -1' -cf ${q(out)} -T "$list"; fi`,
   ].join('\n');
 }
