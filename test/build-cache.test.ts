@@ -1,6 +1,7 @@
 // The build cache: a redeploy of a real Vite + React app restores node_modules for its lockfile
 // and skips the install; cache: false neither uses nor saves it; another repository never sees it;
 // a changed lockfile still starts from the warm package cache.
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
@@ -44,12 +45,23 @@ describe('build cache', () => {
     expect(objects.some((k) => /^cache\/[0-9a-f]{32}\/deps-[0-9a-f]{32}\.tgz$/.test(k))).toBe(true);
   });
 
-  it('hits on a redeploy: node_modules is restored, the install skipped, the site the same', async () => {
+  it('hits on a redeploy: the node_modules kept on the worker is moved in, the install skipped, the site the same', async () => {
     const id = await stack.deploy({ repoUrl });
     const log = await build(id);
+    expect(log).toContain('[slipway] cache: hit (this lockfile, manager and Node; node_modules kept on this worker): the install is skipped');
+    expect(log).not.toContain('$ npm ci');
+    expect(log).not.toContain('unpacking node_modules');
+    expect(log).toContain('$ npm run build');
+    expect((await stack.site(id, '/')).body.toString()).toContain('<title>Cached</title>');
+  });
+
+  it('hits from S3 on a worker that holds nothing of it (another replica), unpacking the archive', async () => {
+    await rm(path.join(stack.config.workDir!, 'slipway-cache'), { recursive: true, force: true });
+    const id = await stack.deploy({ repoUrl });
+    const log = await build(id);
+    expect(log).toContain('[slipway] cache: unpacking node_modules for this lockfile');
     expect(log).toContain('[slipway] cache: hit (this lockfile, manager and Node): the install is skipped');
     expect(log).not.toContain('$ npm ci');
-    expect(log).toContain('$ npm run build');
     expect((await stack.site(id, '/')).body.toString()).toContain('<title>Cached</title>');
   });
 

@@ -1,6 +1,7 @@
-// The build cache's two steps in a build: unpack the archives before the install, pack them after
-// a successful build. Both run `tar` as the build itself, inside its sandbox: an archive is the
-// build's data and is never unpacked, or read, by the worker.
+// The build cache's two steps in a build: before the install, move in the node_modules kept on this
+// worker (cache-trees.ts) or unpack the archives; after a successful build, pack them and keep the
+// node_modules. Archives are packed and unpacked by `tar` as the build itself, inside its sandbox:
+// they are the build's data and are never read by the worker.
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DeploymentRecord } from '@slipway/shared';
@@ -18,6 +19,8 @@ type Run = (argv: readonly string[], name: string, extra?: { label?: string; bin
 
 interface StepContext {
   ws: Workspace;
+  /** The build's own uid (the worker is root), or null. */
+  uid: number | null;
   sandboxed: boolean;
   log: BuildLog;
   run: Run;
@@ -40,6 +43,13 @@ export async function restoreCache(cache: BuildCache, record: Pick<DeploymentRec
     const inside = c.sandboxed ? ARCHIVE_INSIDE : file;
     await c.run(['tar', '-xzf', inside, '-C', buildRoot(c)], name, { label: `[slipway] cache: unpacking ${what}`, binds: [[file, ARCHIVE_INSIDE]] });
   };
+  const moved = cache.trees ? await cache.trees.take(keys, c.ws.src, c.uid) : null;
+  if (moved) {
+    c.log.line(`[slipway] cache: hit (this lockfile, manager and Node; node_modules kept on this worker): the install is skipped`);
+    const framework = await cache.findBuild(keys);
+    if (framework) await unpack(framework, 'cache-build', "the framework's cache folders");
+    return { cache, keys, exact: true };
+  }
   const deps = await cache.findDeps(keys);
   if (!deps) c.log.line(`[slipway] cache: miss${keys.deps ? '' : ' (no lockfile: dependencies are not cached)'}`);
   else await unpack(deps.file, 'cache-deps', deps.exact ? 'node_modules for this lockfile' : "an earlier lockfile's node_modules");
@@ -74,4 +84,6 @@ export async function saveCache(restored: RestoredCache, appDir: string, c: Step
   const frameworkDirs = [];
   for (const rel of FRAMEWORK_CACHES) if ((await lstat(path.join(appDir, rel)).catch(() => null))?.isDirectory()) frameworkDirs.push(`${appRel}/${rel}`);
   if (frameworkDirs.length > 0) await pack('build', frameworkDirs, false);
+  // Last: the archives above read node_modules where the build left it.
+  if (cache.trees) await cache.trees.keep(keys, c.ws.src);
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { storageKeys, type Storage } from '@slipway/shared';
 import { readSmall } from './node-version';
+import type { NodeModulesTrees } from './cache-trees';
 import type { Manager } from './package-manager';
 
 /** Package managers' own caches, relative to the build's HOME. */
@@ -53,6 +54,8 @@ export class BuildCache {
     private readonly dir: string,
     private readonly maxBytes: number,
     private readonly storage: Storage,
+    /** The fast path (unpacked node_modules moved in), or null where it is not safe. */
+    readonly trees: NodeModulesTrees | null = null,
   ) {}
 
   /** The deps archive for `keys`: the exact one, else the repository's latest; null when there is none. */

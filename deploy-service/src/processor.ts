@@ -49,7 +49,16 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     log.line(`[slipway] egress refused: ${reason}`),
   );
   try {
+    // Milliseconds per phase, logged at the end: where a build's time goes.
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
+    phase('download');
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
     log.line(describeSandbox(deps.sandbox, uid?.uid ?? null, caps));
     signal.throwIfAborted();
@@ -64,6 +73,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
 
     const pkg = await readPackageJson(appDir);
     const plan = await planBuild(record, await realpath(ws.src), appDir, pkg, deps.tools);
+    phase('plan');
     for (const note of plan.notes) log.line(note);
     const tools = { root: deps.tools.root, path: plan.toolPath };
     const sandboxed = deps.sandbox.kind === 'bwrap';
@@ -93,12 +103,14 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
         throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);
       }
     };
-    const cache = deps.cache && record.cache !== false && plan.manager ? await restoreCache(deps.cache, record, plan, appDir, { ws, sandboxed, log, run }) : null;
+    const cache = deps.cache && record.cache !== false && plan.manager ? await restoreCache(deps.cache, record, plan, appDir, { ws, uid: uid?.uid ?? null, sandboxed, log, run }) : null;
     if (!cache) log.line(record.cache === false ? '[slipway] cache: off (cache: false)' : plan.manager ? '[slipway] cache: off (BUILD_CACHE=off)' : '[slipway] cache: none (nothing to install)');
+    phase('restore');
     for (const [n, argv] of plan.steps.entries()) {
       if (argv === plan.install && cache?.exact) continue;
       await run(argv, String(n));
     }
+    phase('commands');
     let outputDir = await findOutputDir(appDir, record.outputDir, plan.preset?.outputs);
     // A plain static site (or one whose package.json only holds dev tools) is published as it is.
     if (!outputDir && plan.steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
@@ -122,14 +134,17 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     );
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
+    phase('publish');
     if (cache) {
-      await saveCache(cache, appDir, { ws, sandboxed, log, run, maxArchiveBytes: config.buildCacheArchiveBytes }).catch((err: unknown) => {
+      await saveCache(cache, appDir, { ws, uid: uid?.uid ?? null, sandboxed, log, run, maxArchiveBytes: config.buildCacheArchiveBytes }).catch((err: unknown) => {
         // The site is published and does not depend on it: the next build is only slower.
         signal.throwIfAborted();
-        log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'storage error'})`);
+        log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'an error on the worker; its log has it'})`);
         if (!(err instanceof BuildFailedError)) deps.logger.warn({ deploymentId: record.id, err: describeError(err) }, 'build cache not saved');
       });
     }
+    phase('save');
+    deps.logger.info({ deploymentId: record.id, build, phases }, 'build phases (ms)');
     return output;
   } finally {
     await egress.close();

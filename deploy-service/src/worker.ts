@@ -9,6 +9,7 @@ import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
 import { Slot } from './slot';
 import { ToolCache } from './tools';
 import { BuildCache } from './cache';
+import { NodeModulesTrees } from './cache-trees';
 
 export interface Worker {
   readonly slots: readonly Slot[];
@@ -25,7 +26,8 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const queue = new Queue(redis);
   const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
-  const cache = config.buildCache ? new BuildCache(config.cacheDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-cache'), config.buildCacheBytes, storage) : null;
+  const cacheDir = config.cacheDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-cache');
+  const cache = config.buildCache ? new BuildCache(cacheDir, config.buildCacheBytes, storage, await NodeModulesTrees.open(cacheDir)) : null;
   const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), config.npmRegistry);
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
