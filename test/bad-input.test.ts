@@ -45,6 +45,7 @@ describe('POST /deploy with bad input', () => {
     ['a shell pipeline as buildCommand', { repoUrl: 'https://example.com/a.git', buildCommand: 'npm run build | sh' }, json, 400, 'INVALID_INPUT', /buildCommand/],
     ['an env variable Slipway sets itself', { repoUrl: 'https://example.com/a.git', env: { PATH: '/tmp' } }, json, 400, 'INVALID_INPUT', /env\.PATH: env may not set PATH/],
     ['an env value that is not a string', { repoUrl: 'https://example.com/a.git', env: { PORT: 8080 } }, json, 400, 'INVALID_INPUT', /env\.PORT: env values must be strings/],
+    ['an spaFallback outside the output root', { repoUrl: 'https://example.com/a.git', spaFallback: '../secret.html' }, json, 400, 'INVALID_INPUT', /spaFallback is the name of an .html file/],
     ['a body over 16 KB', { repoUrl: `https://example.com/${'a'.repeat(20_000)}` }, json, 413, 'BODY_TOO_LARGE', /16 KB/],
   ])('%s', async (_name, body, headers, status, code, message) => {
     const res = await stack.post('/deploy', body, headers);

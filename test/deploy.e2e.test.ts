@@ -193,6 +193,16 @@ console.log('using secret ' + e.API_SECRET + ' for the build');
     expect(record.error).toMatch(/none of dist, build, out, public/);
   });
 
+  it('publishes an output with no index.html when the request names its SPA fallback page, and serves it for routes', async () => {
+    const repoUrl = await stack.repo('spa-fallback', { 'dist/200.html': '<div id="app">spa</div>', 'dist/assets/app.js': 'console.log(1)' });
+    const id = await stack.deploy({ repoUrl, outputDir: 'dist', spaFallback: '200.html' });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    for (const route of ['/', '/settings/profile']) expect((await stack.site(id, route)).body.toString()).toBe('<div id="app">spa</div>');
+    expect((await stack.site(id, '/assets/app.js')).body.toString()).toBe('console.log(1)');
+    expect((await stack.site(id, '/assets/missing.js')).status).toBe(404);
+  });
+
   /** A repository whose build (run by node, dependencies declared but not installed) writes `files`. */
   const writesFiles = (deps: Record<string, string>, files: Record<string, string>) => ({
     'package.json': JSON.stringify({ name: 'app', private: true, scripts: { build: 'node build.js' }, devDependencies: deps }),
@@ -216,9 +226,10 @@ for (const [f, text] of Object.entries(${JSON.stringify(files)})) { fs.mkdirSync
     ['a Nuxt server build', { nuxt: '^3.0.0' }, { '.output/server/index.mjs': 'x', '.output/public/favicon.ico': 'x', 'dist/_nuxt/a.js': 'x' }, /run `nuxt generate`/],
     ['an unknown server bundle', {}, { 'dist/server.js': 'require("http").createServer().listen(3000)', 'dist/assets/a.css': 'x' }, /holds server.js and no index.html: it looks like a server bundle/],
     ['an output with no index.html', {}, { 'dist/app.js': 'x', 'dist/style.css': 'x' }, /the output folder dist\/ has no index.html at its root \(it holds app.js, style.css\); set outputDir/],
-  ])('fails %s instead of marking it deployed, and publishes nothing', async (_name, deps, files, reason) => {
+    ['an spaFallback page the output does not have', {}, { 'dist/index.html': 'x' }, /the output folder dist\/ has no 200.html \(spaFallback\) at its root/, { spaFallback: '200.html' }],
+  ] as [string, Record<string, string>, Record<string, string>, RegExp, Record<string, string>?][])('fails %s instead of marking it deployed, and publishes nothing', async (_name, deps, files, reason, extra) => {
     const repoUrl = await stack.repo('not-static', writesFiles(deps, files));
-    const id = await stack.deploy({ repoUrl, installCommand: 'node -e 0' });
+    const id = await stack.deploy({ repoUrl, installCommand: 'node -e 0', ...extra });
     const record = await stack.waitFor(id);
     expect(record.status).toBe('failed');
     expect(record.error).toMatch(reason);

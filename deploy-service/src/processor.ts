@@ -124,7 +124,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       );
     }
     // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
-    await requireStaticSite(appDir, outputDir, pkg);
+    await requireStaticSite(appDir, outputDir, pkg, record.spaFallback);
     signal.throwIfAborted();
     const output = await publishOutput(storage, record.id, build, outputDir, { concurrency: config.uploadConcurrency, maxFiles: config.maxOutputFiles, maxBytes: config.maxOutputBytes }).catch(
       (err: unknown) => {

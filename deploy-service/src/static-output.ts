@@ -15,9 +15,15 @@ export interface PackageDeps {
 const SERVER_ENTRIES = ['handler.js', 'server.js', 'server.mjs', 'entry.mjs', 'index.mjs', 'env.js'];
 const SVELTEKIT_SERVER_ADAPTERS = ['@sveltejs/adapter-node', '@sveltejs/adapter-vercel', '@sveltejs/adapter-netlify', '@sveltejs/adapter-cloudflare', '@sveltejs/adapter-cloudflare-workers', '@sveltejs/adapter-auto'];
 
-/** Throws BuildFailedError unless `outputDir` holds an index.html at its root. */
-export async function requireStaticSite(appDir: string, outputDir: string, pkg: PackageDeps | null): Promise<void> {
-  if (await existingFile(outputDir, 'index.html')) return;
+/**
+ * Throws BuildFailedError unless `outputDir` holds an index.html at its root, or the page the
+ * request named as its single-page-app fallback.
+ */
+export async function requireStaticSite(appDir: string, outputDir: string, pkg: PackageDeps | null, spaFallback?: string): Promise<void> {
+  if (spaFallback && !(await existingFile(outputDir, spaFallback))) {
+    throw new BuildFailedError(`the output folder ${path.relative(appDir, outputDir) || '.'}/ has no ${spaFallback} (spaFallback) at its root`);
+  }
+  if (spaFallback || (await existingFile(outputDir, 'index.html'))) return;
   const rel = path.relative(appDir, outputDir) || '.';
   const server = await serverBuildReason(appDir, outputDir, pkg);
   if (server) throw new BuildFailedError(`${server}; Slipway publishes static sites only`);

@@ -385,6 +385,12 @@ export class Queue {
     return (await this.redis.hGet(recordKey(id), 'liveBuild')) ?? null;
   }
 
+  /** What serving a site needs, in one round trip: its live build and its SPA fallback page. */
+  async site(id: string): Promise<{ liveBuild: string | null; spaFallback: string | null }> {
+    const [liveBuild, spaFallback] = await this.redis.hmGet(recordKey(id), ['liveBuild', 'spaFallback']);
+    return { liveBuild: liveBuild ?? null, spaFallback: spaFallback ?? null };
+  }
+
   /**
    * Blocks up to `timeoutSeconds` for the oldest waiting id and moves it to the slot's processing
    * list (FIFO: LPUSH at the head, take from the tail). `conn` must be a connection of its own.

@@ -44,6 +44,8 @@ export const DeploymentRecordSchema = z.object({
   /** The build's own environment variables (values are secret: never logged, never shown by the API). */
   env: envJson.optional(),
   nodeVersion: z.string().optional(),
+  /** A page at the output's root served for routes that have no file (instead of index.html). */
+  spaFallback: z.string().optional(),
   /** false: the build neither uses nor saves the build cache. */
   cache: z
     .enum(['true', 'false'])

@@ -90,6 +90,11 @@ export const DeployRequestSchema = z.strictObject({
   outputDir: relativeDir('outputDir').optional(),
   env: EnvSchema.optional(),
   cache: z.boolean({ error: 'cache is true or false' }).optional(),
+  spaFallback: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}\.html$/, 'spaFallback is the name of an .html file at the root of the output, such as 200.html')
+    .refine((v) => !v.startsWith('.'), 'spaFallback is the name of an .html file at the root of the output, such as 200.html')
+    .optional(),
   nodeVersion: z
     .string()
     .min(1)

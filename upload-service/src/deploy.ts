@@ -86,6 +86,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       env: request.env,
       nodeVersion: request.nodeVersion,
       cache: request.cache,
+      spaFallback: request.spaFallback,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),

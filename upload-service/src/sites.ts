@@ -1,6 +1,6 @@
 // Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` gets the file from the deployment's live
 // build, `dist/<id>/<liveBuild>/`, streamed from S3, with an index.html fallback for folders and
-// single-page apps. The live build is read from the record, so a switch to a new build is atomic.
+// single-page apps (or the deployment's own spaFallback page). The live build is read from the record, so a switch to a new build is atomic.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { NextFunction, Request, Response } from 'express';
@@ -21,7 +21,7 @@ export function siteIdFromHost(host: string | undefined, baseDomain: string): st
  * `/` and `/docs/` → their index.html; `/about` → `about`, then `about/index.html`, then the root
  * index.html (a single-page app's route); a missing file with an extension is a 404.
  */
-export function candidateKeys(prefix: string, requestPath: string): string[] {
+export function candidateKeys(prefix: string, requestPath: string, fallback = 'index.html'): string[] {
   let decoded: string;
   try {
     decoded = decodeURIComponent(requestPath);
@@ -30,10 +30,11 @@ export function candidateKeys(prefix: string, requestPath: string): string[] {
   }
   const rel = safeRelativePath(decoded.replace(/^\/+/, ''));
   const root = `${prefix}/index.html`;
-  if (rel === '') return [root];
+  const spa = keyUnder(prefix, fallback);
+  if (rel === '') return [...new Set([root, spa])];
   if (decoded.endsWith('/')) return [keyUnder(prefix, `${rel}/index.html`)];
   if (path.posix.extname(rel) !== '') return [keyUnder(prefix, rel)];
-  return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), root];
+  return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), spa];
 }
 
 export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: string) {
@@ -44,7 +45,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: stri
       res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
       return;
     }
-    const build = await queue.liveBuild(id);
+    const { liveBuild: build, spaFallback } = await queue.site(id);
     if (build === null || !BUILD_ID_PATTERN.test(build)) {
       res.status(404).type('text/plain').send('Not Found\n');
       return;
@@ -53,7 +54,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: stri
     try {
       // req.path is already normalised by the URL parser; the raw URL is checked so an encoded
       // `%2e%2e%2f` cannot climb either.
-      keys = candidateKeys(storageKeys.build(id, build), req.originalUrl.split('?')[0] ?? '/');
+      keys = candidateKeys(storageKeys.build(id, build), req.originalUrl.split('?')[0] ?? '/', spaFallback ?? undefined);
     } catch (err) {
       if (err instanceof UnsafePathError) {
         res.status(400).type('text/plain').send('Bad Request\n');

@@ -21,6 +21,13 @@ describe('site routing', () => {
     expect(candidateKeys(id, '/a%20b.html')).toEqual([`${id}/a b.html`]);
   });
 
+  it('uses the deployment\'s own SPA fallback page for routes with no file', () => {
+    const id = 'dist/abcdefghij12/b1234567';
+    expect(candidateKeys(id, '/', '200.html')).toEqual([`${id}/index.html`, `${id}/200.html`]);
+    expect(candidateKeys(id, '/app/settings', '200.html')).toEqual([`${id}/app/settings`, `${id}/app/settings/index.html`, `${id}/200.html`]);
+    expect(candidateKeys(id, '/missing.js', '200.html')).toEqual([`${id}/missing.js`]);
+  });
+
   it.each(['/../other/index.html', '/%2e%2e/other/index.html', '/a/%2E%2E/%2e%2e/x', '/..%2fx', '/%00', '/%E0%A4%A'])('never leaves dist/<id>/ for %s', (p) => {
     expect(() => candidateKeys('dist/abcdefghij12/b1234567', p)).toThrowError(UnsafePathError);
   });
