@@ -4,7 +4,7 @@
 // shared by every build on the worker (bound read-only into the sandbox, at the same path).
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,9 @@ import { BuildFailedError } from '@slipway/shared';
 const PACKUMENT_TTL_MS = 10 * 60_000;
 const MAX_TARBALL_BYTES = 256 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 120_000;
+/** Node releases and package managers kept per worker before the least recently used are removed. */
+const MAX_TOOLS = 24;
+const TOOL_IN_USE_MS = 6 * 3600_000;
 
 export interface ToolPackage {
   name: string;
@@ -36,6 +39,7 @@ export class ToolCache {
   constructor(
     readonly root: string,
     private readonly registry: string,
+    private readonly limits: { maxTools: number; inUseMs: number } = { maxTools: MAX_TOOLS, inUseMs: TOOL_IN_USE_MS },
   ) {}
 
   /** Every published version of a package, newest first. */
@@ -78,7 +82,11 @@ export class ToolCache {
   private async unpack(name: string, version: string): Promise<ToolPackage> {
     const folder = this.folder(name, version);
     const tool = { name, version, dir: path.join(folder, 'package'), bin: path.join(folder, 'bin') };
-    if (await exists(path.join(folder, '.complete'))) return tool;
+    if (await exists(path.join(folder, '.complete'))) {
+      const now = new Date();
+      await utimes(folder, now, now).catch(() => undefined); // last use, for eviction
+      return tool;
+    }
     const meta = (await this.packument(name)).versions[version];
     if (!meta) throw new BuildFailedError(`${name}@${version} is not published on the npm registry`);
     await mkdir(this.root, { recursive: true, mode: 0o755 });
@@ -98,11 +106,29 @@ export class ToolCache {
         if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
         await rm(staging, { recursive: true, force: true });
       });
+      await this.evict(folder);
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
     return tool;
+  }
+
+  /**
+   * Repositories choose versions, so the folder is bounded: past MAX_TOOLS, the least recently used
+   * go, except any used within the last TOOL_IN_USE_MS (a build may be running with it).
+   */
+  private async evict(keep: string): Promise<void> {
+    const tools: { dir: string; used: number }[] = [];
+    for (const name of await readdir(this.root)) {
+      if (name.startsWith('.')) continue;
+      const dir = path.join(this.root, name);
+      const s = await stat(dir).catch(() => null);
+      if (s && dir !== keep) tools.push({ dir, used: s.mtimeMs });
+    }
+    const excess = tools.length + 1 - this.limits.maxTools;
+    const idle = tools.filter((t) => Date.now() - t.used > this.limits.inUseMs).sort((a, b) => a.used - b.used);
+    for (const t of idle.slice(0, Math.max(0, excess))) await rm(t.dir, { recursive: true, force: true });
   }
 
   private async download(url: string, integrity: string | undefined, dest: string): Promise<void> {
