@@ -50,6 +50,26 @@ describe('API tokens', () => {
     await nothingQueued();
   });
 
+  it('every project change needs a token, and project reads do with PRIVATE_READS=1', async () => {
+    const repoUrl = await stack.repo('authed-project', staticSite());
+    for (const [method, path, body] of [
+      ['POST', '/projects', { name: 'authed', repoUrl }],
+      ['PATCH', '/projects/authed', { productionBranch: 'x' }],
+      ['DELETE', '/projects/authed', undefined],
+      ['POST', '/projects/authed/deployments', {}],
+      ['POST', '/projects/authed/rollback', {}],
+      ['POST', '/projects/authed/promote', { deploymentId: deployed }],
+      ['GET', '/projects', undefined],
+      ['GET', '/projects/authed/deployments', undefined],
+      ['GET', '/deployments', undefined],
+    ] as const) {
+      expect((await call(method, path, { body })).status, `${method} ${path}`).toBe(401);
+    }
+    expect(await stack.queue.projects.get('authed')).toBeNull();
+    expect((await call('POST', '/projects', { token: TOKEN, body: { name: 'authed', repoUrl } })).status).toBe(201);
+    expect((await call('GET', '/projects/authed', { token: OTHER })).status).toBe(200);
+  });
+
   it('cancel and redeploy need a token too; with one they work', async () => {
     expect((await call('POST', `/deployments/${deployed}/redeploy`)).status).toBe(401);
     expect((await call('POST', `/deployments/${deployed}/cancel`)).status).toBe(401);

@@ -13,3 +13,5 @@ export * from './request';
 export * from './s3';
 export * from './tree';
 export * from './workspaces';
+export * from './project';
+export * from './projects';

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from './redis';
 import { fromHash, toHash, type DeploymentRecord, type Status } from './record';
+import { Projects, pageNewestFirst, projectBranchesKey, projectDeploymentsKey, projectKey, type Page } from './projects';
 
 export const QUEUE_KEY = 'build-queue';
 const DEAD_KEY = 'build-queue:dead';
@@ -18,6 +19,8 @@ const HEARTBEAT_PREFIX = 'build-queue:heartbeat:';
 /** Pub/sub channel on which a cancel request names the deployment id to stop. */
 export const CANCEL_CHANNEL = 'build-queue:cancel';
 const RECORD_PREFIX = 'deployment:';
+/** Every deployment id by creation time (ms), for listings. */
+const DEPLOYMENTS_KEY = 'deployments';
 const recordKey = (id: string) => `${RECORD_PREFIX}${id}`;
 const logKey = (id: string) => `${RECORD_PREFIX}${id}:log`;
 const processingKey = (slot: string) => `${PROCESSING_PREFIX}${slot}`;
@@ -72,14 +75,17 @@ end
 // ENQUEUE: an uploaded deployment joins the list. Idempotent: a retry after a lost reply finds the
 // record no longer `uploading` and pushes nothing, so the caller can always ask again.
 const ENQUEUE_SCRIPT = `
--- KEYS: record, queue     ARGV: id, now, field, value, ...
+-- KEYS: record, queue, deployments, [projectDeployments]     ARGV: id, now, createdMs, field, value, ...
 local record, queue = KEYS[1], KEYS[2]
 local id, now = ARGV[1], ARGV[2]
 local status = redis.call('HGET', record, 'status')
 if status ~= 'uploading' then return status or 'missing' end
-redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, unpack(ARGV, 3))
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, unpack(ARGV, 4))
 redis.call('PERSIST', record)
 redis.call('LPUSH', queue, id)
+-- Listed from here on (an upload that failed never is), newest first by creation time.
+redis.call('ZADD', KEYS[3], ARGV[3], id)
+if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 return 'queued'
 `;
 
@@ -123,17 +129,31 @@ return 'started'
 
 // SETTLE: acknowledge and record the outcome in one step, only for the slot that owns the build.
 // With a build id (deployed), the record's liveBuild pointer switches to it in the same step, and
-// the build it replaces is returned so its objects can be removed.
+// the build it replaces is returned so its objects can be removed. A project's aliases move in the
+// same step: the branch alias to this deployment, and production too when it built the production
+// branch and production is not pinned by a rollback; never to a deployment older than the one they
+// point at (a slow build finishing late), and never for a failure.
 const SETTLE_SCRIPT = `
--- KEYS: record, processing     ARGV: id, slot, liveBuild ('' for none), field, value, ...
+-- KEYS: record, processing, [project, projectBranches]
+-- ARGV: id, slot, liveBuild ('' for none), aliasLabel, createdMs, production ('1'/'0'), field, value, ...
 local record, processing = KEYS[1], KEYS[2]
-local id, slot, build = ARGV[1], ARGV[2], ARGV[3]
+local id, slot, build, label, at, production = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 if redis.call('LREM', processing, 0, id) == 0 then return {0, ''} end
 if redis.call('HGET', record, 'worker') ~= slot or redis.call('HGET', record, 'status') ~= 'building' then return {0, ''} end
 local previous = redis.call('HGET', record, 'liveBuild') or ''
 if build ~= '' then redis.call('HSET', record, 'liveBuild', build) end
-redis.call('HSET', record, unpack(ARGV, 4))
+redis.call('HSET', record, unpack(ARGV, 7))
 redis.call('HDEL', record, 'cancelRequested')
+if build ~= '' and #KEYS >= 4 and redis.call('EXISTS', KEYS[3]) == 1 then
+  local project, branches = KEYS[3], KEYS[4]
+  if at >= tonumber(redis.call('HGET', branches, label .. ':at') or '-1') then
+    redis.call('HSET', branches, label, id, label .. ':at', at)
+  end
+  if production == '1' and redis.call('HGET', project, 'pinned') ~= '1'
+     and at >= tonumber(redis.call('HGET', project, 'productionAt') or '-1') then
+    redis.call('HSET', project, 'production', id, 'productionAt', at)
+  end
+end
 return {1, previous}
 `;
 
@@ -355,7 +375,12 @@ export interface RecoverResult {
 }
 
 export class Queue {
-  constructor(private readonly redis: Redis) {}
+  /** The projects, on the same connection (their aliases move inside this queue's SETTLE step). */
+  readonly projects: Projects;
+
+  constructor(private readonly redis: Redis) {
+    this.projects = new Projects(redis);
+  }
 
   /** Records a deployment whose source is being uploaded; it expires unless enqueue() follows. */
   async createUploading(record: DeploymentRecord): Promise<void> {
@@ -368,7 +393,15 @@ export class Queue {
    */
   async enqueue(id: string, fields: Partial<DeploymentRecord> = {}): Promise<EnqueueResult> {
     const args = Object.entries(toHash(fields)).flat();
-    return (await this.script(ENQUEUE_SCRIPT, [recordKey(id), QUEUE_KEY], [id, now(), ...args])) as EnqueueResult;
+    const [project, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'createdAt']);
+    const score = String(Date.parse(createdAt ?? '') || Date.now());
+    const history = project ? [projectDeploymentsKey(project)] : [];
+    return (await this.script(ENQUEUE_SCRIPT, [recordKey(id), QUEUE_KEY, DEPLOYMENTS_KEY, ...history], [id, now(), score, ...args])) as EnqueueResult;
+  }
+
+  /** Every deployment's id, newest first (the history the API lists). */
+  deployments(cursor: string | null, limit: number): Promise<Page<string>> {
+    return pageNewestFirst(this.redis, DEPLOYMENTS_KEY, cursor, limit);
   }
 
   /** Forgets a deployment that never reached the queue (its upload failed). */
@@ -585,7 +618,17 @@ export class Queue {
 
   private async settle(id: string, slot: string, liveBuild: string, fields: Partial<DeploymentRecord>): Promise<SettleResult> {
     const args = Object.entries(toHash(fields)).flat();
-    const [recorded, previous] = (await this.script(SETTLE_SCRIPT, [recordKey(id), processingKey(slot)], [id, slot, liveBuild, ...args])) as [number, string];
+    const keys = [recordKey(id), processingKey(slot)];
+    let alias = ['', '0', '0'];
+    if (liveBuild !== '') {
+      // Set when the deployment was made and never changed since, so read before the step is safe.
+      const [project, label, production, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel', 'production', 'createdAt']);
+      if (project && label) {
+        keys.push(projectKey(project), projectBranchesKey(project));
+        alias = [label, String(Date.parse(createdAt ?? '') || 0), production === '1' ? '1' : '0'];
+      }
+    }
+    const [recorded, previous] = (await this.script(SETTLE_SCRIPT, keys, [id, slot, liveBuild, ...alias, ...args])) as [number, string];
     return { recorded: recorded === 1, previousBuild: previous || null };
   }
 

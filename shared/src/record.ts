@@ -66,6 +66,10 @@ export const DeploymentRecordSchema = z.object({
   outputBytes: count.optional(),
   /** The build whose output the site serves (`dist/<id>/<liveBuild>/`); switched only by a recorded `deployed`. */
   liveBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
+  /** The project this deployment belongs to, its branch's alias label, and '1' when it builds the production branch. */
+  project: z.string().optional(),
+  aliasLabel: z.string().optional(),
+  production: z.literal('1').optional(),
   /** Set while a cancel waits for the build's owner to stop it. */
   cancelRequested: z.literal('1').optional(),
 });
@@ -73,7 +77,7 @@ export const DeploymentRecordSchema = z.object({
 export type DeploymentRecord = z.output<typeof DeploymentRecordSchema>;
 
 /** Flattens record fields to the strings a Redis hash holds; undefined fields are left out. */
-export function toHash(fields: Partial<DeploymentRecord>): Record<string, string> {
+export function toHash(fields: Partial<DeploymentRecord> | Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;

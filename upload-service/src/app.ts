@@ -25,6 +25,7 @@ import { requireToken, sameOriginOnly } from './auth';
 import { createDeployment } from './deploy';
 import { createMetrics } from './metrics';
 import { PAGE_HTML } from './page';
+import { projectsRouter } from './projects';
 import { sitesMiddleware } from './sites';
 
 export interface AppDeps {
@@ -86,12 +87,14 @@ export function createApp(deps: AppDeps): express.Express {
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     handler: (_req, _res, next) =>
-      next(new TooManyRequestsError(`more than ${config.deployRateLimit} deploy, cancel or redeploy requests a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
+      next(new TooManyRequestsError(`more than ${config.deployRateLimit} changes (deploy, cancel, redeploy, project changes) a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
   });
   // What every change goes through (the same-origin rule, the token, the rate limit), and every read
   // with PRIVATE_READS=1; each calls next() on to the route below.
   app.post(['/deploy', '/deployments/:id/cancel', '/deployments/:id/redeploy'], sameOriginOnly, token, changeLimit);
   app.get(['/deployments/:id', '/status', '/deployments/:id/logs', '/queue', '/metrics'], readToken);
+
+  app.use(projectsRouter({ ...deps, clones, projects: queue.projects }, { change: [sameOriginOnly, token, changeLimit], read: readToken }));
 
   app.post('/deploy', async (req, res) => {
     let record;

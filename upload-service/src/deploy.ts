@@ -12,6 +12,7 @@ import {
   describeError,
   isRedisOffline,
   isRedisUnavailable,
+  branchLabel,
   newDeploymentId,
   siteUrl,
   storageKeys,
@@ -20,6 +21,7 @@ import {
   type DeployRequest,
   type DeploymentRecord,
   type Logger,
+  type ProjectRecord,
   type Queue,
   type Storage,
 } from '@slipway/shared';
@@ -42,13 +44,34 @@ export interface DeployDeps {
 }
 
 export async function createDeployment(deps: DeployDeps, body: unknown): Promise<DeploymentRecord> {
-  const { config } = deps;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('the request body must be a JSON object such as {"repoUrl": "https://github.com/owner/site.git"}');
   }
   const parsed = DeployRequestSchema.safeParse(body);
   if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
-  const request = parsed.data;
+  return startDeployment(deps, parsed.data, {});
+}
+
+/** A deployment of a project: its settings, the branch asked for (else production's), its aliases. */
+export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined): Promise<DeploymentRecord> {
+  const chosen = branch ?? project.productionBranch;
+  const request: DeployRequest = {
+    repoUrl: project.repoUrl,
+    branch: chosen,
+    rootDir: project.rootDir,
+    installCommand: project.installCommand,
+    buildCommand: project.buildCommand,
+    outputDir: project.outputDir,
+    env: project.env,
+    nodeVersion: project.nodeVersion,
+    spaFallback: project.spaFallback,
+  };
+  const production = chosen === project.productionBranch ? ('1' as const) : undefined;
+  return startDeployment(deps, request, { project: project.name, aliasLabel: branchLabel(chosen, project.name), production });
+}
+
+async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>): Promise<DeploymentRecord> {
+  const { config } = deps;
   const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
   if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
   const { clones } = deps;
@@ -56,10 +79,10 @@ export async function createDeployment(deps: DeployDeps, body: unknown): Promise
   if (clones.activeCount + clones.pendingCount >= config.maxConcurrentClones + config.maxWaitingClones) {
     throw new TooManyRequestsError(`${clones.activeCount + clones.pendingCount} deployments are being prepared; the limit is ${config.maxConcurrentClones + config.maxWaitingClones}, try again shortly`, 5);
   }
-  return clones(() => prepare(deps, request, target));
+  return clones(() => prepare(deps, request, target, extra));
 }
 
-async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget): Promise<DeploymentRecord> {
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>): Promise<DeploymentRecord> {
   const { config, queue, storage } = deps;
 
   const id = newDeploymentId();
@@ -87,6 +110,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       nodeVersion: request.nodeVersion,
       cache: request.cache,
       spaFallback: request.spaFallback,
+      ...extra,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),
@@ -173,7 +197,7 @@ async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promis
   }
 }
 
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   return issues
     .slice(0, 5)
     .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))

@@ -1,19 +1,37 @@
-// Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` gets the file from the deployment's live
-// build, `dist/<id>/<liveBuild>/`, streamed from S3, with an index.html fallback for folders and
-// single-page apps (or the deployment's own spaFallback page). The live build is read from the record, so a switch to a new build is atomic.
+// Site serving: a request whose Host is `<id>.<BASE_DOMAIN>` (or a project alias: `<project>.` for
+// production, `<branch>--<project>.` for a branch) gets the file from the deployment's live build,
+// `dist/<id>/<liveBuild>/`, streamed from S3, with an index.html fallback for folders and single-page
+// apps (or the deployment's own spaFallback page). The live build is read from the record, so a
+// switch to a new build is atomic.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { NextFunction, Request, Response } from 'express';
-import { BUILD_ID_PATTERN, UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Queue, type Storage } from '@slipway/shared';
+import { BUILD_ID_PATTERN, ProjectNameSchema, UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Queue, type Storage } from '@slipway/shared';
 
-/** The deployment id a Host header names, or null when the request is not for a site. */
-export function siteIdFromHost(host: string | undefined, baseDomain: string): string | null {
+/** What a Host header names: a deployment, a project's production, a project's branch, or nothing. */
+export type SiteHost = { deployment: string } | { project: string; branch: string | null };
+
+export function siteFromHost(host: string | undefined, baseDomain: string): SiteHost | null {
   if (!host) return null;
   const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
   const suffix = `.${baseDomain}`;
   if (!name.endsWith(suffix)) return null;
   const label = name.slice(0, -suffix.length);
-  return isDeploymentId(label) ? label : null;
+  if (isDeploymentId(label)) return { deployment: label };
+  // `<branch>--<project>`: neither part holds "--" (project names may not, branch labels cannot).
+  const parts = label.split('--');
+  if (parts.length > 2) return null;
+  const [first, second] = parts as [string, string | undefined];
+  const project = second ?? first;
+  if (!ProjectNameSchema.safeParse(project).success) return null;
+  if (second !== undefined && !/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/.test(first)) return null;
+  return { project, branch: second === undefined ? null : first };
+}
+
+/** The deployment id a Host header names directly, or null. */
+export function siteIdFromHost(host: string | undefined, baseDomain: string): string | null {
+  const site = siteFromHost(host, baseDomain);
+  return site && 'deployment' in site ? site.deployment : null;
 }
 
 /**
@@ -39,8 +57,14 @@ export function candidateKeys(prefix: string, requestPath: string, fallback = 'i
 
 export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: string) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const id = siteIdFromHost(req.headers.host, baseDomain);
-    if (id === null) return next();
+    const site = siteFromHost(req.headers.host, baseDomain);
+    if (site === null) return next();
+    // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
+    const id = 'deployment' in site ? site.deployment : await queue.projects.aliasTarget(site.project, site.branch);
+    if (id === null) {
+      res.status(404).type('text/plain').send('Not Found\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
       return;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UnsafePathError } from '@slipway/shared';
-import { candidateKeys, siteIdFromHost } from '../src/sites';
+import { candidateKeys, siteFromHost, siteIdFromHost } from '../src/sites';
 
 describe('site routing', () => {
   it('reads the deployment id from the Host header', () => {
@@ -10,6 +10,15 @@ describe('site routing', () => {
     expect(siteIdFromHost('a.b.localhost', 'localhost')).toBeNull();
     expect(siteIdFromHost('abcdefghij12.evil.com', 'localhost')).toBeNull();
     expect(siteIdFromHost(undefined, 'localhost')).toBeNull();
+  });
+
+  it('reads project aliases from the host: production and branch, nothing malformed', () => {
+    expect(siteFromHost('shop.localhost:3000', 'localhost')).toEqual({ project: 'shop', branch: null });
+    expect(siteFromHost('feature-x-1a2b3c--shop.localhost', 'localhost')).toEqual({ project: 'shop', branch: 'feature-x-1a2b3c' });
+    expect(siteFromHost('abcdefghij12.localhost', 'localhost')).toEqual({ deployment: 'abcdefghij12' });
+    for (const host of ['a--b--shop.localhost', '--shop.localhost', 'x-.--shop.localhost', 'sh_op.localhost', 'shop.other.test']) {
+      expect(siteFromHost(host, 'localhost'), host).toBeNull();
+    }
   });
 
   it('maps paths to keys with index.html and single-page fallbacks', () => {

@@ -1,0 +1,96 @@
+// Projects: a name (a host-name label), a repository and the build settings every deployment of it
+// uses; the request schemas for creating and changing one, the stored record, and the host-safe
+// label of a branch alias (`<branch>--<project>.<BASE_DOMAIN>`).
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { DeployRequestSchema, EnvSchema } from './request';
+
+/** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
+const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
+/** Host names an operator may give the platform itself under BASE_DOMAIN: never a site. */
+const RESERVED_NAMES = new Set(['api', 'www', 'app', 'admin', 'dashboard', 'slipway', 'status', 'static', 'assets', 'mail']);
+
+export const ProjectNameSchema = z
+  .string({ error: 'name is required: a host-name label such as my-site' })
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'name is a host-name label: lowercase letters, digits and hyphens, at most 40, not starting or ending with a hyphen')
+  .refine((n) => !n.includes('--'), 'name must not contain "--" (it separates a branch from the project in alias host names)')
+  .refine((n) => !LOOKS_LIKE_DEPLOYMENT_ID.test(n), 'name must not look like a deployment id (10 or more letters and digits without a hyphen): add a hyphen')
+  .refine((n) => !RESERVED_NAMES.has(n), `name is one of ${[...RESERVED_NAMES].join(', ')}, kept for the platform's own host names under BASE_DOMAIN`);
+
+const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, installCommand: true, buildCommand: true, outputDir: true, nodeVersion: true, spaFallback: true }).extend({
+  productionBranch: DeployRequestSchema.shape.branch,
+  env: EnvSchema.optional(),
+});
+
+export const CreateProjectSchema = z.strictObject({ name: ProjectNameSchema, ...settings.shape });
+/** A change: any setting; null clears an optional one. */
+export const UpdateProjectSchema = z.strictObject({
+  repoUrl: settings.shape.repoUrl.optional(),
+  productionBranch: settings.shape.productionBranch.unwrap().optional(),
+  rootDir: settings.shape.rootDir.unwrap().nullable().optional(),
+  installCommand: settings.shape.installCommand.unwrap().nullable().optional(),
+  buildCommand: settings.shape.buildCommand.unwrap().nullable().optional(),
+  outputDir: settings.shape.outputDir.unwrap().nullable().optional(),
+  nodeVersion: settings.shape.nodeVersion.unwrap().nullable().optional(),
+  spaFallback: settings.shape.spaFallback.unwrap().nullable().optional(),
+  env: EnvSchema.nullable().optional(),
+});
+export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.shape.branch });
+
+export type CreateProject = z.output<typeof CreateProjectSchema>;
+export type UpdateProject = z.output<typeof UpdateProjectSchema>;
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/** The `project:<name>` hash. */
+export const ProjectRecordSchema = z.object({
+  name: z.string(),
+  repoUrl: z.string(),
+  productionBranch: z.string(),
+  rootDir: z.string().optional(),
+  installCommand: json(z.array(z.string())).optional(),
+  buildCommand: json(z.array(z.string())).optional(),
+  outputDir: z.string().optional(),
+  nodeVersion: z.string().optional(),
+  spaFallback: z.string().optional(),
+  env: json(z.record(z.string(), z.string())).optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** The deployment `<name>.<BASE_DOMAIN>` serves. */
+  production: z.string().optional(),
+  /** Its createdAt (ms): a slower, older build finishing later never takes the alias back. */
+  productionAt: z.coerce.number().optional(),
+  /** '1' after a rollback: new production builds leave the alias alone until a promote. */
+  pinned: z.literal('1').optional(),
+});
+export type ProjectRecord = z.output<typeof ProjectRecordSchema>;
+
+export const MAX_LABEL = 63;
+
+/**
+ * A branch as the host-name label `<branch>--<project>` uses: lowercase letters, digits and single
+ * hyphens. When that loses anything (`feature/a` and `feature-a` would meet) or must be cut short,
+ * six hex digits of the branch name's hash are added, so two branches never share an alias.
+ */
+export function branchLabel(branch: string, project: string): string {
+  const slug = branch
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  const room = MAX_LABEL - project.length - 2;
+  if (slug === branch && slug.length <= room && !slug.includes('--')) return slug;
+  const hash = createHash('sha256').update(branch).digest('hex').slice(0, 6);
+  return `${slug.slice(0, Math.max(0, room - 7)).replace(/-$/, '')}-${hash}`.replace(/^-/, '');
+}

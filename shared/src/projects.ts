@@ -1,0 +1,154 @@
+// Projects in Redis, and the only code that knows their key names:
+//   project:<name>                hash: settings, `production` (the aliased deployment), `pinned`
+//   projects                      sorted set: names by creation time
+//   project:<name>:deployments    sorted set: deployment ids by creation time (the history)
+//   project:<name>:branches       hash: branch label → newest deployed id, `<label>:at` → its createdAt
+// Aliases are pointers: they move in the same atomic step that records a build `deployed`
+// (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
+import type { Redis } from './redis';
+import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './project';
+import { toHash } from './record';
+
+export const PROJECTS_KEY = 'projects';
+export const projectKey = (name: string) => `project:${name}`;
+export const projectDeploymentsKey = (name: string) => `project:${name}:deployments`;
+export const projectBranchesKey = (name: string) => `project:${name}:branches`;
+const recordKey = (id: string) => `deployment:${id}`;
+
+// CREATE: only when the name is free.
+const CREATE_SCRIPT = `
+-- KEYS: project, projects     ARGV: name, createdMs, field, value, ...
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`;
+
+// UPDATE: set and clear fields of an existing project.
+const UPDATE_SCRIPT = `
+-- KEYS: project     ARGV: clearCount, clear..., field, value, ...
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV > n + 1 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 2)) end
+return 1
+`;
+
+// POINT: production → a deployed deployment of this project (rollback pins, promote unpins).
+const POINT_SCRIPT = `
+-- KEYS: project, projectDeployments, record     ARGV: id, pin ('1' or '0')
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not-in-project' end
+if redis.call('HGET', KEYS[3], 'status') ~= 'deployed' or not redis.call('HGET', KEYS[3], 'liveBuild') then return 'not-deployed' end
+local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
+return 'ok'
+`;
+
+export type PointResult = 'ok' | 'no-project' | 'not-in-project' | 'not-deployed';
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next (older) page; null at the end. */
+  next: string | null;
+}
+
+export class Projects {
+  constructor(private readonly redis: Redis) {}
+
+  /** False when the name is taken. */
+  async create(input: CreateProject, now = new Date()): Promise<boolean> {
+    const fields = toHash({ ...input, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main' });
+    return (await this.redis.eval(CREATE_SCRIPT, { keys: [projectKey(input.name), PROJECTS_KEY], arguments: [input.name, String(now.getTime()), ...Object.entries(fields).flat()] })) === 1;
+  }
+
+  async get(name: string): Promise<ProjectRecord | null> {
+    const hash = await this.redis.hGetAll(projectKey(name));
+    if (Object.keys(hash).length === 0) return null;
+    const parsed = ProjectRecordSchema.safeParse(hash);
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** False when there is no such project. */
+  async update(name: string, change: UpdateProject, now = new Date()): Promise<boolean> {
+    const clear = Object.entries(change).filter(([, v]) => v === null).map(([k]) => k);
+    const set = toHash({ ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== null && v !== undefined)), updatedAt: now.toISOString() });
+    return (await this.redis.eval(UPDATE_SCRIPT, { keys: [projectKey(name)], arguments: [String(clear.length), ...clear, ...Object.entries(set).flat()] })) === 1;
+  }
+
+  /** Removes the project, its aliases and its history index; its deployments keep their own URLs. */
+  async delete(name: string): Promise<boolean> {
+    const [removed] = (await this.redis.multi().del(projectKey(name)).del([projectDeploymentsKey(name), projectBranchesKey(name)]).zRem(PROJECTS_KEY, name).exec()) as unknown as [number];
+    return removed === 1;
+  }
+
+  /** Projects by creation time, newest first. */
+  async list(cursor: string | null, limit: number): Promise<Page<ProjectRecord>> {
+    const names = await this.page(PROJECTS_KEY, cursor, limit);
+    const items: ProjectRecord[] = [];
+    for (const name of names.items) {
+      const project = await this.get(name);
+      if (project) items.push(project);
+    }
+    return { items, next: names.next };
+  }
+
+  /** A project's deployment ids, newest first. */
+  deployments(name: string, cursor: string | null, limit: number): Promise<Page<string>> {
+    return this.page(projectDeploymentsKey(name), cursor, limit);
+  }
+
+  /** Points production at `id` now: pinned (rollback) or not (promote). */
+  async point(name: string, id: string, pin: boolean): Promise<PointResult> {
+    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id)], arguments: [id, pin ? '1' : '0'] })) as PointResult;
+  }
+
+  /** The newest deployed production deployment older than `before` (what a plain rollback goes back to). */
+  async previousProduction(project: ProjectRecord, isDeployedProduction: (id: string) => Promise<boolean>): Promise<string | null> {
+    const before = project.productionAt ?? Number.POSITIVE_INFINITY;
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const page: Page<string> = await this.deployments(project.name, cursor, 50);
+      for (const id of page.items) {
+        const at = Number(await this.redis.zScore(projectDeploymentsKey(project.name), id));
+        if (id !== project.production && at < before && (await isDeployedProduction(id))) return id;
+      }
+      if (!page.next) return null;
+      cursor = page.next;
+    }
+    return null;
+  }
+
+  /** The deployment an alias host serves: the project's production, or a branch's newest. */
+  async aliasTarget(name: string, label: string | null): Promise<string | null> {
+    if (label === null) return (await this.redis.hGet(projectKey(name), 'production')) ?? null;
+    return (await this.redis.hGet(projectBranchesKey(name), label)) ?? null;
+  }
+
+  /** Branch label → deployment id, for every branch alias of a project. */
+  async branchAliases(name: string): Promise<Record<string, string>> {
+    const all = await this.redis.hGetAll(projectBranchesKey(name));
+    return Object.fromEntries(Object.entries(all).filter(([k]) => !k.endsWith(':at')));
+  }
+
+  /** Newest first by score; the cursor is `<score>:<member>` of the last item given. */
+  private async page(key: string, cursor: string | null, limit: number): Promise<Page<string>> {
+    return pageNewestFirst(this.redis, key, cursor, limit);
+  }
+}
+
+/**
+ * One page of a sorted set, highest score first. The cursor is `<score>:<member>` of the last item
+ * given; members that share its score and came before it (REV order: greater members first) are
+ * skipped, so equal scores never lose an item between pages.
+ */
+export async function pageNewestFirst(redis: Redis, key: string, cursor: string | null, limit: number): Promise<Page<string>> {
+  const [score, member] = cursor ? [cursor.slice(0, cursor.indexOf(':')), cursor.slice(cursor.indexOf(':') + 1)] : ['+inf', ''];
+  const slack = cursor ? 64 : 0;
+  const rows = await redis.zRangeWithScores(key, score, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: limit + 1 + slack } });
+  const fresh = cursor ? rows.filter((r) => !(String(r.score) === score && r.value >= member)) : rows;
+  const items = fresh.slice(0, limit);
+  const last = items.at(-1);
+  return { items: items.map((r) => r.value), next: fresh.length > limit && last ? `${last.score}:${last.value}` : null };
+}

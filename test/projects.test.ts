@@ -1,0 +1,160 @@
+// Projects end to end: a stable production alias that moves only with a good production build,
+// immutable deployment URLs, branch aliases, rollback (no rebuild, pinned) and promote, listings.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './harness/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** A site whose build publishes `text`; `fails` makes the build exit 1 instead. */
+const site = (text: string, fails = false) => ({
+  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
+  'build.js': fails
+    ? "console.error('error: the build broke'); process.exit(1);"
+    : `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
+});
+
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${stack.api}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function deployProject(name: string, body: Record<string, unknown> = {}) {
+  const res = await call('POST', `/projects/${name}/deployments`, body);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  const record = await stack.waitFor(res.body.id);
+  return { ...res.body, record };
+}
+
+/** The body a Host serves (`<label>.localhost`). */
+async function served(label: string): Promise<string> {
+  const res = await stack.site(label, '/');
+  return res.status === 200 ? res.body.toString() : `HTTP ${res.status}`;
+}
+
+describe('projects', () => {
+  let repoUrl: string;
+  const ids = {} as Record<"v1" | "v2" | "v3" | "v4", string>;
+
+  it('creates a project, refusing a taken name, bad names and unsafe repository URLs', async () => {
+    repoUrl = await stack.repo('proj-site', site('v1'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    const created = await call('POST', '/projects', { name: 'shop', repoUrl, productionBranch: 'main', env: { API_URL: 'https://api.example.com' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'shop', repoUrl, productionBranch: 'main', envNames: ['API_URL'], production: null, pinned: false, branches: [], url: `http://shop.localhost:${stack.config.port}/` });
+    expect(JSON.stringify(created.body)).not.toContain('api.example.com');
+
+    expect((await call('POST', '/projects', { name: 'shop', repoUrl })).status).toBe(409);
+    for (const [name, message] of [
+      ['Shop', /host-name label/],
+      ['my--shop', /must not contain "--"/],
+      ['abcdefghij12', /must not look like a deployment id/],
+      ['api', /kept for the platform's own host names/],
+    ] as const) {
+      const res = await call('POST', '/projects', { name, repoUrl });
+      expect(res.status, name).toBe(400);
+      expect(res.body.error.message).toMatch(message);
+    }
+    expect((await call('POST', '/projects', { name: 'evil', repoUrl: 'file:///etc' })).status).toBe(400);
+    expect((await call('GET', '/projects/nope')).status).toBe(404);
+  });
+
+  it('serves the production alias from the newest good production build; each deployment keeps its own URL', async () => {
+    const first = await deployProject('shop');
+    expect(first).toMatchObject({ branch: 'main', production: true });
+    expect(first.record.status).toBe('deployed');
+    ids.v1 = first.id;
+    expect(await served('shop')).toBe('v1');
+
+    await stack.repo('proj-site', site('v2'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    ids.v2 = (await deployProject('shop')).id;
+    expect(await served('shop')).toBe('v2');
+    expect(await served(ids.v1)).toBe('v1'); // immutable
+    expect(await served('main--shop')).toBe('v2');
+  });
+
+  it('leaves the alias alone when a production build fails', async () => {
+    await stack.repo('proj-site', site('', true), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    const failed = await deployProject('shop');
+    expect(failed.record.status).toBe('failed');
+    expect(failed.record.error).toMatch(/the build broke/);
+    expect(await served('shop')).toBe('v2');
+  });
+
+  it('rolls back at once without a build, and stays pinned while new production builds land', async () => {
+    const rolled = await call('POST', '/projects/shop/rollback', {});
+    expect(rolled.status).toBe(200);
+    expect(rolled.body).toMatchObject({ production: ids.v1, pinned: true, message: expect.stringMatching(/will not move it until you promote/) });
+    expect(await served('shop')).toBe('v1');
+
+    await stack.repo('proj-site', site('v3'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    ids.v3 = (await deployProject('shop')).id;
+    expect(await served(ids.v3)).toBe('v3');
+    expect(await served('shop')).toBe('v1'); // pinned
+    expect((await call('GET', '/projects/shop')).body).toMatchObject({ production: { id: ids.v1 }, pinned: true });
+  });
+
+  it('serves a branch at its own alias, and promote points production at it and unpins', async () => {
+    const preview = await deployProject('shop', { branch: 'feature/new-nav' });
+    expect(preview).toMatchObject({ branch: 'feature/new-nav', production: false });
+    expect(preview.aliasUrl).toMatch(/^http:\/\/feature-new-nav-[0-9a-f]{6}--shop\.localhost:\d+\/$/);
+    const label = new URL(preview.aliasUrl).hostname.replace(/\.localhost$/, '');
+    expect(await served(label)).toBe('preview of the new nav');
+    expect(await served('shop')).toBe('v1');
+
+    const promoted = await call('POST', '/projects/shop/promote', { deploymentId: preview.id });
+    expect(promoted.body).toMatchObject({ production: preview.id, pinned: false });
+    expect(await served('shop')).toBe('preview of the new nav');
+
+    await stack.repo('proj-site', site('v4'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    ids.v4 = (await deployProject('shop')).id;
+    expect(await served('shop')).toBe('v4'); // unpinned: production builds move it again
+  });
+
+  it('refuses to point production at what it cannot serve', async () => {
+    const failedId = (await call('GET', '/projects/shop/deployments?limit=100')).body.items.find((d: { status: string }) => d.status === 'failed').id;
+    expect((await call('POST', '/projects/shop/promote', { deploymentId: failedId })).status).toBe(409);
+    expect((await call('POST', '/projects/shop/promote', { deploymentId: 'zzzzzzzzzz99' })).status).toBe(404);
+    expect((await call('POST', '/projects/shop/promote', {})).status).toBe(400);
+  });
+
+  it('lists a project\'s deployments newest first, a page at a time, with alias markers', async () => {
+    const first = await call('GET', '/projects/shop/deployments?limit=2');
+    expect(first.body.items.map((d: { id: string }) => d.id)).toEqual([ids.v4, expect.any(String)]);
+    expect(first.body.items[0]).toMatchObject({ status: 'deployed', branch: 'main', production: true, target: 'production', alias: 'main--shop' });
+    expect(first.body.next).toEqual(expect.any(String));
+    const all = [...first.body.items];
+    for (let cursor = first.body.next; cursor; ) {
+      const page = await call('GET', `/projects/shop/deployments?limit=2&cursor=${encodeURIComponent(cursor)}`);
+      all.push(...page.body.items);
+      cursor = page.body.next;
+    }
+    expect(all).toHaveLength(6);
+    expect(new Set(all.map((d) => d.id)).size).toBe(6);
+    expect(all.at(-1).id).toBe(ids.v1);
+    expect((await call('GET', '/projects/shop/deployments?limit=0')).status).toBe(400);
+    expect((await call('GET', '/projects/shop/deployments?cursor=bogus')).status).toBe(400);
+
+    const everything = await call('GET', '/deployments?limit=100');
+    expect(everything.body.items.map((d: { id: string }) => d.id)).toEqual(expect.arrayContaining(all.map((d) => d.id)));
+  });
+
+  it('changes settings, and a deleted project\'s aliases stop answering while its deployments keep theirs', async () => {
+    const changed = await call('PATCH', '/projects/shop', { env: null, outputDir: 'dist' });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ envNames: [], outputDir: 'dist' });
+    expect((await call('PATCH', '/projects/shop', { name: 'other' })).status).toBe(400);
+
+    expect((await call('DELETE', '/projects/shop')).status).toBe(204);
+    expect(await served('shop')).toBe('HTTP 404');
+    expect(await served('main--shop')).toBe('HTTP 404');
+    expect(await served(ids.v2)).toBe('v2');
+    expect((await call('GET', '/projects/shop')).status).toBe(404);
+    expect((await call('DELETE', '/projects/shop')).status).toBe(404);
+  });
+});

@@ -1,0 +1,202 @@
+// The projects API: create, read, change and delete projects; deploy one; list its deployments;
+// point production back (rollback) or at another deployment (promote). Also the list of all
+// deployments. Changes need the API token (see app.ts); reads follow PRIVATE_READS.
+import express, { type Request, type RequestHandler } from 'express';
+import {
+  ConflictError,
+  CreateProjectSchema,
+  InvalidInputError,
+  NotFoundError,
+  ProjectDeploySchema,
+  ProjectNameSchema,
+  Projects,
+  UpdateProjectSchema,
+  isDeploymentId,
+  siteUrl,
+  type Config,
+  type DeploymentRecord,
+  type ProjectRecord,
+  type Queue,
+} from '@slipway/shared';
+import { z } from 'zod';
+import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
+import { checkRepoUrl } from './url-policy';
+
+const DEFAULT_PAGE = 20;
+const MAX_PAGE = 100;
+
+export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards: { change: RequestHandler[]; read: RequestHandler }): express.Router {
+  const { config, queue, projects } = deps;
+  const router = express.Router();
+  router.post(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/rollback', '/projects/:name/promote'], ...guards.change);
+  router.patch('/projects/:name', ...guards.change);
+  router.delete('/projects/:name', ...guards.change);
+  router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/deployments'], guards.read);
+
+  router.post('/projects', async (req, res) => {
+    const input = parse(CreateProjectSchema, req.body);
+    await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
+    if (!(await projects.create(input))) throw new ConflictError(`a project named ${input.name} exists already`);
+    res.status(201).json(await view(await mustGet(input.name)));
+  });
+
+  router.get('/projects', async (req, res) => {
+    const page = await projects.list(cursorOf(req), limitOf(req));
+    res.json({ items: await Promise.all(page.items.map(view)), next: page.next });
+  });
+
+  router.get('/projects/:name', async (req, res) => {
+    res.json(await view(await mustGet(req.params.name)));
+  });
+
+  router.patch('/projects/:name', async (req, res) => {
+    const change = parse(UpdateProjectSchema, req.body);
+    if (change.repoUrl) await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
+    const name = nameOf(req);
+    if (!(await projects.update(name, change))) throw new NotFoundError(`no project named ${name}`);
+    res.json(await view(await mustGet(name)));
+  });
+
+  router.delete('/projects/:name', async (req, res) => {
+    const name = nameOf(req);
+    if (!(await projects.delete(name))) throw new NotFoundError(`no project named ${name}`);
+    res.status(204).end();
+  });
+
+  router.post('/projects/:name/deployments', async (req, res) => {
+    const { branch } = parse(ProjectDeploySchema, req.body ?? {});
+    const project = await mustGet(req.params.name);
+    const record = await createProjectDeployment(deps, project, branch);
+    res.status(202).json({
+      id: record.id,
+      status: record.status,
+      branch: record.branch,
+      production: record.production === '1',
+      statusUrl: `/deployments/${record.id}`,
+      logsUrl: `/deployments/${record.id}/logs`,
+      url: record.url,
+      aliasUrl: siteUrl(config, `${record.aliasLabel}--${project.name}`),
+    });
+  });
+
+  router.get('/projects/:name/deployments', async (req, res) => {
+    const project = await mustGet(req.params.name);
+    const page = await projects.deployments(project.name, cursorOf(req), limitOf(req));
+    const branches = await projects.branchAliases(project.name);
+    const items = await listed(page.items, (record) => markers(project, branches, record));
+    res.json({ items, next: page.next });
+  });
+
+  router.post('/projects/:name/rollback', async (req, res) => {
+    const { deploymentId } = parse(PointSchema.partial(), req.body ?? {});
+    const project = await mustGet(req.params.name);
+    const target =
+      deploymentId ??
+      (await projects.previousProduction(project, async (id) => {
+        const r = await queue.get(id);
+        return r?.status === 'deployed' && r.production === '1' && r.liveBuild !== undefined;
+      }));
+    if (!target) throw new ConflictError(`project ${project.name} has no earlier deployed production deployment to roll back to`);
+    await point(project, target, true);
+    res.json({
+      production: target,
+      pinned: true,
+      url: siteUrl(config, project.name),
+      message: `production now serves ${target}; new production builds will not move it until you promote a deployment`,
+    });
+  });
+
+  router.post('/projects/:name/promote', async (req, res) => {
+    const { deploymentId } = parse(PointSchema, req.body);
+    const project = await mustGet(req.params.name);
+    await point(project, deploymentId, false);
+    res.json({ production: deploymentId, pinned: false, url: siteUrl(config, project.name), message: `production now serves ${deploymentId}; new production builds move it again` });
+  });
+
+  router.get('/deployments', async (req, res) => {
+    const page = await queue.deployments(cursorOf(req), limitOf(req));
+    res.json({ items: await listed(page.items, () => ({})), next: page.next });
+  });
+  return router;
+
+  async function point(project: ProjectRecord, id: string, pin: boolean): Promise<void> {
+    const result = await projects.point(project.name, id, pin);
+    if (result === 'no-project') throw new NotFoundError(`no project named ${project.name}`);
+    if (result === 'not-in-project') throw new NotFoundError(`deployment ${id} is not a deployment of ${project.name}`);
+    if (result === 'not-deployed') throw new ConflictError(`deployment ${id} has no deployed build to serve`);
+  }
+
+  async function mustGet(name: string): Promise<ProjectRecord> {
+    const project = ProjectNameSchema.safeParse(name).success ? await projects.get(name) : null;
+    if (!project) throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}`);
+    return project;
+  }
+
+  /** A project as the API shows it: env names only, its aliases with their addresses. */
+  async function view(project: ProjectRecord) {
+    const { env, production, productionAt: _at, pinned, ...settings } = project;
+    const branches = await projects.branchAliases(project.name);
+    return {
+      ...settings,
+      envNames: env ? Object.keys(env).sort() : [],
+      url: siteUrl(config, project.name),
+      production: production ? { id: production, url: siteUrl(config, production) } : null,
+      pinned: pinned === '1',
+      branches: Object.entries(branches)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([label, id]) => ({ alias: `${label}--${project.name}`, id, url: siteUrl(config, `${label}--${project.name}`) })),
+    };
+  }
+
+  /** The listed deployments' summaries, in order; ids whose record expired are left out. */
+  async function listed(ids: string[], extra: (record: DeploymentRecord) => Record<string, unknown>) {
+    const items = [];
+    for (const id of ids) {
+      const r = await queue.get(id);
+      if (!r) continue;
+      items.push({ id: r.id, project: r.project ?? null, status: r.status, branch: r.branch ?? null, commit: r.commit ?? null, createdAt: r.createdAt, finishedAt: r.finishedAt ?? null, error: r.error ?? null, url: r.url, ...extra(r) });
+    }
+    return items;
+  }
+}
+
+const PointSchema = z.strictObject({
+  deploymentId: z.string({ error: 'deploymentId is required' }).refine(isDeploymentId, 'deploymentId is a deployment id'),
+});
+
+function markers(project: ProjectRecord, branches: Record<string, string>, r: DeploymentRecord): Record<string, unknown> {
+  const label = r.aliasLabel;
+  return {
+    production: project.production === r.id,
+    target: r.production === '1' ? 'production' : 'preview',
+    alias: label && branches[label] === r.id ? `${label}--${project.name}` : null,
+  };
+}
+
+function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInputError('the request body must be a JSON object');
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
+  return parsed.data;
+}
+
+function nameOf(req: Request): string {
+  const name = String(req.params.name);
+  if (!ProjectNameSchema.safeParse(name).success) throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}`);
+  return name;
+}
+
+function cursorOf(req: Request): string | null {
+  const cursor = req.query.cursor;
+  if (cursor === undefined || cursor === '') return null;
+  if (typeof cursor !== 'string' || !/^\d{1,16}:[a-z0-9-]{1,64}$/.test(cursor)) throw new InvalidInputError('cursor is the `next` value of the previous page');
+  return cursor;
+}
+
+function limitOf(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return DEFAULT_PAGE;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > MAX_PAGE) throw new InvalidInputError(`limit is a whole number from 1 to ${MAX_PAGE}`);
+  return n;
+}
