@@ -158,3 +158,41 @@ describe('projects', () => {
     expect((await call('DELETE', '/projects/shop')).status).toBe(404);
   });
 });
+
+describe('one project branch at a time', () => {
+  it('a burst of 5 deploys of one branch builds once: each waiting one is superseded by the next', async () => {
+    const repoUrl = await stack.repo('burst-site', site('burst'));
+    expect((await call('POST', '/projects', { name: 'burst', repoUrl })).status).toBe(201);
+    // No worker takes anything while the burst arrives.
+    for (const worker of stack.workers.splice(0)) await worker.close();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call('POST', '/projects/burst/deployments', {});
+      expect(res.status).toBe(202);
+      ids.push(res.body.id);
+    }
+    expect(await stack.redis.lLen('build-queue')).toBe(1);
+    await stack.startWorker({ slots: 2 });
+    const records = await Promise.all(ids.map((id) => stack.waitFor(id)));
+    expect(records.map((r) => r.status)).toEqual(['canceled', 'canceled', 'canceled', 'canceled', 'deployed']);
+    for (let i = 0; i < 4; i++) expect(records[i]!.error).toBe(`superseded by ${ids[i + 1]}`);
+    expect(records.slice(0, 4).every((r) => r.attempts === 0)).toBe(true);
+    expect(await served('burst')).toBe('burst');
+  });
+
+  it('never builds two deployments of one branch at once: the second waits for the first', async () => {
+    const slow = {
+      'package.json': JSON.stringify({ name: 'slow', private: true, scripts: { build: 'node build.js' } }),
+      'build.js': "setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', 'slow'); }, 1500);",
+    };
+    expect((await call('POST', '/projects', { name: 'serial', repoUrl: await stack.repo('serial-site', slow) })).status).toBe(201);
+    const first = (await call('POST', '/projects/serial/deployments', {})).body.id as string;
+    await stack.waitFor(first, ['building']);
+    const second = (await call('POST', '/projects/serial/deployments', {})).body.id as string;
+    const [a, b] = await Promise.all([stack.waitFor(first), stack.waitFor(second)]);
+    expect([a.status, b.status]).toEqual(['deployed', 'deployed']);
+    expect(Date.parse(b.startedAt!)).toBeGreaterThanOrEqual(Date.parse(a.finishedAt!));
+    expect(b.attempts).toBe(1); // waiting is not an attempt
+    expect(await served('serial')).toBe('slow');
+  });
+});

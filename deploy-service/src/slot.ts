@@ -147,6 +147,7 @@ export class Slot {
     const state = await this.persist(() => queue.start(id, this.id));
     if (state !== 'started') {
       if (state === 'missing') this.logger.warn({ deploymentId: id }, 'no record for a claimed id; moved to the dead list');
+      else if (state === 'waiting') this.logger.info({ deploymentId: id }, 'another build of this project branch is running; this one waits its turn');
       else this.logger.info({ deploymentId: id, state }, 'claimed id is not this slot\'s to build; dropped');
       return;
     }

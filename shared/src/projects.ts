@@ -3,6 +3,8 @@
 //   projects                      sorted set: names by creation time
 //   project:<name>:deployments    sorted set: deployment ids by creation time (the history)
 //   project:<name>:branches       hash: branch label → newest deployed id, `<label>:at` → its createdAt
+//   project:<name>:pending        hash: branch label → newest queued id (superseding)
+//   project:<name>:running        hash: branch label → the id that last started building
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
 import type { Redis } from './redis';
@@ -13,6 +15,10 @@ export const PROJECTS_KEY = 'projects';
 export const projectKey = (name: string) => `project:${name}`;
 export const projectDeploymentsKey = (name: string) => `project:${name}:deployments`;
 export const projectBranchesKey = (name: string) => `project:${name}:branches`;
+/** Branch label → its newest queued deployment (a newer one supersedes it while it waits). */
+export const projectPendingKey = (name: string) => `project:${name}:pending`;
+/** Branch label → the deployment that last started building (one build per branch at a time). */
+export const projectRunningKey = (name: string) => `project:${name}:running`;
 const recordKey = (id: string) => `deployment:${id}`;
 
 // CREATE: only when the name is free.
@@ -79,7 +85,12 @@ export class Projects {
 
   /** Removes the project, its aliases and its history index; its deployments keep their own URLs. */
   async delete(name: string): Promise<boolean> {
-    const [removed] = (await this.redis.multi().del(projectKey(name)).del([projectDeploymentsKey(name), projectBranchesKey(name)]).zRem(PROJECTS_KEY, name).exec()) as unknown as [number];
+    const [removed] = (await this.redis
+      .multi()
+      .del(projectKey(name))
+      .del([projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name)])
+      .zRem(PROJECTS_KEY, name)
+      .exec()) as unknown as [number];
     return removed === 1;
   }
 

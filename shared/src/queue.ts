@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from './redis';
 import { fromHash, toHash, type DeploymentRecord, type Status } from './record';
-import { Projects, pageNewestFirst, projectBranchesKey, projectDeploymentsKey, projectKey, type Page } from './projects';
+import { Projects, pageNewestFirst, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, type Page } from './projects';
 
 export const QUEUE_KEY = 'build-queue';
 const DEAD_KEY = 'build-queue:dead';
@@ -21,6 +21,8 @@ export const CANCEL_CHANNEL = 'build-queue:cancel';
 const RECORD_PREFIX = 'deployment:';
 /** Every deployment id by creation time (ms), for listings. */
 const DEPLOYMENTS_KEY = 'deployments';
+/** How long a build waits before looking again when its project branch is already building. */
+const BRANCH_WAIT_MS = 1000;
 const recordKey = (id: string) => `${RECORD_PREFIX}${id}`;
 const logKey = (id: string) => `${RECORD_PREFIX}${id}:log`;
 const processingKey = (slot: string) => `${PROCESSING_PREFIX}${slot}`;
@@ -75,12 +77,24 @@ end
 // ENQUEUE: an uploaded deployment joins the list. Idempotent: a retry after a lost reply finds the
 // record no longer `uploading` and pushes nothing, so the caller can always ask again.
 const ENQUEUE_SCRIPT = `
--- KEYS: record, queue, deployments, [projectDeployments]     ARGV: id, now, createdMs, field, value, ...
+-- KEYS: record, queue, deployments, [projectDeployments, projectPending, previousRecord, delayed]
+-- ARGV: id, now, createdMs, aliasLabel ('' without a project), previousId ('' for none), field, value, ...
 local record, queue = KEYS[1], KEYS[2]
-local id, now = ARGV[1], ARGV[2]
+local id, now, label, previous = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local status = redis.call('HGET', record, 'status')
 if status ~= 'uploading' then return status or 'missing' end
-redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, unpack(ARGV, 4))
+if KEYS[4] then
+  -- The branch's newest waiting deployment supersedes the one before it, so a burst builds once.
+  local pending, prevRecord, delayed = KEYS[5], KEYS[6], KEYS[7]
+  if (redis.call('HGET', pending, label) or '') ~= previous then return 'retry' end
+  if previous ~= '' and previous ~= id and redis.call('HGET', prevRecord, 'status') == 'queued' then
+    redis.call('LREM', queue, 0, previous)
+    redis.call('ZREM', delayed, previous)
+    settle_canceled(prevRecord, now, 'superseded by ' .. id)
+  end
+  redis.call('HSET', pending, label, id)
+end
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, unpack(ARGV, 6))
 redis.call('PERSIST', record)
 redis.call('LPUSH', queue, id)
 -- Listed from here on (an upload that failed never is), newest first by creation time.
@@ -94,8 +108,8 @@ return 'queued'
 // longer holds it is a leftover of a lost write and is taken over. A retry of this step (its reply
 // was lost) finds the id already started by this slot.
 const START_SCRIPT = `
--- KEYS: record, processing (this slot's), dead, deadReasons
--- ARGV: id, slot, now, processingPrefix
+-- KEYS: record, processing (this slot's), dead, deadReasons, [projectRunning, otherRecord, delayed]
+-- ARGV: id, slot, now, processingPrefix, [aliasLabel, otherId ('' for none), dueMs]
 local record, processing, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, slot, now, processingPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if not redis.call('LPOS', processing, id) then return 'owned-elsewhere' end
@@ -120,6 +134,18 @@ if redis.call('HGET', record, 'cancelRequested') == '1' then
   redis.call('LREM', processing, 0, id)
   settle_canceled(record, now, 'canceled before it started')
   return 'dropped'
+end
+-- One build per project branch at a time: while another is building, this one waits (not an attempt).
+if #KEYS >= 7 then
+  local running, other, delayed = KEYS[5], KEYS[6], KEYS[7]
+  local label, otherId, due = ARGV[5], ARGV[6], ARGV[7]
+  if (redis.call('HGET', running, label) or '') ~= otherId then return 'retry' end
+  if otherId ~= '' and otherId ~= id and redis.call('HGET', other, 'status') == 'building' then
+    redis.call('LREM', processing, 0, id)
+    redis.call('ZADD', delayed, due, id)
+    return 'waiting'
+  end
+  redis.call('HSET', running, label, id)
 end
 redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now)
 redis.call('HDEL', record, 'error', 'finishedAt')
@@ -357,7 +383,8 @@ export interface DeadEntry {
  * 'dropped' — it is no longer waiting to run (finished, canceled, not yet uploaded);
  * 'missing' — no record: moved to the dead list.
  */
-export type StartResult = 'started' | 'owned-elsewhere' | 'dropped' | 'missing';
+/** 'waiting': another build of the same project branch is running; the id waits in the delayed set. */
+export type StartResult = 'started' | 'owned-elsewhere' | 'dropped' | 'missing' | 'waiting';
 export type EnqueueResult = 'queued' | 'missing' | Status;
 export type CancelResult = 'canceled' | 'canceling' | 'missing' | Status;
 export type RetryResult = 'retrying' | 'dead' | 'canceled' | 'lost';
@@ -393,10 +420,20 @@ export class Queue {
    */
   async enqueue(id: string, fields: Partial<DeploymentRecord> = {}): Promise<EnqueueResult> {
     const args = Object.entries(toHash(fields)).flat();
-    const [project, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'createdAt']);
+    const [project, label, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel', 'createdAt']);
     const score = String(Date.parse(createdAt ?? '') || Date.now());
-    const history = project ? [projectDeploymentsKey(project)] : [];
-    return (await this.script(ENQUEUE_SCRIPT, [recordKey(id), QUEUE_KEY, DEPLOYMENTS_KEY, ...history], [id, now(), score, ...args])) as EnqueueResult;
+    const keys = [recordKey(id), QUEUE_KEY, DEPLOYMENTS_KEY];
+    if (!project || !label) return (await this.script(ENQUEUE_SCRIPT, keys, [id, now(), score, '', '', ...args])) as EnqueueResult;
+    // The script checks the branch's pending deployment is still the one read here, else it is read again.
+    for (;;) {
+      const previous = (await this.redis.hGet(projectPendingKey(project), label)) ?? '';
+      const result = (await this.script(
+        ENQUEUE_SCRIPT,
+        [...keys, projectDeploymentsKey(project), projectPendingKey(project), recordKey(previous || id), DELAYED_KEY],
+        [id, now(), score, label, previous, ...args],
+      )) as EnqueueResult | 'retry';
+      if (result !== 'retry') return result;
+    }
   }
 
   /** Every deployment's id, newest first (the history the API lists). */
@@ -447,7 +484,20 @@ export class Queue {
 
   /** Moves a claimed id to `building` for this slot, if the slot still holds it; see StartResult. */
   async start(id: string, slot: string): Promise<StartResult> {
-    return (await this.script(START_SCRIPT, [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY], [id, slot, now(), PROCESSING_PREFIX])) as StartResult;
+    const keys = [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY];
+    const args = [id, slot, now(), PROCESSING_PREFIX];
+    const [project, label] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel']);
+    if (!project || !label) return (await this.script(START_SCRIPT, keys, args)) as StartResult;
+    // The script checks the branch's running build is still the one read here, else it is read again.
+    for (;;) {
+      const other = (await this.redis.hGet(projectRunningKey(project), label)) ?? '';
+      const result = (await this.script(
+        START_SCRIPT,
+        [...keys, projectRunningKey(project), recordKey(other || id), DELAYED_KEY],
+        [...args, label, other, String(Date.now() + BRANCH_WAIT_MS)],
+      )) as StartResult | 'retry';
+      if (result !== 'retry') return result;
+    }
   }
 
   /** Records a finished build as deployed and makes `liveBuild` the build its site serves, in one step. */
