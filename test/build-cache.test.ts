@@ -3,18 +3,17 @@
 // a changed lockfile still starts from the warm package cache.
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
-import { ToolCache } from '../deploy-service/src/tools';
 import { viteReactApp } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
-import { startStack, type Stack } from './harness/stack';
+import { stackTools, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let app: Record<string, string>;
 beforeAll(async () => {
   stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '180' } });
-  app = await withLockfile('npm', new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry), viteReactApp('Cached'));
+  app = await withLockfile('npm', stackTools(stack), viteReactApp('Cached'));
 });
 afterAll(async () => {
   await stack?.close();
@@ -82,7 +81,7 @@ describe('build cache', () => {
   it('after a lockfile change, installs again from the warm package cache and saves the new one', async () => {
     const pkg = JSON.parse(app['package.json']!);
     pkg.dependencies['is-number'] = '7.0.0';
-    const changed = await withLockfile('npm', new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry), { ...app, 'package.json': JSON.stringify(pkg, null, 2) });
+    const changed = await withLockfile('npm', stackTools(stack), { ...app, 'package.json': JSON.stringify(pkg, null, 2) });
     const url = await stack.repo('cached-app', changed); // a new commit of the same repository
     expect(url).toBe(repoUrl);
     const log = await build(await stack.deploy({ repoUrl }));

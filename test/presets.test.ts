@@ -1,29 +1,23 @@
 // Framework presets: a real Vite + React app with its dependencies from the npm registry, and the
 // other frameworks' output layouts (their dependencies declared, their builds stood in for by a
 // script that writes what each framework writes), each published from the folder it uses.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCache } from '../deploy-service/src/tools';
 import { viteReactApp } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
-import { startStack, type Stack } from './harness/stack';
+import { deployRepo, stackTools, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let tools: ToolCache;
 beforeAll(async () => {
   stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '180' } });
-  tools = new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry);
+  tools = stackTools(stack);
 });
 afterAll(async () => {
   await stack?.close();
 });
 
-async function deploy(files: Record<string, string>, body: Record<string, unknown> = {}) {
-  const id = await stack.deploy({ repoUrl: await stack.repo('preset', files), ...body });
-  const record = await stack.waitFor(id, undefined, 240_000);
-  const log = ((await stack.get(`/deployments/${id}/logs`)).body.lines as string[]).join('\n');
-  return { id, record, log };
-}
+const deploy = (files: Record<string, string>, body: Record<string, unknown> = {}) => deployRepo(stack, 'preset', files, body);
 
 describe('framework presets', () => {
   it('builds a real Vite + React app with default settings and publishes dist/', async () => {

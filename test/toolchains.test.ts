@@ -2,29 +2,23 @@
 // repository asks for, and clear failures for what cannot be honoured. Dependencies come from the
 // npm registry through the build's egress proxy; the managers and Node releases through the
 // worker's tool cache.
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCache } from '../deploy-service/src/tools';
 import { projectWithLockfile, withLockfile, type FixtureManager } from './harness/lockfiles';
-import { startStack, type Stack } from './harness/stack';
+import { deployRepo, stackTools, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let tools: ToolCache;
 beforeAll(async () => {
   // registry.npmjs.org (and Yarn's registry) resolve to reserved addresses on the test machines.
   stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org,registry.yarnpkg.com', BUILD_TIMEOUT_SECONDS: '180' } });
-  tools = new ToolCache(path.join(inject('tmpRoot'), 'tools'), stack.config.npmRegistry);
+  tools = stackTools(stack);
 });
 afterAll(async () => {
   await stack?.close();
 });
 
-async function deployed(files: Record<string, string>, body: Record<string, unknown> = {}) {
-  const id = await stack.deploy({ repoUrl: await stack.repo('toolchain', files), ...body });
-  const record = await stack.waitFor(id, undefined, 240_000);
-  const log = ((await stack.get(`/deployments/${id}/logs`)).body.lines as string[]).join('\n');
-  return { id, record, log };
-}
+const deployed = (files: Record<string, string>, body: Record<string, unknown> = {}) => deployRepo(stack, 'toolchain', files, body);
 
 describe('package managers', () => {
   it.each([

@@ -3,6 +3,7 @@
 // label of a branch alias (`<branch>--<project>.<BASE_DOMAIN>`).
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { jsonField } from './record';
 import { DeployRequestSchema, EnvSchema } from './request';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
@@ -40,31 +41,18 @@ export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.
 export type CreateProject = z.output<typeof CreateProjectSchema>;
 export type UpdateProject = z.output<typeof UpdateProjectSchema>;
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((s, ctx) => {
-      try {
-        return JSON.parse(s) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
 /** The `project:<name>` hash. */
 export const ProjectRecordSchema = z.object({
   name: z.string(),
   repoUrl: z.string(),
   productionBranch: z.string(),
   rootDir: z.string().optional(),
-  installCommand: json(z.array(z.string())).optional(),
-  buildCommand: json(z.array(z.string())).optional(),
+  installCommand: jsonField(z.array(z.string())).optional(),
+  buildCommand: jsonField(z.array(z.string())).optional(),
   outputDir: z.string().optional(),
   nodeVersion: z.string().optional(),
   spaFallback: z.string().optional(),
-  env: json(z.record(z.string(), z.string())).optional(),
+  env: jsonField(z.record(z.string(), z.string())).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   /** The deployment `<name>.<BASE_DOMAIN>` serves. */

@@ -8,29 +8,22 @@ export type Status = (typeof STATUSES)[number];
 export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled'];
 
 const count = z.coerce.number().int().min(0);
-const argv = z
-  .string()
-  .transform((s, ctx) => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.array(z.string()).min(1));
+/** A hash field holding JSON, parsed and then checked by `schema` (arrays and objects are stored so). */
+export const jsonField = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
-const envJson = z
-  .string()
-  .transform((s, ctx) => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string(), z.string()));
+const argv = jsonField(z.array(z.string()).min(1));
+const envJson = jsonField(z.record(z.string(), z.string()));
 
 export const DeploymentRecordSchema = z.object({
   id: z.string(),

@@ -25,6 +25,7 @@ import { startWorker, type Worker } from '../../deploy-service/src/worker';
 import { startRedisServer, type RedisServer } from '../../dev/redis-server';
 import { S3RVER_CREDENTIALS } from '../../dev/s3-server';
 import { createFixtureRepo } from './git-server';
+import { ToolCache } from '../../deploy-service/src/tools';
 
 export interface Stack {
   config: Config;
@@ -176,4 +177,17 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await stack.startWorker();
   return stack;
+}
+
+/** Deploys `files` as repository `name` and waits for the outcome: the id, the record and the whole log. */
+export async function deployRepo(stack: Stack, name: string, files: Record<string, string>, body: Record<string, unknown> = {}, timeoutMs = 240_000) {
+  const id = await stack.deploy({ repoUrl: await stack.repo(name, files), ...body });
+  const record = await stack.waitFor(id, undefined, timeoutMs);
+  const log = ((await stack.get(`/deployments/${id}/logs`)).body.lines as string[]).join('\n');
+  return { id, record, log };
+}
+
+/** The tool cache the stack's workers use (TOOLS_DIR), for fixtures made by running a package manager. */
+export function stackTools(stack: Stack): ToolCache {
+  return new ToolCache(stack.config.toolsDir!, stack.config.npmRegistry);
 }
