@@ -1,5 +1,8 @@
 // Projects end to end: a stable production alias that moves only with a good production build,
 // immutable deployment URLs, branch aliases, rollback (no rebuild, pinned) and promote, listings.
+import http from 'node:http';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack';
 
@@ -156,6 +159,78 @@ describe('projects', () => {
     expect(await served(ids.v2)).toBe('v2');
     expect((await call('GET', '/projects/shop')).status).toBe(404);
     expect((await call('DELETE', '/projects/shop')).status).toBe(404);
+  });
+});
+
+/** A GET to the API's port with any Host header: what a custom domain pointed at Slipway gets. */
+function getAs(host: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: stack.config.port, path: urlPath, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('commits and custom domains', () => {
+  let repoUrl: string;
+  let shas: { tip: string; older: string };
+
+  it('deploys a given commit: the branch tip as it is, any other commit fetched by its id', async () => {
+    repoUrl = await stack.repo('commit-site', site('tip'), { extraBranches: { other: site('another commit') } });
+    const { stdout } = await promisify(execFile)('git', ['ls-remote', repoUrl]);
+    const sha = (ref: string) => new RegExp(`^([0-9a-f]{40})\\trefs/heads/${ref}$`, 'm').exec(stdout)![1]!;
+    shas = { tip: sha('main'), older: sha('other') };
+    expect((await call('POST', '/projects', { name: 'pinned-commit', repoUrl })).status).toBe(201);
+
+    const older = await deployProject('pinned-commit', { commit: shas.older });
+    expect(older.record).toMatchObject({ status: 'deployed', branch: 'main', commit: shas.older, production: '1' });
+    expect(older.commit).toBe(shas.older);
+    expect(await served(older.id)).toBe('another commit');
+    const tip = await deployProject('pinned-commit', { branch: 'main', commit: shas.tip });
+    expect(tip.record.commit).toBe(shas.tip);
+    expect(await served('pinned-commit')).toBe('tip');
+
+    const missing = await call('POST', '/projects/pinned-commit/deployments', { commit: 'deadbeef'.repeat(5) });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.message).toMatch(/commit deadbeef\w+ could not be fetched/);
+    for (const commit of ['abc1234', 'DEADBEEF'.repeat(5), 42]) {
+      const bad = await call('POST', '/projects/pinned-commit/deployments', { commit });
+      expect(bad.status, String(commit)).toBe(400);
+      expect(bad.body.error.code).toBe('INVALID_INPUT');
+    }
+    // Nothing of the refused ones was recorded.
+    const listed = await call('GET', '/projects/pinned-commit/deployments');
+    expect(listed.body.items.map((d: { id: string }) => d.id)).toEqual([tip.id, older.id]);
+  });
+
+  it('serves production at a custom domain; a domain has one owner and is let go on change or delete', async () => {
+    const created = await call('POST', '/projects', { name: 'dom', repoUrl, domains: ['WWW.Example.com', 'example.com.'] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.domains).toEqual([{ host: 'www.example.com', url: 'http://www.example.com/' }, { host: 'example.com', url: 'http://example.com/' }]);
+    expect((await getAs('www.example.com')).status).toBe(404); // claimed, nothing deployed yet
+    await deployProject('dom');
+    expect(await getAs(`www.example.com:${stack.config.port}`)).toEqual({ status: 200, body: 'tip' });
+    expect((await getAs('example.com', '/missing.js')).status).toBe(404);
+
+    const taken = await call('POST', '/projects', { name: 'dom-two', repoUrl, domains: ['www.example.com'] });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.message).toMatch(/www\.example\.com belongs to another project/);
+    expect((await call('GET', '/projects/dom-two')).status).toBe(404);
+    for (const domains of [['x.localhost'], ['localhost'], ['http://example.net'], ['example.net:8080'], ['10.0.0.1'], Array.from({ length: 21 }, (_, i) => `s${i}.example.net`), 'example.net']) {
+      const bad = await call('PATCH', '/projects/dom', { domains });
+      expect(bad.status, JSON.stringify(domains)).toBe(400);
+    }
+
+    expect((await call('PATCH', '/projects/dom', { domains: ['example.com'] })).status).toBe(200);
+    expect((await getAs('www.example.com')).body).not.toBe('tip'); // let go: an unknown host is the API's
+    expect((await call('POST', '/projects', { name: 'dom-two', repoUrl, domains: ['www.example.com'] })).status).toBe(201);
+    expect((await call('DELETE', '/projects/dom')).status).toBe(204);
+    expect((await call('PATCH', '/projects/dom-two', { domains: ['www.example.com', 'example.com'] })).status).toBe(200);
+    expect((await getAs('example.com')).status).toBe(404); // dom-two has no production yet
   });
 });
 

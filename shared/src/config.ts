@@ -65,6 +65,15 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
     .optional(),
+  API_HOSTS: z
+    .string()
+    .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
+    .optional(),
+  RETAIN_PREVIEW_DAYS: int(30, 0, 36_500),
+  RETAIN_PRODUCTION_DAYS: int(0, 0, 36_500),
+  RETAIN_FAILED_DAYS: int(7, 0, 36_500),
+  RETAIN_CANCELED_DAYS: int(1, 0, 36_500),
+  JANITOR_INTERVAL_SECONDS: int(3600, 1, 7 * 24 * 3600),
   DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
   MAX_CONCURRENT_CLONES: int(4, 1, 256),
   MAX_WAITING_CLONES: int(16, 0, 10_000),
@@ -153,6 +162,11 @@ export interface Config {
   readonly allowPrivateNetworks: boolean;
   /** When set, the only hosts repositories may come from. */
   readonly gitAllowedHosts: readonly string[] | undefined;
+  /** The API's own host names: never a project's custom domain, never served as a site. */
+  readonly apiHosts: readonly string[];
+  /** Days a deployment of each kind is kept after it was created (0: for ever); see deploy-service/src/janitor.ts. */
+  readonly retention: { readonly previewDays: number; readonly productionDays: number; readonly failedDays: number; readonly canceledDays: number };
+  readonly janitorIntervalMs: number;
   /** POST /deploy requests per client per minute. */
   readonly deployRateLimit: number;
   readonly maxConcurrentClones: number;
@@ -238,6 +252,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
     gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
+    apiHosts: hostList(e.API_HOSTS) ?? [],
+    retention: Object.freeze({
+      previewDays: e.RETAIN_PREVIEW_DAYS,
+      productionDays: e.RETAIN_PRODUCTION_DAYS,
+      failedDays: e.RETAIN_FAILED_DAYS,
+      canceledDays: e.RETAIN_CANCELED_DAYS,
+    }),
+    janitorIntervalMs: e.JANITOR_INTERVAL_SECONDS * 1000,
     deployRateLimit: e.DEPLOY_RATE_LIMIT,
     maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
     maxWaitingClones: e.MAX_WAITING_CLONES,

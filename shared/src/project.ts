@@ -18,9 +18,23 @@ export const ProjectNameSchema = z
   .refine((n) => !LOOKS_LIKE_DEPLOYMENT_ID.test(n), 'name must not look like a deployment id (10 or more letters and digits without a hyphen): add a hyphen')
   .refine((n) => !RESERVED_NAMES.has(n), `name is one of ${[...RESERVED_NAMES].join(', ')}, kept for the platform's own host names under BASE_DOMAIN`);
 
+export const MAX_DOMAINS = 20;
+
+/** A custom host name for a project's production site: a DNS name of two or more labels, no port. */
+export const DomainSchema = z
+  .string()
+  .max(253)
+  .transform((v) => v.toLowerCase().replace(/\.$/, ''))
+  .refine((v) => /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(v), 'domains are host names such as www.example.com (no scheme, port or path)');
+const DomainsSchema = z
+  .array(DomainSchema)
+  .max(MAX_DOMAINS, `a project has at most ${MAX_DOMAINS} domains`)
+  .transform((list) => [...new Set(list)]);
+
 const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, installCommand: true, buildCommand: true, outputDir: true, nodeVersion: true, spaFallback: true }).extend({
   productionBranch: DeployRequestSchema.shape.branch,
   env: EnvSchema.optional(),
+  domains: DomainsSchema.optional(),
 });
 
 export const CreateProjectSchema = z.strictObject({ name: ProjectNameSchema, ...settings.shape });
@@ -35,8 +49,9 @@ export const UpdateProjectSchema = z.strictObject({
   nodeVersion: settings.shape.nodeVersion.unwrap().nullable().optional(),
   spaFallback: settings.shape.spaFallback.unwrap().nullable().optional(),
   env: EnvSchema.nullable().optional(),
+  domains: DomainsSchema.nullable().optional(),
 });
-export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.shape.branch });
+export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.shape.branch, commit: DeployRequestSchema.shape.commit });
 
 export type CreateProject = z.output<typeof CreateProjectSchema>;
 export type UpdateProject = z.output<typeof UpdateProjectSchema>;
@@ -53,6 +68,8 @@ export const ProjectRecordSchema = z.object({
   nodeVersion: z.string().optional(),
   spaFallback: z.string().optional(),
   env: jsonField(z.record(z.string(), z.string())).optional(),
+  /** Custom host names that serve production (each also in the `domains` hash, owned by one project). */
+  domains: jsonField(z.array(z.string())).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   /** The deployment `<name>.<BASE_DOMAIN>` serves. */

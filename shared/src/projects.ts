@@ -5,6 +5,7 @@
 //   project:<name>:branches       hash: branch label → newest deployed id, `<label>:at` → its createdAt
 //   project:<name>:pending        hash: branch label → newest queued id (superseding)
 //   project:<name>:running        hash: branch label → the id that last started building
+//   domains                       hash: custom host name → the project whose production it serves
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
 import type { Redis } from './redis';
@@ -12,6 +13,7 @@ import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type Updat
 import { toHash } from './record';
 
 export const PROJECTS_KEY = 'projects';
+export const DOMAINS_KEY = 'domains';
 export const projectKey = (name: string) => `project:${name}`;
 export const projectDeploymentsKey = (name: string) => `project:${name}:deployments`;
 export const projectBranchesKey = (name: string) => `project:${name}:branches`;
@@ -21,22 +23,65 @@ export const projectPendingKey = (name: string) => `project:${name}:pending`;
 export const projectRunningKey = (name: string) => `project:${name}:running`;
 const recordKey = (id: string) => `deployment:${id}`;
 
-// CREATE: only when the name is free.
-const CREATE_SCRIPT = `
--- KEYS: project, projects     ARGV: name, createdMs, field, value, ...
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-return 1
+// Custom domains are claimed in the same step that writes the project: a host another project
+// holds is refused, the project's old hosts it no longer lists are let go.
+const DOMAINS_LUA = `
+local function set_domains(project_key, domains_key, name, hosts)
+  for _, host in ipairs(hosts) do
+    local owner = redis.call('HGET', domains_key, host)
+    if owner and owner ~= name then return host end
+  end
+  local old = redis.call('HGET', project_key, 'domains')
+  if old then
+    for _, host in ipairs(cjson.decode(old)) do
+      if redis.call('HGET', domains_key, host) == name then redis.call('HDEL', domains_key, host) end
+    end
+  end
+  for _, host in ipairs(hosts) do redis.call('HSET', domains_key, host, name) end
+  if #hosts > 0 then redis.call('HSET', project_key, 'domains', cjson.encode(hosts)) else redis.call('HDEL', project_key, 'domains') end
+  return false
+end
 `;
 
-// UPDATE: set and clear fields of an existing project.
+// CREATE: only when the name is free and its domains are not another project's.
+const CREATE_SCRIPT = `
+-- KEYS: project, projects, domains     ARGV: name, createdMs, domainsJson, field, value, ...
+${DOMAINS_LUA}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local hosts = cjson.decode(ARGV[3])
+for _, host in ipairs(hosts) do
+  local owner = redis.call('HGET', KEYS[3], host)
+  if owner then return 'domain:' .. host end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+set_domains(KEYS[1], KEYS[3], ARGV[1], hosts)
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 'ok'
+`;
+
+// UPDATE: set and clear fields of an existing project; domains ('-' when unchanged) claimed first.
 const UPDATE_SCRIPT = `
--- KEYS: project     ARGV: clearCount, clear..., field, value, ...
+-- KEYS: project, domains     ARGV: name, domainsJson or '-', clearCount, clear..., field, value, ...
+${DOMAINS_LUA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
+if ARGV[2] ~= '-' then
+  local taken = set_domains(KEYS[1], KEYS[2], ARGV[1], cjson.decode(ARGV[2]))
+  if taken then return 'domain:' .. taken end
+end
+local n = tonumber(ARGV[3])
+for i = 4, n + 3 do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV > n + 3 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 4)) end
+return 'ok'
+`;
+
+// DELETE: the project, its indexes and its domains.
+const DELETE_SCRIPT = `
+-- KEYS: project, projects, domains, deployments, branches, pending, running     ARGV: name
+${DOMAINS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[1])
-for i = 2, n + 1 do redis.call('HDEL', KEYS[1], ARGV[i]) end
-if #ARGV > n + 1 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 2)) end
+set_domains(KEYS[1], KEYS[3], ARGV[1], {})
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
@@ -63,10 +108,14 @@ export interface Page<T> {
 export class Projects {
   constructor(private readonly redis: Redis) {}
 
-  /** False when the name is taken. */
-  async create(input: CreateProject, now = new Date()): Promise<boolean> {
-    const fields = toHash({ ...input, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main' });
-    return (await this.redis.eval(CREATE_SCRIPT, { keys: [projectKey(input.name), PROJECTS_KEY], arguments: [input.name, String(now.getTime()), ...Object.entries(fields).flat()] })) === 1;
+  /** 'exists' when the name is taken; `domain:<host>` when another project holds that host. */
+  async create(input: CreateProject, now = new Date()): Promise<'ok' | 'exists' | `domain:${string}`> {
+    const { domains, ...rest } = input;
+    const fields = toHash({ ...rest, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main' });
+    return (await this.redis.eval(CREATE_SCRIPT, {
+      keys: [projectKey(input.name), PROJECTS_KEY, DOMAINS_KEY],
+      arguments: [input.name, String(now.getTime()), JSON.stringify(domains ?? []), ...Object.entries(fields).flat()],
+    })) as 'ok' | 'exists' | `domain:${string}`;
   }
 
   async get(name: string): Promise<ProjectRecord | null> {
@@ -76,22 +125,27 @@ export class Projects {
     return parsed.success ? parsed.data : null;
   }
 
-  /** False when there is no such project. */
-  async update(name: string, change: UpdateProject, now = new Date()): Promise<boolean> {
-    const clear = Object.entries(change).filter(([, v]) => v === null).map(([k]) => k);
-    const set = toHash({ ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== null && v !== undefined)), updatedAt: now.toISOString() });
-    return (await this.redis.eval(UPDATE_SCRIPT, { keys: [projectKey(name)], arguments: [String(clear.length), ...clear, ...Object.entries(set).flat()] })) === 1;
+  /** 'no-project', or `domain:<host>` when another project holds that host (then nothing changed). */
+  async update(name: string, change: UpdateProject, now = new Date()): Promise<'ok' | 'no-project' | `domain:${string}`> {
+    const { domains, ...rest } = change;
+    const clear = Object.entries(rest).filter(([, v]) => v === null).map(([k]) => k);
+    const set = toHash({ ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== null && v !== undefined)), updatedAt: now.toISOString() });
+    const hosts = domains === undefined ? '-' : JSON.stringify(domains ?? []);
+    return (await this.redis.eval(UPDATE_SCRIPT, {
+      keys: [projectKey(name), DOMAINS_KEY],
+      arguments: [name, hosts, String(clear.length), ...clear, ...Object.entries(set).flat()],
+    })) as 'ok' | 'no-project' | `domain:${string}`;
   }
 
-  /** Removes the project, its aliases and its history index; its deployments keep their own URLs. */
+  /** Removes the project, its aliases, domains and history index; its deployments keep their own URLs. */
   async delete(name: string): Promise<boolean> {
-    const [removed] = (await this.redis
-      .multi()
-      .del(projectKey(name))
-      .del([projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name)])
-      .zRem(PROJECTS_KEY, name)
-      .exec()) as unknown as [number];
-    return removed === 1;
+    const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name)];
+    return (await this.redis.eval(DELETE_SCRIPT, { keys, arguments: [name] })) === 1;
+  }
+
+  /** The project a custom host name belongs to. */
+  async domainProject(host: string): Promise<string | null> {
+    return (await this.redis.hGet(DOMAINS_KEY, host)) ?? null;
   }
 
   /** Projects by creation time, newest first. */

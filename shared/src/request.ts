@@ -81,9 +81,15 @@ const command = (field: string) =>
       return argv;
     });
 
+/** A full commit id (SHA-1, or SHA-256 for such repositories): an abbreviation cannot be fetched by id. */
+export const CommitSchema = z
+  .string()
+  .regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, 'commit is a full commit id: 40 (or 64) lowercase hex digits');
+
 export const DeployRequestSchema = z.strictObject({
   repoUrl: z.string({ error: 'repoUrl is required: the https:// URL of a public git repository' }).min(1).max(2048),
   branch: branch.optional(),
+  commit: CommitSchema.optional(),
   rootDir: relativeDir('rootDir').optional(),
   installCommand: command('installCommand').optional(),
   buildCommand: command('buildCommand').optional(),

@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('trust proxy', false);
 
   const metrics = createMetrics(queue);
-  app.use(sitesMiddleware(queue, deps.storage, config.baseDomain));
+  app.use(sitesMiddleware(queue, deps.storage, config.baseDomain, config.apiHosts));
   app.use((req, res, next) => {
     const end = metrics.requestSeconds.startTimer();
     // The matched route pattern, not the path: ids must not become label values.

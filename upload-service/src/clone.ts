@@ -26,7 +26,14 @@ const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB
  * Clones `target` into `dir` and checks out the commit: all of it, or with `rootDir` only what
  * that folder needs (see selection.ts). Size limits are checked before anything is checked out.
  */
-export async function cloneRepo(target: RepoTarget, branch: string | undefined, dir: string, limits: CloneLimits, rootDir?: string): Promise<CloneResult> {
+export async function cloneRepo(
+  target: RepoTarget,
+  branch: string | undefined,
+  dir: string,
+  limits: CloneLimits,
+  options: { rootDir?: string; commit?: string } = {},
+): Promise<CloneResult> {
+  const { rootDir, commit: wanted } = options;
   const { timeoutMs } = limits;
   // The download is watched from git's own progress lines, so an oversized pack is stopped early
   // instead of filling the disk first; the checked-out size is checked from the tree (below).
@@ -75,6 +82,19 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
     if (limitError) throw limitError;
     throw cloneError(err, target.url, branch, timeoutMs);
   }
+  const cloned = branch ?? ((await git.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim() || undefined);
+  // A given commit: the branch's tip is usually it; otherwise that one commit is fetched by id (as
+  // GitHub, GitLab and git's own protocol v2 servers allow) and HEAD detached onto it.
+  if (wanted && (await git.revparse(['HEAD'])).trim() !== wanted) {
+    try {
+      await git.raw(['fetch', '--depth', '1', '--no-tags', '--progress', 'origin', wanted]);
+    } catch (err) {
+      if (limitError) throw limitError;
+      if (/abort/i.test(String(err))) throw cloneError(err, target.url, branch, timeoutMs);
+      throw new CloneFailedError(`commit ${wanted} could not be fetched from ${target.url}: it is not there (or the server does not serve commits by id)`);
+    }
+    await git.raw(['update-ref', '--no-deref', 'HEAD', wanted]);
+  }
   // Paths from a request or a repository are taken literally by checkout (no globs); HOME stays the service's, not the tree.
   const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs), allowEnvironment: ['GIT_LITERAL_PATHSPECS'] }).env({
     PATH: process.env.PATH,
@@ -94,7 +114,6 @@ export async function cloneRepo(target: RepoTarget, branch: string | undefined, 
   if (rootDir) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
   else await checkoutPaths(local, dir, ['.']);
   const commit = (await local.revparse(['HEAD'])).trim();
-  const cloned = branch ?? ((await local.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim() || undefined);
   return { commit, branch: cloned, packages };
 }
 

@@ -53,11 +53,12 @@ export async function createDeployment(deps: DeployDeps, body: unknown): Promise
 }
 
 /** A deployment of a project: its settings, the branch asked for (else production's), its aliases. */
-export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined): Promise<DeploymentRecord> {
+export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string): Promise<DeploymentRecord> {
   const chosen = branch ?? project.productionBranch;
   const request: DeployRequest = {
     repoUrl: project.repoUrl,
     branch: chosen,
+    commit,
     rootDir: project.rootDir,
     installCommand: project.installCommand,
     buildCommand: project.buildCommand,
@@ -95,7 +96,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       request.branch,
       dir,
       { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
-      request.rootDir,
+      { rootDir: request.rootDir, commit: request.commit },
     );
     const record: DeploymentRecord = {
       id,

@@ -35,8 +35,11 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   router.post('/projects', async (req, res) => {
     const input = parse(CreateProjectSchema, req.body);
+    checkDomains(input.domains);
     await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
-    if (!(await projects.create(input))) throw new ConflictError(`a project named ${input.name} exists already`);
+    const created = await projects.create(input);
+    if (created === 'exists') throw new ConflictError(`a project named ${input.name} exists already`);
+    if (created !== 'ok') throw domainTaken(created);
     res.status(201).json(await view(await mustGet(input.name)));
   });
 
@@ -51,9 +54,12 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   router.patch('/projects/:name', async (req, res) => {
     const change = parse(UpdateProjectSchema, req.body);
+    checkDomains(change.domains);
     if (change.repoUrl) await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
     const name = nameOf(req);
-    if (!(await projects.update(name, change))) throw new NotFoundError(`no project named ${name}`);
+    const updated = await projects.update(name, change);
+    if (updated === 'no-project') throw new NotFoundError(`no project named ${name}`);
+    if (updated !== 'ok') throw domainTaken(updated);
     res.json(await view(await mustGet(name)));
   });
 
@@ -64,13 +70,14 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   });
 
   router.post('/projects/:name/deployments', async (req, res) => {
-    const { branch } = parse(ProjectDeploySchema, req.body ?? {});
+    const { branch, commit } = parse(ProjectDeploySchema, req.body ?? {});
     const project = await mustGet(req.params.name);
-    const record = await createProjectDeployment(deps, project, branch);
+    const record = await createProjectDeployment(deps, project, branch, commit);
     res.status(202).json({
       id: record.id,
       status: record.status,
       branch: record.branch,
+      commit: record.commit,
       production: record.production === '1',
       statusUrl: `/deployments/${record.id}`,
       logsUrl: `/deployments/${record.id}/logs`,
@@ -126,6 +133,15 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     if (result === 'not-deployed') throw new ConflictError(`deployment ${id} has no deployed build to serve`);
   }
 
+  /** Host names under BASE_DOMAIN are Slipway's own (deployments, aliases); custom domains are others. */
+  function checkDomains(domains: string[] | null | undefined): void {
+    const base = config.baseDomain.toLowerCase();
+    const inside = domains?.find((d) => d === base || d.endsWith(`.${base}`));
+    if (inside) throw new InvalidInputError(`domains: ${inside} is under BASE_DOMAIN (${base}), whose names Slipway gives out itself; add a host name of your own`);
+    const api = domains?.find((d) => config.apiHosts.includes(d));
+    if (api) throw new InvalidInputError(`domains: ${api} is the API's own host name (API_HOSTS)`);
+  }
+
   async function mustGet(name: string): Promise<ProjectRecord> {
     const project = ProjectNameSchema.safeParse(name).success ? await projects.get(name) : null;
     if (!project) throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}`);
@@ -134,7 +150,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   /** A project as the API shows it: env names only, its aliases with their addresses. */
   async function view(project: ProjectRecord) {
-    const { env, production, productionAt: _at, pinned, ...settings } = project;
+    const { env, production, productionAt: _at, pinned, domains, ...settings } = project;
     const branches = await projects.branchAliases(project.name);
     return {
       ...settings,
@@ -142,6 +158,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
       url: siteUrl(config, project.name),
       production: production ? { id: production, url: siteUrl(config, production) } : null,
       pinned: pinned === '1',
+      domains: (domains ?? []).map((host) => ({ host, url: `http://${host}/` })),
       branches: Object.entries(branches)
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([label, id]) => ({ alias: `${label}--${project.name}`, id, url: siteUrl(config, `${label}--${project.name}`) })),
@@ -158,6 +175,10 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     }
     return items;
   }
+}
+
+function domainTaken(result: string): ConflictError {
+  return new ConflictError(`domain ${result.slice('domain:'.length)} belongs to another project; remove it there first`);
 }
 
 const PointSchema = z.strictObject({

@@ -8,14 +8,17 @@ import { pipeline } from 'node:stream/promises';
 import type { NextFunction, Request, Response } from 'express';
 import { BUILD_ID_PATTERN, ProjectNameSchema, UnsafePathError, contentTypeFor, isDeploymentId, keyUnder, safeRelativePath, storageKeys, type Queue, type Storage } from '@slipway/shared';
 
-/** What a Host header names: a deployment, a project's production, a project's branch, or nothing. */
-export type SiteHost = { deployment: string } | { project: string; branch: string | null };
+/** What a Host header names: a deployment, a project's production, a project's branch, a custom domain, or nothing. */
+export type SiteHost = { deployment: string } | { project: string; branch: string | null } | { domain: string };
+
+const DOMAIN_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function siteFromHost(host: string | undefined, baseDomain: string): SiteHost | null {
   if (!host) return null;
   const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
   const suffix = `.${baseDomain}`;
-  if (!name.endsWith(suffix)) return null;
+  // Another name with a dot may be a project's custom domain (looked up by the caller).
+  if (!name.endsWith(suffix)) return name !== baseDomain && DOMAIN_NAME.test(name) ? { domain: name } : null;
   const label = name.slice(0, -suffix.length);
   if (isDeploymentId(label)) return { deployment: label };
   // `<branch>--<project>`: neither part holds "--" (project names may not, branch labels cannot).
@@ -55,12 +58,21 @@ export function candidateKeys(prefix: string, requestPath: string, fallback = 'i
   return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), spa];
 }
 
-export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: string) {
+export function sitesMiddleware(queue: Queue, storage: Storage, baseDomain: string, apiHosts: readonly string[] = []) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const site = siteFromHost(req.headers.host, baseDomain);
     if (site === null) return next();
-    // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
-    const id = 'deployment' in site ? site.deployment : await queue.projects.aliasTarget(site.project, site.branch);
+    let id: string | null;
+    if ('domain' in site) {
+      if (apiHosts.includes(site.domain)) return next();
+      // Not a custom domain (the API's own host name, say): the request is the API's.
+      const project = await queue.projects.domainProject(site.domain).catch(() => null);
+      if (project === null) return next();
+      id = await queue.projects.aliasTarget(project, null);
+    } else {
+      // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
+      id = 'deployment' in site ? site.deployment : await queue.projects.aliasTarget(site.project, site.branch);
+    }
     if (id === null) {
       res.status(404).type('text/plain').send('Not Found\n');
       return;

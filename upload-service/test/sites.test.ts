@@ -16,9 +16,11 @@ describe('site routing', () => {
     expect(siteFromHost('shop.localhost:3000', 'localhost')).toEqual({ project: 'shop', branch: null });
     expect(siteFromHost('feature-x-1a2b3c--shop.localhost', 'localhost')).toEqual({ project: 'shop', branch: 'feature-x-1a2b3c' });
     expect(siteFromHost('abcdefghij12.localhost', 'localhost')).toEqual({ deployment: 'abcdefghij12' });
-    for (const host of ['a--b--shop.localhost', '--shop.localhost', 'x-.--shop.localhost', 'sh_op.localhost', 'shop.other.test']) {
+    for (const host of ['a--b--shop.localhost', '--shop.localhost', 'x-.--shop.localhost', 'sh_op.localhost', 'localhost', '127.0.0.1', '[::1]:3000', 'x_y.example.com']) {
       expect(siteFromHost(host, 'localhost'), host).toBeNull();
     }
+    // Any other host name may be a project's custom domain: the caller looks it up.
+    expect(siteFromHost('WWW.Shop.Example:8080', 'localhost')).toEqual({ domain: 'www.shop.example' });
   });
 
   it('maps paths to keys with index.html and single-page fallbacks', () => {
