@@ -72,6 +72,8 @@ export const ProjectRecordSchema = z.object({
   domains: jsonField(z.array(z.string())).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
+  /** Signs and authenticates push hooks (GitHub's HMAC key, GitLab's token); shown only when made. */
+  hookSecret: z.string().optional(),
   /** The deployment `<name>.<BASE_DOMAIN>` serves. */
   production: z.string().optional(),
   /** Its createdAt (ms): a slower, older build finishing later never takes the alias back. */

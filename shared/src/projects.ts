@@ -6,8 +6,10 @@
 //   project:<name>:pending        hash: branch label → newest queued id (superseding)
 //   project:<name>:running        hash: branch label → the id that last started building
 //   domains                       hash: custom host name → the project whose production it serves
+//   hook:<name>:<sha256>          string, with a TTL: a push hook body already taken (replays refused)
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
+import { randomBytes } from 'node:crypto';
 import type { Redis } from './redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './project';
 import { toHash } from './record';
@@ -22,6 +24,9 @@ export const projectPendingKey = (name: string) => `project:${name}:pending`;
 /** Branch label → the deployment that last started building (one build per branch at a time). */
 export const projectRunningKey = (name: string) => `project:${name}:running`;
 const recordKey = (id: string) => `deployment:${id}`;
+const hookSeenKey = (name: string, digest: string) => `hook:${name}:${digest}`;
+/** A new project's (or a rotated) hook secret: 32 random bytes. */
+const newHookSecret = () => randomBytes(32).toString('base64url');
 
 // Custom domains are claimed in the same step that writes the project: a host another project
 // holds is refused, the project's old hosts it no longer lists are let go.
@@ -111,7 +116,7 @@ export class Projects {
   /** 'exists' when the name is taken; `domain:<host>` when another project holds that host. */
   async create(input: CreateProject, now = new Date()): Promise<'ok' | 'exists' | `domain:${string}`> {
     const { domains, ...rest } = input;
-    const fields = toHash({ ...rest, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main' });
+    const fields = toHash({ ...rest, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main', hookSecret: newHookSecret() });
     return (await this.redis.eval(CREATE_SCRIPT, {
       keys: [projectKey(input.name), PROJECTS_KEY, DOMAINS_KEY],
       arguments: [input.name, String(now.getTime()), JSON.stringify(domains ?? []), ...Object.entries(fields).flat()],
@@ -141,6 +146,25 @@ export class Projects {
   async delete(name: string): Promise<boolean> {
     const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name)];
     return (await this.redis.eval(DELETE_SCRIPT, { keys, arguments: [name] })) === 1;
+  }
+
+  /** A new hook secret for an existing project (the old one stops working at once); null when there is none. */
+  async rotateHookSecret(name: string): Promise<string | null> {
+    const secret = newHookSecret();
+    const done = await this.redis.eval(UPDATE_SCRIPT, { keys: [projectKey(name), DOMAINS_KEY], arguments: [name, '-', '0', 'hookSecret', secret] });
+    return done === 'ok' ? secret : null;
+  }
+
+  /**
+   * True the first time a hook body (by its digest) is offered within `ttlSeconds`: a replayed
+   * delivery is refused. `forgetDelivery` lets a delivery that could not be acted on come again.
+   */
+  async firstDelivery(name: string, digest: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.redis.set(hookSeenKey(name, digest), '1', { condition: 'NX', expiration: { type: 'EX', value: ttlSeconds } })) === 'OK';
+  }
+
+  async forgetDelivery(name: string, digest: string): Promise<void> {
+    await this.redis.del(hookSeenKey(name, digest));
   }
 
   /** The project a custom host name belongs to. */

@@ -11,6 +11,7 @@ import {
   TooManyRequestsError,
   InvalidInputError,
   describeError,
+  formatBytes,
   isDeploymentId,
   isRedisUnavailable,
   publicRecord,
@@ -25,6 +26,7 @@ import { requireToken, sameOriginOnly } from './auth';
 import { createDeployment } from './deploy';
 import { createMetrics } from './metrics';
 import { PAGE_HTML } from './page';
+import { hooksRouter } from './hooks';
 import { projectsRouter } from './projects';
 import { sitesMiddleware } from './sites';
 
@@ -69,16 +71,6 @@ export function createApp(deps: AppDeps): express.Express {
     res.on('finish', () => end({ method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? 'unmatched', status: res.statusCode }));
     next();
   });
-  // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
-  app.use(express.json({ limit: '16kb', strict: false }));
-
-  app.get('/', (_req, res) => {
-    res.type('html').send(PAGE_HTML);
-  });
-
-  const clones = pLimit(config.maxConcurrentClones);
-  const token = requireToken(config);
-  const readToken: express.RequestHandler = config.privateReads ? token : (_req, _res, next) => next();
   // Per client address (trust proxy is off: behind a proxy, limit there or set it on). One budget for
   // every change a client asks for: deploy, cancel, redeploy.
   const changeLimit = rateLimit({
@@ -89,6 +81,18 @@ export function createApp(deps: AppDeps): express.Express {
     handler: (_req, _res, next) =>
       next(new TooManyRequestsError(`more than ${config.deployRateLimit} changes (deploy, cancel, redeploy, project changes) a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
   });
+  const clones = pLimit(config.maxConcurrentClones);
+  // Before the JSON parser: a hook's signature is checked over its raw body.
+  app.use(hooksRouter({ ...deps, clones, projects: queue.projects }, changeLimit));
+  // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
+  app.use(express.json({ limit: '16kb', strict: false }));
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(PAGE_HTML);
+  });
+
+  const token = requireToken(config);
+  const readToken: express.RequestHandler = config.privateReads ? token : (_req, _res, next) => next();
   // What every change goes through (the same-origin rule, the token, the rate limit), and every read
   // with PRIVATE_READS=1; each calls next() on to the route below.
   app.post(['/deploy', '/deployments/:id/cancel', '/deployments/:id/redeploy'], sameOriginOnly, token, changeLimit);
@@ -224,7 +228,10 @@ function toHttpError(err: unknown): { status: number; code: string; message: str
   // body-parser's errors carry a `type`; they are the client's fault and say so.
   const type = (err as { type?: string } | null)?.type;
   if (type === 'entity.parse.failed') return { status: 400, code: 'INVALID_INPUT', message: 'the request body is not valid JSON' };
-  if (type === 'entity.too.large') return { status: 413, code: 'BODY_TOO_LARGE', message: 'the request body is larger than 16 KB; the limit is 16 KB' };
+  if (type === 'entity.too.large') {
+    const limit = formatBytes((err as { limit?: number }).limit ?? 16 * 1024);
+    return { status: 413, code: 'BODY_TOO_LARGE', message: `the request body is larger than ${limit}; the limit is ${limit}` };
+  }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return { status: 415, code: 'INVALID_INPUT', message: describeError(err) };
   if (isRedisUnavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'Redis is unavailable; try again shortly' };
   if (isS3Unavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'object storage is unavailable; try again shortly' };

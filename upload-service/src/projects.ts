@@ -20,6 +20,7 @@ import {
 } from '@slipway/shared';
 import { z } from 'zod';
 import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
+import { deployHookToken } from './hooks';
 import { checkRepoUrl } from './url-policy';
 
 const DEFAULT_PAGE = 20;
@@ -28,7 +29,7 @@ const MAX_PAGE = 100;
 export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards: { change: RequestHandler[]; read: RequestHandler }): express.Router {
   const { config, queue, projects } = deps;
   const router = express.Router();
-  router.post(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/rollback', '/projects/:name/promote'], ...guards.change);
+  router.post(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/rollback', '/projects/:name/promote', '/projects/:name/hook-secret'], ...guards.change);
   router.patch('/projects/:name', ...guards.change);
   router.delete('/projects/:name', ...guards.change);
   router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/deployments'], guards.read);
@@ -40,7 +41,8 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const created = await projects.create(input);
     if (created === 'exists') throw new ConflictError(`a project named ${input.name} exists already`);
     if (created !== 'ok') throw domainTaken(created);
-    res.status(201).json(await view(await mustGet(input.name)));
+    const project = await mustGet(input.name);
+    res.status(201).json({ ...(await view(project)), ...hookSecrets(project.name, project.hookSecret!) });
   });
 
   router.get('/projects', async (req, res) => {
@@ -120,6 +122,13 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     res.json({ production: deploymentId, pinned: false, url: siteUrl(config, project.name), message: `production now serves ${deploymentId}; new production builds move it again` });
   });
 
+  router.post('/projects/:name/hook-secret', async (req, res) => {
+    const name = nameOf(req);
+    const secret = await projects.rotateHookSecret(name);
+    if (!secret) throw new NotFoundError(`no project named ${name}`);
+    res.json(hookSecrets(name, secret));
+  });
+
   router.get('/deployments', async (req, res) => {
     const page = await queue.deployments(cursorOf(req), limitOf(req));
     res.json({ items: await listed(page.items, () => ({})), next: page.next });
@@ -150,7 +159,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   /** A project as the API shows it: env names only, its aliases with their addresses. */
   async function view(project: ProjectRecord) {
-    const { env, production, productionAt: _at, pinned, domains, ...settings } = project;
+    const { env, production, productionAt: _at, pinned, domains, hookSecret: _secret, ...settings } = project;
     const branches = await projects.branchAliases(project.name);
     return {
       ...settings,
@@ -159,6 +168,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
       production: production ? { id: production, url: siteUrl(config, production) } : null,
       pinned: pinned === '1',
       domains: (domains ?? []).map((host) => ({ host, url: `http://${host}/` })),
+      hooks: { github: `/hooks/github?project=${project.name}`, gitlab: `/hooks/gitlab?project=${project.name}` },
       branches: Object.entries(branches)
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([label, id]) => ({ alias: `${label}--${project.name}`, id, url: siteUrl(config, `${label}--${project.name}`) })),
@@ -175,6 +185,15 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     }
     return items;
   }
+}
+
+/** Shown only when a secret is made: at creation and by POST /projects/:name/hook-secret. */
+function hookSecrets(name: string, secret: string) {
+  return {
+    hookSecret: secret,
+    deployHookUrl: `/hooks/deploy/${name}/${deployHookToken(secret)}`,
+    message: 'keep hookSecret: it is the secret of the GitHub or GitLab webhook and is not shown again (POST /projects/:name/hook-secret makes a new one)',
+  };
 }
 
 function domainTaken(result: string): ConflictError {

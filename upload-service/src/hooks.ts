@@ -1,0 +1,133 @@
+// Push to deploy. A git host calls one of these when someone pushes; each is authenticated with the
+// project's hook secret (made with the project, shown once, rotated with POST
+// /projects/:name/hook-secret) and deploys the pushed branch at the pushed commit:
+//   POST /hooks/github?project=<name>   X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>
+//   POST /hooks/gitlab?project=<name>   X-Gitlab-Token: <the secret>
+//   POST /hooks/deploy/<name>/<token>   any host or script; ?branch= (default the production branch)
+// Bodies are read raw (capped) so the signature is checked over the bytes sent; a body already taken
+// is refused for a week (GitHub and GitLab put the pushed commits in it, so a real push is never the
+// same twice), so a captured request cannot be replayed.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import express, { type Request, type RequestHandler } from 'express';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  ProjectDeploySchema,
+  ProjectNameSchema,
+  UnauthorizedError,
+  type DeploymentRecord,
+  type ProjectRecord,
+  type Projects,
+} from '@slipway/shared';
+import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
+
+/** GitHub sends up to 25 MB; a push of a few hundred commits is well under this. */
+export const HOOK_MAX_BYTES = 2 * 1024 * 1024;
+const REPLAY_WINDOW_SECONDS = 7 * 24 * 3600;
+const ZERO_COMMIT = /^0+$/;
+
+/** What a push event asks for, or why it is ignored. */
+type Push = { branch: string; commit: string } | { ignored: string };
+
+export function hooksRouter(deps: DeployDeps & { projects: Projects }, limit: RequestHandler): express.Router {
+  const { projects } = deps;
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: HOOK_MAX_BYTES });
+
+  router.post('/hooks/github', raw, async (req, res) => {
+    const project = await projectOf(String(req.query.project ?? ''));
+    const body = bodyOf(req);
+    const signature = req.get('x-hub-signature-256') ?? '';
+    if (!project.hookSecret || !equal(signature, `sha256=${createHmac('sha256', project.hookSecret).update(body).digest('hex')}`)) {
+      throw new UnauthorizedError(signature ? 'X-Hub-Signature-256 does not match the body signed with this project\'s hook secret' : 'X-Hub-Signature-256 is missing: set the webhook\'s secret to the project\'s hook secret');
+    }
+    const event = req.get('x-github-event') ?? '';
+    if (event === 'ping') return void res.json({ ok: true, project: project.name });
+    if (event !== 'push') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only push does` });
+    const push = pushOf(json(body), 'deleted');
+    res.status(202).json(await deployOnce(project, body, push));
+  });
+
+  router.post('/hooks/gitlab', raw, async (req, res) => {
+    const project = await projectOf(String(req.query.project ?? ''));
+    const body = bodyOf(req);
+    const token = req.get('x-gitlab-token') ?? '';
+    if (!project.hookSecret || !equal(token, project.hookSecret)) {
+      throw new UnauthorizedError(token ? 'X-Gitlab-Token is not this project\'s hook secret' : 'X-Gitlab-Token is missing: set the webhook\'s secret token to the project\'s hook secret');
+    }
+    const event = req.get('x-gitlab-event') ?? '';
+    if (event !== 'Push Hook') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only Push Hook does` });
+    res.status(202).json(await deployOnce(project, body, pushOf(json(body))));
+  });
+
+  router.post('/hooks/deploy/:name/:token', limit, raw, async (req, res) => {
+    const project = await projectOf(String(req.params.name));
+    if (!project.hookSecret || !equal(String(req.params.token), deployHookToken(project.hookSecret))) throw new UnauthorizedError('this deploy hook URL is not valid (was the hook secret rotated?)');
+    const branch = typeof req.query.branch === 'string' ? req.query.branch : undefined;
+    const parsed = ProjectDeploySchema.safeParse({ branch });
+    if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
+    res.status(202).json(summary(await createProjectDeployment(deps, project, parsed.data.branch)));
+  });
+
+  return router;
+
+  async function projectOf(name: string): Promise<ProjectRecord> {
+    const project = ProjectNameSchema.safeParse(name).success ? await projects.get(name) : null;
+    if (!project) throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}: the hook URL names the project, e.g. /hooks/github?project=my-site`);
+    return project;
+  }
+
+  /** Deploys a push unless the same body was taken before; a deploy that fails lets it come again. */
+  async function deployOnce(project: ProjectRecord, body: Buffer, push: Push) {
+    if ('ignored' in push) return push;
+    const digest = createHash('sha256').update(body).digest('hex');
+    if (!(await projects.firstDelivery(project.name, digest, REPLAY_WINDOW_SECONDS))) {
+      throw new ConflictError('this delivery was already taken: a replayed hook does not deploy again (redeploy the deployment instead)');
+    }
+    try {
+      return summary(await createProjectDeployment(deps, project, push.branch, push.commit));
+    } catch (err) {
+      await projects.forgetDelivery(project.name, digest);
+      throw err;
+    }
+  }
+}
+
+/** The token in a project's generic deploy hook URL: derived from the hook secret, so rotating it revokes the URL. */
+export function deployHookToken(hookSecret: string): string {
+  return createHmac('sha256', hookSecret).update('slipway deploy hook').digest('base64url');
+}
+
+/** Constant-time comparison of two strings of any lengths (their SHA-256s are compared). */
+function equal(given: string, expected: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+}
+
+function bodyOf(req: Request): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+function json(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new InvalidInputError('the hook body is not JSON (GitHub: set the content type to application/json)');
+  }
+}
+
+/** A push event's branch and commit (GitHub's and GitLab's share `ref` and `after`). */
+function pushOf(payload: unknown, deletedField?: string): Push {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
+  const ref = typeof p.ref === 'string' ? p.ref : '';
+  const after = typeof p.after === 'string' ? p.after : '';
+  if (!ref.startsWith('refs/heads/')) return { ignored: `${ref || 'a push without a ref'} is not a branch` };
+  if ((deletedField && p[deletedField] === true) || ZERO_COMMIT.test(after)) return { ignored: `${ref} was deleted` };
+  const parsed = ProjectDeploySchema.safeParse({ branch: ref.slice('refs/heads/'.length), commit: after });
+  if (!parsed.success) throw new InvalidInputError(`the push names no branch and commit Slipway can deploy: ${describeIssues(parsed.error.issues)}`);
+  return { branch: parsed.data.branch!, commit: parsed.data.commit! };
+}
+
+function summary(record: DeploymentRecord) {
+  return { id: record.id, status: record.status, branch: record.branch, commit: record.commit, statusUrl: `/deployments/${record.id}`, url: record.url };
+}
