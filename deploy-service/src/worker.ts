@@ -1,6 +1,6 @@
 // A worker process's slots and their upkeep: BUILD_CONCURRENCY slots, each with its own blocking
 // Redis connection; the heartbeats that say they are alive; the reaper that recovers the work of
-// dead workers and moves due retries back; and the cancel subscription. Used by main.ts and the tests.
+// dead workers and moves due retries back; the cancel subscription; and the retention janitor. Used by main.ts and the tests.
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { Slot } from './slot';
 import { ToolCache } from './tools';
 import { BuildCache } from './cache';
 import { NodeModulesTrees } from './cache-trees';
+import { startJanitor } from './janitor';
 
 export interface Worker {
   readonly slots: readonly Slot[];
@@ -97,6 +98,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       if (id && (await queue.isCancelRequested(id).catch(() => false))) slot.cancel(id);
     }
   }
+  const stopJanitor = startJanitor({ config, redis, storage, logger });
   for (const slot of slots) slot.start();
   logger.info({ slots: slots.map((s) => s.id) }, 'worker started');
 
@@ -108,6 +110,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       await Promise.all(slots.map((s) => s.stop(options)));
       closing ??= (async () => {
         for (const timer of timers) clearInterval(timer);
+        stopJanitor();
         for (const slot of slots) await queue.clearHeartbeat(slot.id).catch(() => undefined);
         await releaseSandbox(sandbox);
         for (const conn of conns) {

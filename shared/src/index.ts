@@ -15,3 +15,4 @@ export * from './tree';
 export * from './workspaces';
 export * from './project';
 export * from './projects';
+export * from './retention';

@@ -20,11 +20,11 @@ const HEARTBEAT_PREFIX = 'build-queue:heartbeat:';
 export const CANCEL_CHANNEL = 'build-queue:cancel';
 const RECORD_PREFIX = 'deployment:';
 /** Every deployment id by creation time (ms), for listings. */
-const DEPLOYMENTS_KEY = 'deployments';
+export const DEPLOYMENTS_KEY = 'deployments';
 /** How long a build waits before looking again when its project branch is already building. */
 const BRANCH_WAIT_MS = 1000;
-const recordKey = (id: string) => `${RECORD_PREFIX}${id}`;
-const logKey = (id: string) => `${RECORD_PREFIX}${id}:log`;
+export const recordKey = (id: string) => `${RECORD_PREFIX}${id}`;
+export const logKey = (id: string) => `${RECORD_PREFIX}${id}:log`;
 const processingKey = (slot: string) => `${PROCESSING_PREFIX}${slot}`;
 const heartbeatKey = (slot: string) => `${HEARTBEAT_PREFIX}${slot}`;
 
@@ -328,6 +328,7 @@ local id, now = ARGV[1], ARGV[2]
 local status = redis.call('HGET', record, 'status')
 if not status then return 'missing' end
 if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return status end
+if redis.call('HEXISTS', record, 'removing') == 1 then return 'removing' end
 redis.call('HDEL', record, 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested')
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'attempts', '0')
 redis.call('DEL', log)
@@ -596,9 +597,9 @@ export class Queue {
   }
 
   /** Queues a finished deployment again from its stored source; otherwise returns why not (its status). */
-  async redeploy(id: string): Promise<'requeued' | 'missing' | Status> {
+  async redeploy(id: string): Promise<'requeued' | 'missing' | 'removing' | Status> {
     const keys = [recordKey(id), QUEUE_KEY, logKey(id), DEAD_KEY, DEAD_REASONS_KEY];
-    return (await this.script(REDEPLOY_SCRIPT, keys, [id, now()])) as 'requeued' | 'missing' | Status;
+    return (await this.script(REDEPLOY_SCRIPT, keys, [id, now()])) as 'requeued' | 'missing' | 'removing' | Status;
   }
 
   /** The dead list with each id's reason and time, newest first. */

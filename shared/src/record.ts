@@ -59,6 +59,8 @@ export const DeploymentRecordSchema = z.object({
   outputBytes: count.optional(),
   /** The build whose output the site serves (`dist/<id>/<liveBuild>/`); switched only by a recorded `deployed`. */
   liveBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
+  /** '1' once retention has chosen to remove it: nothing may point at it or rebuild it any more. */
+  removing: z.literal('1').optional(),
   /** The project this deployment belongs to, its branch's alias label, and '1' when it builds the production branch. */
   project: z.string().optional(),
   aliasLabel: z.string().optional(),

@@ -1,0 +1,94 @@
+// Retention: which finished deployments are old enough to remove, and removing one from Redis
+// (its record, log and listings) once its S3 objects are gone. The janitor (deploy-service's
+// janitor.ts) drives it; the rules are in the scripts, so each decision is one atomic step.
+//
+// A deployment is kept while it is queued or building, while it is a project's production or the
+// newest deployment of a branch alias, and until its age passes its kind's setting (0: for ever).
+import type { Redis } from './redis';
+import { DEPLOYMENTS_KEY, logKey, recordKey } from './queue';
+
+const JANITOR_LOCK_KEY = 'janitor:lock';
+
+export interface RetentionDays {
+  previewDays: number;
+  productionDays: number;
+  failedDays: number;
+  canceledDays: number;
+}
+
+export type MarkResult = 'remove' | 'keep' | 'active' | 'gone';
+
+// MARK: decides, and when the answer is remove, sets `removing` so nothing can point at it, rebuild
+// it or roll back to it while its objects are deleted. (It reads a project's `project:<p>` and
+// `project:<p>:branches` by name, as projects.ts names them.) A record already marked is removed again
+// (an earlier pass stopped half-way): removal is idempotent.
+const MARK_SCRIPT = `
+-- KEYS: record, deployments     ARGV: id, nowMs, previewMs, productionMs, failedMs, canceledMs (0: keep)
+local record = KEYS[1]
+local id, now = ARGV[1], tonumber(ARGV[2])
+local status = redis.call('HGET', record, 'status')
+if not status then
+  redis.call('ZREM', KEYS[2], id)
+  return 'gone'
+end
+if redis.call('HEXISTS', record, 'removing') == 1 then return 'remove' end
+if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return 'active' end
+-- A failed or canceled redeploy of a deployed one still serves its earlier build: a site, kept as one.
+local serving = redis.call('HEXISTS', record, 'liveBuild') == 1
+local project = redis.call('HGET', record, 'project')
+if project and serving then
+  if redis.call('HGET', 'project:' .. project, 'production') == id then return 'keep' end
+  local label = redis.call('HGET', record, 'aliasLabel')
+  if label and redis.call('HGET', 'project:' .. project .. ':branches', label) == id then return 'keep' end
+end
+local keep
+if serving and redis.call('HGET', record, 'production') == '1' then keep = tonumber(ARGV[4])
+elseif serving then keep = tonumber(ARGV[3])
+elseif status == 'failed' then keep = tonumber(ARGV[5])
+else keep = tonumber(ARGV[6]) end
+local created = redis.call('ZSCORE', KEYS[2], id)
+if keep == 0 or not created or now - tonumber(created) < keep then return 'keep' end
+redis.call('HSET', record, 'removing', '1')
+return 'remove'
+`;
+
+// FORGET: the Redis side of a removal, after its S3 objects are gone.
+const FORGET_SCRIPT = `
+-- KEYS: record, log, deployments     ARGV: id
+local project = redis.call('HGET', KEYS[1], 'project')
+if redis.call('HEXISTS', KEYS[1], 'removing') == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if project then redis.call('ZREM', 'project:' .. project .. ':deployments', ARGV[1]) end
+return 1
+`;
+
+export class Retention {
+  constructor(private readonly redis: Redis) {}
+
+  /** One janitor at a time across every worker: true when this one may run (for up to `ms`). */
+  async lock(token: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(JANITOR_LOCK_KEY, token, { condition: 'NX', expiration: { type: 'PX', value: ms } })) === 'OK';
+  }
+
+  async unlock(token: string): Promise<void> {
+    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", { keys: [JANITOR_LOCK_KEY], arguments: [token] });
+  }
+
+  /** Up to `limit` ids created before `before` (ms), oldest first, skipping the first `offset`. */
+  async oldest(before: number, limit: number, offset: number): Promise<string[]> {
+    return this.redis.zRange(DEPLOYMENTS_KEY, '-inf', before, { BY: 'SCORE', LIMIT: { offset, count: limit } });
+  }
+
+  async mark(id: string, days: RetentionDays, now = Date.now()): Promise<MarkResult> {
+    const ms = (d: number) => String(d * 24 * 3600 * 1000);
+    return (await this.redis.eval(MARK_SCRIPT, {
+      keys: [recordKey(id), DEPLOYMENTS_KEY],
+      arguments: [id, String(now), ms(days.previewDays), ms(days.productionDays), ms(days.failedDays), ms(days.canceledDays)],
+    })) as MarkResult;
+  }
+
+  async forget(id: string): Promise<void> {
+    await this.redis.eval(FORGET_SCRIPT, { keys: [recordKey(id), logKey(id), DEPLOYMENTS_KEY], arguments: [id] });
+  }
+}
