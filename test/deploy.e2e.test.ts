@@ -37,7 +37,7 @@ describe('deploying a repository', () => {
     const png = await stack.site(id, '/img/logo.png');
     expect(png.headers['content-type']).toBe('image/png');
     expect(Buffer.compare(png.body, BINARY)).toBe(0);
-    expect((await stack.site(id, '/docs/guide/deep/page.html')).body.toString()).toBe('<p>deep page</p>');
+    expect((await stack.site(id, '/docs/guide/deep/page')).body.toString()).toBe('<p>deep page</p>'); // clean URL of page.html
     expect((await stack.site(id, '/js/app.js')).headers['content-type']).toBe('text/javascript; charset=utf-8');
 
     expect(await stack.get(`/status?id=${id}`)).toEqual({ status: 200, body: { status: 'deployed' } });

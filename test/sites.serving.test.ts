@@ -85,8 +85,8 @@ describe('site serving', () => {
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await res.text();
     expect(html).toContain('<form id="deploy">');
-    expect(html).toContain("api('/deploy'");
-    expect(html).toContain('tail(d.logsUrl, source.signal)');
+    expect(html).toContain("'/deploy'");
+    expect(html).toContain('<script>');
   });
 
   it('leaves the API alone for requests to the bare host', async () => {

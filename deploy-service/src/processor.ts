@@ -126,14 +126,20 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
     await requireStaticSite(appDir, outputDir, pkg, record.spaFallback);
     signal.throwIfAborted();
-    const output = await publishOutput(storage, record.id, build, outputDir, { concurrency: config.uploadConcurrency, maxFiles: config.maxOutputFiles, maxBytes: config.maxOutputBytes }).catch(
+    const output = await publishOutput(storage, record.id, build, outputDir, {
+      concurrency: config.uploadConcurrency,
+      maxFiles: config.maxOutputFiles,
+      maxBytes: config.maxOutputBytes,
+      tmpDir: path.join(ws.root, 'publish'),
+    }).catch(
       (err: unknown) => {
         // Past MAX_OUTPUT_FILES or MAX_OUTPUT_MB: the build's doing, so it fails rather than retries.
         throw err instanceof RepoTooLargeError ? new BuildFailedError(err.message) : err;
       },
     );
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
-    log.line(`[slipway] published ${output.files} files (${output.bytes} bytes)`);
+    const rules = output.redirects + output.headerRules > 0 ? `; ${output.redirects} redirect rules, ${output.headerRules} header rules` : '';
+    log.line(`[slipway] published ${output.files} files (${output.bytes} bytes; ${output.compressed} with Brotli/gzip variants${rules})`);
     phase('publish');
     if (cache) {
       await saveCache(cache, appDir, { ws, uid: uid?.uid ?? null, sandboxed, log, run, maxArchiveBytes: config.buildCacheArchiveBytes }).catch((err: unknown) => {

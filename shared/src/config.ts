@@ -69,6 +69,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
     .optional(),
+  SITE_CACHE_MB: int(64, 0, 100_000),
+  SITE_CACHE_FILE_KB: int(256, 1, 1_000_000),
   RETAIN_PREVIEW_DAYS: int(30, 0, 36_500),
   RETAIN_PRODUCTION_DAYS: int(0, 0, 36_500),
   RETAIN_FAILED_DAYS: int(7, 0, 36_500),
@@ -162,6 +164,9 @@ export interface Config {
   readonly allowPrivateNetworks: boolean;
   /** When set, the only hosts repositories may come from. */
   readonly gitAllowedHosts: readonly string[] | undefined;
+  /** Memory for sites' small files (each at most siteCacheFileBytes); 0 turns the file cache off. */
+  readonly siteCacheBytes: number;
+  readonly siteCacheFileBytes: number;
   /** The API's own host names: never a project's custom domain, never served as a site. */
   readonly apiHosts: readonly string[];
   /** Days a deployment of each kind is kept after it was created (0: for ever); see deploy-service/src/janitor.ts. */
@@ -252,6 +257,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
     gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
+    siteCacheBytes: e.SITE_CACHE_MB * 1024 * 1024,
+    siteCacheFileBytes: e.SITE_CACHE_FILE_KB * 1024,
     apiHosts: hostList(e.API_HOSTS) ?? [],
     retention: Object.freeze({
       previewDays: e.RETAIN_PREVIEW_DAYS,

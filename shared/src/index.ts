@@ -16,3 +16,5 @@ export * from './workspaces';
 export * from './project';
 export * from './projects';
 export * from './retention';
+export * from './site-manifest';
+export * from './site-rules';

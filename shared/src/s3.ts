@@ -88,10 +88,10 @@ export class Storage {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType }));
   }
 
-  /** The object's body as a stream, or null when there is no such key. */
-  async get(key: string): Promise<StoredObject | null> {
+  /** The object's body as a stream (or the bytes `start`–`end` of it, inclusive), or null when there is no such key. */
+  async get(key: string, range?: { start: number; end: number }): Promise<StoredObject | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       const mode = res.Metadata?.mode ? parseInt(res.Metadata.mode, 8) : undefined;
       return { body: res.Body as Readable, mode: Number.isInteger(mode) ? mode : undefined, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
     } catch (err) {

@@ -1,5 +1,6 @@
 // The HTTP API: createApp(deps) builds the Express app without listening, so tests can start it on
 // port 0. Every error leaves through one handler that maps Slipway's error codes to HTTP statuses.
+import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import pLimit from 'p-limit';
@@ -64,7 +65,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('trust proxy', false);
 
   const metrics = createMetrics(queue);
-  app.use(sitesMiddleware(queue, deps.storage, config.baseDomain, config.apiHosts));
+  app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes }));
+  app.use(apiHeaders);
   app.use((req, res, next) => {
     const end = metrics.requestSeconds.startTimer();
     // The matched route pattern, not the path: ids must not become label values.
@@ -177,6 +179,18 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req, _res, next) => next(new NotFoundError(`no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** The API's own answers: never framed, never sniffed, no referrer; the page runs only its own inline script. */
+const PAGE_SCRIPT_HASH = createHash('sha256').update(/<script>([\s\S]*)<\/script>/.exec(PAGE_HTML)?.[1] ?? '').digest('base64');
+function apiHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.set({
+    'X-Frame-Options': 'DENY',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': `default-src 'none'; script-src 'sha256-${PAGE_SCRIPT_HASH}'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
+  });
+  next();
 }
 
 async function getRecord(queue: Queue, id: string): Promise<DeploymentRecord> {

@@ -1,0 +1,258 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_HEADER_RULES, MAX_REDIRECT_RULES, SiteRulesError, SlipwayError, headersFor, matchRedirect, parseHeaders, parseRedirects } from '../src';
+
+const redirect = (file: string, pathname: string) => matchRedirect(parseRedirects(file), pathname);
+const headers = (file: string, pathname: string) => headersFor(parseHeaders(file), pathname);
+
+describe('_redirects syntax', () => {
+  it('reads from, to, status and force, skipping comments and blank lines', () => {
+    const rules = parseRedirects('# moved pages\n\n/old /new\n  /a   /b\t302  \r\n/app/* /app/index.html 200!\n/gone /404.html 404\n');
+    expect(rules).toEqual([
+      { from: '/old', to: '/new', status: 301, force: false, line: 3 },
+      { from: '/a', to: '/b', status: 302, force: false, line: 4 },
+      { from: '/app/*', to: '/app/index.html', status: 200, force: true, line: 5 },
+      { from: '/gone', to: '/404.html', status: 404, force: false, line: 6 },
+    ]);
+  });
+
+  it.each([303, 307, 308])('accepts status %i', (status) => {
+    expect(parseRedirects(`/a /b ${status}`)[0]?.status).toBe(status);
+  });
+
+  it('accepts an absolute http(s) URL as the target of a redirect', () => {
+    expect(redirect('/docs/* https://docs.example.com/:splat 301!', '/docs/a/b')).toEqual({ to: 'https://docs.example.com/a/b', status: 301, force: true });
+    expect(redirect('/search https://example.com/?q=a&x=1 302', '/search')?.to).toBe('https://example.com/?q=a&x=1');
+  });
+
+  it('reads an empty file as no rules', () => {
+    expect(parseRedirects('')).toEqual([]);
+    expect(parseRedirects('\uFEFF# only a comment\n')).toEqual([]);
+  });
+});
+
+describe('_redirects refusals name the line', () => {
+  it.each([
+    ['/only-from', /expected "from to \[status\]"/],
+    ['https://a.com/* /b', /names a host; only paths/],
+    ['old /new', /must be a path starting with "\/"/],
+    ['/a/*/b /c', /"\*" is allowed only as the whole last segment/],
+    ['/a* /c', /"\*" is allowed only as the whole last segment/],
+    ['/a/:1x /c', /placeholder ":1x"/],
+    ['/a/x:y/:id/:id /c', /placeholder :id appears twice/],
+    ['/a/:splat /c', /":splat" is reserved/],
+    ['/a /b 418', /status 418 is not supported/],
+    ['/a /b moved', /expected a status such as 301/],
+    ['/a /b 301 !', /unexpected field "!"/],
+    ['/a /b 302 extra', /unexpected field "extra"/],
+    ['/store id=:id /blog/:id 301', /query-string condition "id=:id" is not supported/],
+    ['/ /anz 302 Country=au,nz', /condition "Country=au,nz" is not supported/],
+    ['/admin/* /admin 200! Role=admin', /condition "Role=admin" is not supported/],
+    ['/api/* https://api.example.com/:splat 200', /proxying is not supported/],
+    ['/x https://example.com/404 404', /proxying is not supported/],
+    ['/a ftp://example.com/a 301', /not a valid http\(s\) URL/],
+    ['/a b.html 200', /to "b.html" must be a path starting with "\/"$/],
+    ['/a b.html', /must be a path starting with "\/" or an http\(s\) URL/],
+    ['/news/:year /blog/:year/:month', /to uses :month but from "\/news\/:year" has no :month/],
+    ['/news /blog/:splat', /to uses :splat but from "\/news" has no "\*"/],
+    ['/a\u0007 /b', /control character/],
+  ])('refuses %j', (rule, message) => {
+    const attempt = () => parseRedirects(`# header\n/fine /ok\n${rule}\n`);
+    expect(attempt).toThrowError(SiteRulesError);
+    expect(attempt).toThrowError(/^_redirects line 3: /);
+    expect(attempt).toThrowError(message);
+  });
+
+  it('is a SlipwayError with code INVALID_INPUT', () => {
+    try {
+      parseRedirects('nope');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(SlipwayError);
+      expect((err as SlipwayError).code).toBe('INVALID_INPUT');
+    }
+  });
+
+  it('refuses a line longer than 2,000 characters', () => {
+    expect(() => parseRedirects(`/a /b\n/${'x'.repeat(2000)} /b`)).toThrowError('_redirects line 2: line is 2,004 characters; the limit is 2,000');
+  });
+
+  it(`accepts ${MAX_REDIRECT_RULES} rules and refuses one more`, () => {
+    const lines = Array.from({ length: MAX_REDIRECT_RULES + 1 }, (_, i) => `/page-${i} /p/${i}`);
+    expect(parseRedirects(lines.slice(0, -1).join('\n'))).toHaveLength(MAX_REDIRECT_RULES);
+    expect(() => parseRedirects(['# many', ...lines].join('\n'))).toThrowError('_redirects line 1002: more than 1,000 rules; the limit is 1,000');
+  });
+});
+
+describe('redirect matching', () => {
+  it('takes the first matching rule in file order', () => {
+    const file = '/blog/special /special 302\n/blog/* /news/:splat\n/blog/special /never 307';
+    expect(redirect(file, '/blog/special')).toEqual({ to: '/special', status: 302, force: false });
+    expect(redirect(file, '/blog/other')).toEqual({ to: '/news/other', status: 301, force: false });
+    expect(redirect(file, '/elsewhere')).toBeNull();
+  });
+
+  it('ignores a trailing slash on the path and in the rule', () => {
+    expect(redirect('/about /team', '/about/')?.to).toBe('/team');
+    expect(redirect('/about/ /team', '/about')?.to).toBe('/team');
+    expect(redirect('/ /home', '/')?.to).toBe('/home');
+    expect(redirect('/about /team', '/about//')).toBeNull();
+  });
+
+  it('matches paths case-sensitively and their characters literally', () => {
+    expect(redirect('/About /team', '/about')).toBeNull();
+    expect(redirect('/a.b+c(1) /x', '/a.b+c(1)')?.to).toBe('/x');
+    expect(redirect('/a.b /x', '/aXb')).toBeNull();
+    expect(redirect('/a.b /x', '/a.b/more')).toBeNull();
+  });
+
+  it('fills placeholders, which match one whole segment', () => {
+    const file = '/news/:year/:month/:slug /blog/:year-:month/:slug.html 302';
+    expect(redirect(file, '/news/2024/05/launch')?.to).toBe('/blog/2024-05/launch.html');
+    expect(redirect(file, '/news/2024/05/launch/')?.to).toBe('/blog/2024-05/launch.html');
+    expect(redirect(file, '/news/2024/05/launch/extra')).toBeNull();
+    expect(redirect(file, '/news/2024//launch')).toBeNull();
+  });
+
+  it('fills the splat with the rest of the path, empty included', () => {
+    const file = '/blog/* /posts/:splat';
+    expect(redirect(file, '/blog/2024/05/launch')?.to).toBe('/posts/2024/05/launch');
+    expect(redirect(file, '/blog/a/')?.to).toBe('/posts/a/');
+    expect(redirect(file, '/blog/')?.to).toBe('/posts/');
+    expect(redirect(file, '/blog')?.to).toBe('/posts/');
+    expect(redirect(file, '/blogs')).toBeNull();
+  });
+
+  it('combines placeholders and a splat', () => {
+    expect(redirect('/:lang/docs/* /docs/:splat?lang=:lang 302', '/fr/docs/guide/intro')?.to).toBe('/docs/guide/intro?lang=fr');
+  });
+
+  it('serves a single-page app with a catch-all rewrite', () => {
+    expect(redirect('/* /index.html 200', '/any/deep/path')).toEqual({ to: '/index.html', status: 200, force: false });
+    expect(redirect('/* /index.html 200', '/')?.to).toBe('/index.html');
+  });
+
+  it('never turns a path target into a protocol-relative URL', () => {
+    expect(redirect('/out/* /:splat 302', '/out//evil.example/x')?.to).toBe('/evil.example/x');
+    expect(redirect('/out/* /:splat 302', '/out/\\evil.example')?.to).toBe('/evil.example');
+  });
+});
+
+describe('_headers syntax', () => {
+  it('reads path blocks with set and detached headers', () => {
+    const file = '# security\n/*\n  X-Frame-Options: DENY\n  Link: <https://cdn.example>; rel=preconnect\n\n/embed/*\n  ! X-Frame-Options\n\tCache-Control:   public, max-age=60  \n/empty\n';
+    expect(parseHeaders(file)).toEqual([
+      { path: '/*', set: [['X-Frame-Options', 'DENY'], ['Link', '<https://cdn.example>; rel=preconnect']], detach: [], line: 2 },
+      { path: '/embed/*', set: [['Cache-Control', 'public, max-age=60']], detach: ['X-Frame-Options'], line: 6 },
+      { path: '/empty', set: [], detach: [], line: 9 },
+    ]);
+  });
+});
+
+describe('_headers refusals name the line', () => {
+  it('refuses a header line before any path line', () => {
+    expect(() => parseHeaders('# headers\n  X-A: 1\n/a')).toThrowError('_headers line 2: header line before any path line');
+  });
+
+  it.each([
+    ['https://site.example/*\n  X-A: 1', 3, /names a host; only path patterns/],
+    ['/a\nX-A: 1', 4, /"X-A: 1" is not a path starting with "\/" \(header lines must be indented\)/],
+    ['/a extra', 3, /a path line holds only the path/],
+    ['/a/:1/b', 3, /placeholder ":1"/],
+    ['/a\n  X-A 1', 4, /expected "Name: value" or "! Name"/],
+    ['/a\n  Bad Name: 1', 4, /"Bad Name" is not a valid header name/],
+    ['/a\n  X-A:   ', 4, /header X-A has an empty value/],
+    ['/a\n  X-A: one\u0001two', 4, /control character/],
+    ['/a\n  !', 4, /"" is not a valid header name/],
+  ])('refuses %j', (body, line, message) => {
+    const file = `/ok\n  X-Ok: 1\n${body}\n`;
+    expect(() => parseHeaders(file)).toThrowError(new RegExp(`^_headers line ${line}: `));
+    expect(() => parseHeaders(file)).toThrowError(message);
+  });
+
+  it.each(['Content-Length', 'content-encoding', 'Content-Range', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'Trailer', 'TE', 'ETag', 'Last-Modified', 'Accept-Ranges', 'Vary', 'Set-Cookie'])(
+    'refuses to set or detach %s, which the server owns',
+    (name) => {
+      expect(() => parseHeaders(`/*\n  ${name}: x`)).toThrowError(`_headers line 2: ${name} is set by the server and cannot be changed by _headers`);
+      expect(() => parseHeaders(`/*\n  ! ${name}`)).toThrowError(SiteRulesError);
+    },
+  );
+
+  it(`accepts ${MAX_HEADER_RULES} path rules and refuses one more`, () => {
+    const blocks = Array.from({ length: MAX_HEADER_RULES + 1 }, (_, i) => `/p${i}\n  X-N: ${i}`);
+    expect(parseHeaders(blocks.slice(0, -1).join('\n'))).toHaveLength(MAX_HEADER_RULES);
+    expect(() => parseHeaders(blocks.join('\n'))).toThrowError('_headers line 201: more than 100 path rules; the limit is 100');
+  });
+
+  it('refuses a line longer than 2,000 characters', () => {
+    expect(() => parseHeaders(`/a\n  X-A: ${'v'.repeat(2000)}`)).toThrowError(/^_headers line 2: line is 2,007 characters/);
+  });
+});
+
+describe('headers for a path', () => {
+  it('collects every matching rule in order, names as written', () => {
+    const file = '/*\n  X-Frame-Options: DENY\n/docs/*\n  Cache-Control: max-age=60\n/img/*\n  X-Img: 1';
+    expect(headers(file, '/docs/a.html')).toEqual([
+      ['X-Frame-Options', 'DENY'],
+      ['Cache-Control', 'max-age=60'],
+    ]);
+    expect(headers(file, '/other')).toEqual([['X-Frame-Options', 'DENY']]);
+  });
+
+  it('joins a name set by several rules with ", "', () => {
+    const file = '/*\n  Link: </a.css>; rel=preload\n/page\n  link: </b.js>; rel=preload\n  Link: </c.js>; rel=preload';
+    expect(headers(file, '/page')).toEqual([['Link', '</a.css>; rel=preload, </b.js>; rel=preload, </c.js>; rel=preload']]);
+  });
+
+  it('detaches a header set by an earlier rule, and a later rule can set it again', () => {
+    const file = '/*\n  X-Frame-Options: DENY\n  X-Robots-Tag: noindex\n/embed/*\n  ! x-frame-options\n/embed/special\n  X-Frame-Options: SAMEORIGIN';
+    expect(headers(file, '/embed/widget')).toEqual([['X-Robots-Tag', 'noindex']]);
+    expect(headers(file, '/embed/special')).toEqual([
+      ['X-Robots-Tag', 'noindex'],
+      ['X-Frame-Options', 'SAMEORIGIN'],
+    ]);
+    expect(headers(file, '/')).toEqual([
+      ['X-Frame-Options', 'DENY'],
+      ['X-Robots-Tag', 'noindex'],
+    ]);
+  });
+
+  it('matches a splat anywhere, across slashes', () => {
+    const file = '/*.js\n  X-Js: 1\n/assets/*/raw\n  X-Raw: 1';
+    expect(headers(file, '/a/b/app.js')).toEqual([['X-Js', '1']]);
+    expect(headers(file, '/app.json')).toEqual([]);
+    expect(headers(file, '/assets/x/y/raw')).toEqual([['X-Raw', '1']]);
+  });
+
+  it('matches placeholders as one segment and a trailing slash either way', () => {
+    const file = '/users/:id\n  X-User: 1\n/about/\n  X-About: 1';
+    expect(headers(file, '/users/42')).toEqual([['X-User', '1']]);
+    expect(headers(file, '/users/42/')).toEqual([['X-User', '1']]);
+    expect(headers(file, '/users/42/posts')).toEqual([]);
+    expect(headers(file, '/about')).toEqual([['X-About', '1']]);
+  });
+
+  it('matches literally and case-sensitively outside splats and placeholders', () => {
+    const file = '/a.b?\n  X-A: 1';
+    expect(headers(file, '/a.b?')).toEqual([['X-A', '1']]);
+    expect(headers(file, '/aXb')).toEqual([]);
+    expect(headers(file, '/A.b?')).toEqual([]);
+  });
+});
+
+describe('rules stored as JSON', () => {
+  it('survive JSON.stringify and JSON.parse and still match', () => {
+    const redirects = JSON.parse(JSON.stringify(parseRedirects('/news/:year/* /archive/:year/:splat 308!'))) as ReturnType<typeof parseRedirects>;
+    expect(matchRedirect(redirects, '/news/2020/a/b')).toEqual({ to: '/archive/2020/a/b', status: 308, force: true });
+    const headerRules = JSON.parse(JSON.stringify(parseHeaders('/*\n  X-A: 1\n/x\n  ! X-A\n  X-B: 2'))) as ReturnType<typeof parseHeaders>;
+    expect(headersFor(headerRules, '/x')).toEqual([['X-B', '2']]);
+    expect(headersFor(headerRules, '/y')).toEqual([['X-A', '1']]);
+  });
+
+  it('stay plain data after matching', () => {
+    const redirects = parseRedirects('/a/* /b/:splat');
+    const headerRules = parseHeaders('/a\n  X-A: 1');
+    matchRedirect(redirects, '/a/x');
+    headersFor(headerRules, '/a');
+    for (const rule of [...redirects, ...headerRules]) expect(JSON.parse(JSON.stringify(rule))).toStrictEqual(rule);
+  });
+});
