@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['shared/test/**/*.test.ts', 'upload-service/test/**/*.test.ts', 'deploy-service/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['shared/test/**/*.test.ts', 'upload-service/test/**/*.test.ts', 'deploy-service/test/**/*.test.ts', 'cli/test/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/harness/global-setup.ts'],
     pool: 'forks',
     // Two cores: end-to-end files each run their own redis-server, API and workers, plus builds.
