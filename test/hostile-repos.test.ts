@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storageKeys } from '@slipway/shared';
+import { siteKeys, storageKeys } from '@slipway/shared';
 import { SYMLINK_PREFIX } from './harness/git-server';
 import { startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
@@ -47,9 +47,10 @@ async function distKeys(id: string): Promise<string[]> {
   const live = await stack.queue.liveBuild(id);
   const keys: string[] = [];
   for await (const { key } of stack.storage.list(`${storageKeys.dist(id)}/`)) {
-    const [, , build, ...rest] = key.split('/');
-    expect(build, `${key} is not in the live build`).toBe(live);
-    keys.push(rest.join('/'));
+    const [, , folder, ...rest] = key.split('/');
+    // The build's own folder, or its variants' and manifest's beside it.
+    expect(siteKeys.buildOf(folder!), `${key} is not in the live build`).toBe(live);
+    if (folder === live) keys.push(rest.join('/'));
   }
   return keys.sort();
 }

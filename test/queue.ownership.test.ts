@@ -5,7 +5,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Queue, createRedis, storageKeys, type Redis } from '@slipway/shared';
+import { Queue, createRedis, siteKeys, storageKeys, type Redis } from '@slipway/shared';
 import { createDeployment } from '../upload-service/src/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
@@ -24,11 +24,11 @@ afterEach(async () => {
 /** A build command (argv) that waits `ms`, then writes dist/index.html with `text`. */
 const writes = (text: string, ms = 0) => ['node', '-e', `setTimeout(() => { require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)}); }, ${ms})`];
 
-/** The build folders under dist/<id>/. */
+/** The builds under dist/<id>/ (each with its variant and manifest folders). */
 async function builds(s: Stack, id: string): Promise<string[]> {
-  const found: string[] = [];
-  for await (const build of s.storage.listFolders(`${storageKeys.dist(id)}/`)) found.push(build);
-  return found;
+  const found = new Set<string>();
+  for await (const folder of s.storage.listFolders(`${storageKeys.dist(id)}/`)) found.add(siteKeys.buildOf(folder));
+  return [...found];
 }
 
 describe('immutable output', () => {

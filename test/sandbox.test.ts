@@ -142,7 +142,7 @@ require('child_process').spawn('setsid', ['node', '-e', \`
     const { id, record } = await build('swap-race', script);
     expect(record.status, record.error).toBe('deployed');
     const published: string[] = [];
-    for await (const { key } of stack.storage.list(`dist/${id}/`)) published.push(key.split('/').slice(3).join('/'));
+    for await (const { key } of stack.storage.list(`dist/${id}/${record.liveBuild}/`)) published.push(key.split('/').slice(3).join('/'));
     expect(published.sort()).toEqual(['index.html', ...Array.from({ length: 40 }, (_, i) => `d${i}/f.txt`)].sort());
     expect((await stack.site(id, '/d0/secret.txt')).status).toBe(404);
     for (const key of published) expect((await stack.site(id, `/${key}`)).body.toString()).not.toContain('ROOT-ONLY');
