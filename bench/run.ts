@@ -1,6 +1,10 @@
 // `npm run bench`: speed figures measured side by side in one run, printed as a table of ratios.
 // Starts its own s3rver, git server and redis-server on free loopback ports; stops them at the end.
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import autocannon from 'autocannon';
+import sirv from 'sirv';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +18,7 @@ import { startEgressProxy } from '../deploy-service/src/egress';
 import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
 import { createWorkspace, handOver } from '../deploy-service/src/workspace';
 import { startStackOn } from '../test/harness/stack';
-import { staticSite, viteReactApp } from '../test/harness/fixtures';
+import { servingSite, staticSite, viteReactApp } from '../test/harness/fixtures';
 import { withLockfile } from '../test/harness/lockfiles';
 import { ToolCache } from '../deploy-service/src/tools';
 
@@ -24,6 +28,7 @@ const ROUNDS = 5; // 10 for the sandbox row, whose runs are short
 const BUILD_ROUNDS = 3; // real installs and builds: seconds each
 const TREE_FILES = 300;
 const QUEUE_JOBS = 500;
+const SERVE_SECONDS = 4;
 
 /** Pushes QUEUE_JOBS records and takes each through the slot's protocol steps; returns the milliseconds. */
 async function drain(queue: Queue, conn: Redis, sweep: boolean): Promise<number> {
@@ -87,6 +92,46 @@ try {
     deploy.push(performance.now() - started);
   }
   rows.push(['static site: POST → 202 vs POST → deployed', ms(median(post)), ms(median(deploy)), ratio(median(deploy), median(post))]);
+
+  // 2b. Serving: Slipway's site server (manifest and small files in memory, S3 behind) against sirv
+  //     serving the same files from local disk, with autocannon, one after the other in this process.
+  {
+    const site = servingSite();
+    const id = await stack.deploy({ repoUrl: await stack.repo('serving', site) });
+    await deployedOrThrow(id);
+    const diskDir = path.join(tmpRoot, 'sirv-site');
+    for (const [rel, text] of Object.entries(site)) {
+      await mkdir(path.dirname(path.join(diskDir, rel)), { recursive: true });
+      await writeFile(path.join(diskDir, rel), text);
+    }
+    const disk = http.createServer(sirv(diskDir, { etag: true, extensions: ['html'] }));
+    await new Promise<void>((resolve) => disk.listen(0, '127.0.0.1', resolve));
+    const servers = {
+      sirv: { url: `http://127.0.0.1:${(disk.address() as AddressInfo).port}`, host: undefined },
+      slipway: { url: `http://127.0.0.1:${stack.config.port}`, host: `${id}.${stack.config.baseDomain}` },
+    };
+    const load = async (server: { url: string; host: string | undefined }, urlPath: string, headers: Record<string, string>, expect: number) => {
+      const result = await autocannon({ url: server.url + urlPath, connections: 16, duration: SERVE_SECONDS, headers: { ...headers, ...(server.host ? { host: server.host } : {}) } });
+      const wanted = expect === 304 ? result['3xx'] : result['2xx'];
+      if (result.errors > 0 || wanted !== result.requests.total) throw new Error(`bench serving ${urlPath}: ${result.errors} errors, ${wanted} of ${result.requests.total} answered ${expect}`);
+      return result;
+    };
+    try {
+      const jsKb = Math.round(Buffer.byteLength(site['assets/index-Ca74PG3G.js']!) / 1024);
+      for (const [label, urlPath] of [[`a hashed JS asset (${jsKb} KB)`, '/assets/index-Ca74PG3G.js'], ['an HTML page', '/']] as const) {
+        const a = await load(servers.sirv, urlPath, {}, 200);
+        const b = await load(servers.slipway, urlPath, {}, 200);
+        rows.push([`serving ${label}: sirv from disk vs Slipway, req/s (p99)`, rps(a), rps(b), ratio(b.requests.average, a.requests.average)]);
+      }
+      const etagOf = async (server: { url: string; host: string | undefined }) =>
+        (await fetchWithHost(server.url + '/', server.host)).headers.get('etag') ?? '';
+      const a = await load(servers.sirv, '/', { 'if-none-match': await etagOf(servers.sirv) }, 304);
+      const b = await load(servers.slipway, '/', { 'if-none-match': await etagOf(servers.slipway) }, 304);
+      rows.push(['serving a 304 (If-None-Match): sirv vs Slipway, req/s (p99)', rps(a), rps(b), ratio(b.requests.average, a.requests.average)]);
+    } finally {
+      disk.close();
+    }
+  }
 
   // 3. Builds of a real Vite + React app (dependencies from the npm registry): a cold deploy (a new
   //    repository: nothing cached), a warm redeploy (POST redeploy → deployed, node_modules from the
@@ -185,6 +230,19 @@ function median(xs: number[]): number {
 }
 function ms(x: number): string {
   return `${x.toFixed(0)} ms`;
+}
+function rps(r: autocannon.Result): string {
+  return `${Math.round(r.requests.average).toLocaleString('en-US')} (${r.latency.p99} ms)`;
+}
+/** A GET with a Host header of our choosing (fetch will not set Host). */
+function fetchWithHost(url: string, host: string | undefined): Promise<{ headers: Map<string, string> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: host ? { host } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ headers: new Map(Object.entries(res.headers).map(([k, v]) => [k, String(v)])) }));
+    });
+    req.on('error', reject);
+  });
 }
 function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(1)}×`;

@@ -114,3 +114,12 @@ export function viteReactApp(title: string): Record<string, string> {
     '.gitignore': 'node_modules\ndist\n',
   };
 }
+
+/** A built site as a CDN sees one: an HTML page and a hashed bundle (the serving bench's files). */
+export function servingSite(): Record<string, string> {
+  const lines = Array.from({ length: 1000 }, (_, i) => `export const value${i} = ${JSON.stringify(`the ${i}th value of a bundle`)};`);
+  return {
+    'index.html': `<!doctype html><html><head><title>Bench</title><script type="module" src="/assets/index-Ca74PG3G.js"></script></head><body><div id="root"></div>${'<p>A paragraph of the page.</p>'.repeat(60)}</body></html>`,
+    'assets/index-Ca74PG3G.js': lines.join('\n'),
+  };
+}
