@@ -205,6 +205,17 @@ describe('serving', () => {
     }
   });
 
+  it('serves a build published before manifests existed by probing S3, as before', async () => {
+    const old = await stack.deploy({ repoUrl: await stack.repo('pre-manifest', { 'index.html': '<h1>old</h1>', 'docs/index.html': '<h1>old docs</h1>' }) });
+    const record = await stack.waitFor(old);
+    await stack.storage.deletePrefix(`dist/${old}/${record.liveBuild}.meta/`);
+    const site = (p: string) => stack.site(old, p).then((r) => [r.status, r.body.toString()]);
+    expect(await site('/')).toEqual([200, '<h1>old</h1>']);
+    expect(await site('/docs/')).toEqual([200, '<h1>old docs</h1>']);
+    expect(await site('/route')).toEqual([200, '<h1>old</h1>']);
+    expect((await stack.site(old, '/missing.js')).status).toBe(404);
+  });
+
   it('fails a build whose _redirects is malformed, naming the line, and publishes nothing', async () => {
     const bad = await stack.deploy({ repoUrl: await stack.repo('bad-rules', { 'index.html': '<h1>x</h1>', _redirects: '/ok /fine 301\n/broken\n' }) });
     const record = await stack.waitFor(bad);
