@@ -51,6 +51,11 @@ export async function runS3rver(options: { directory: string; port: number; cred
     });
   }
   const address = (await server.run()) as { port: number };
+  // Node's default (5 s) closes idle kept-alive sockets while clients may be about to reuse them;
+  // a client's streamed upload that meets such a close fails. Keep them longer than clients idle.
+  const httpServer = (server as unknown as { httpServer: { keepAliveTimeout: number; headersTimeout: number } }).httpServer;
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   let closing: Promise<void> | null = null;
   return {
     endpoint: `http://127.0.0.1:${address.port}`,

@@ -41,6 +41,9 @@ export function createS3Client(s3: Config['s3']): S3Client {
   });
 }
 
+/** Tries of one streamed upload before its error is the caller's. */
+const PUT_FILE_ATTEMPTS = 3;
+
 export class Storage {
   constructor(
     readonly client: S3Client,
@@ -66,6 +69,19 @@ export class Storage {
    * a symbolic link after the walk is refused rather than followed.
    */
   async putFile(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number } = {}): Promise<void> {
+    // The SDK cannot retry a streamed body it has consumed, so a failure on the way (a kept-alive
+    // socket the server closed just then, a 5xx) is retried here, with the file opened afresh.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.putFileOnce(key, filePath, size, options);
+      } catch (err) {
+        if (attempt >= PUT_FILE_ATTEMPTS || !isS3Unavailable(err)) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
+  private async putFileOnce(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number }): Promise<void> {
     const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
     const body = handle.createReadStream(); // closes the handle when it ends or is destroyed
     try {
