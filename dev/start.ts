@@ -80,7 +80,7 @@ for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deplo
 
 const port = env.PORT ?? '3000';
 const redisUrl = new URL(env.REDIS_URL!);
-await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+await waitForHttp(`http://127.0.0.1:${port}/readyz`);
 console.log(`
   Slipway is running.
     API and web page   http://localhost:${port}/

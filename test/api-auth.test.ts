@@ -79,12 +79,13 @@ describe('API tokens', () => {
     expect((await stack.waitFor(deployed)).status).toBe('deployed');
   });
 
-  it('with PRIVATE_READS=1, records, status, logs, the queue and metrics need a token; sites and /healthz do not', async () => {
+  it('with PRIVATE_READS=1, records, status, logs, the queue and metrics need a token; sites, /healthz and /readyz do not', async () => {
     for (const path of [`/deployments/${deployed}`, `/status?id=${deployed}`, `/deployments/${deployed}/logs`, '/queue', '/metrics']) {
       expect((await call('GET', path)).status, path).toBe(401);
       expect((await call('GET', path, { token: TOKEN })).status, path).toBe(200);
     }
     expect((await call('GET', '/healthz')).status).toBe(200);
+    expect((await call('GET', '/readyz')).status).toBe(200);
     expect((await stack.site(deployed, '/')).status).toBe(200);
   });
 });

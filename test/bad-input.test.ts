@@ -89,7 +89,8 @@ describe('when a platform service is down', () => {
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe('UNAVAILABLE');
     expect((await stack.get('/queue')).status).toBe(503);
-    expect((await stack.get('/healthz')).body).toMatchObject({ s3: 'ok' });
+    expect(await stack.get('/readyz')).toEqual({ status: 503, body: { redis: 'unavailable', s3: 'ok' } });
+    expect(await stack.get('/healthz')).toEqual({ status: 200, body: { status: 'ok' } }); // alive: no restart for a Redis outage
     let objects = 0;
     for await (const _ of stack.storage.list('')) objects++;
     expect(objects).toBe(0);

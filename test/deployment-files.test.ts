@@ -5,12 +5,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig } from '@slipway/shared';
+import { CONFIG_VARIABLES, QUEUE_KEY, loadConfig } from '@slipway/shared';
 
 const root = path.resolve(__dirname, '..');
 const k8sDir = path.join(root, 'deploy/kubernetes');
 const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');
-const SECRETS = ['REDIS_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS'];
+const SECRETS = ['REDIS_URL', 'REDIS_PASSWORD', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS'];
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const compose = parse(read('docker-compose.yml'), { merge: true }) as Obj;
@@ -77,13 +77,68 @@ describe('deployment files', () => {
     expect(execFileSync('git', ['check-ignore', '-q', 'deploy/kubernetes/secrets.env'], { cwd: root }).toString()).toBe('');
   });
 
-  it('agree on the API port and the image names', () => {
-    const expose = /^EXPOSE (\d+)$/m.exec(read('upload-service/Dockerfile'))?.[1];
+  it('agree on the API port, the image names and the Dockerfile targets', () => {
+    const dockerfile = read('Dockerfile');
+    // One multi-stage file; each service is a target, and no stage is defined twice.
+    const stages = [...dockerfile.matchAll(/^FROM \S+ AS (\S+)$/gm)].map((m) => m[1]!);
+    expect(new Set(stages).size).toBe(stages.length);
+    expect(stages).toEqual(expect.arrayContaining(['upload-service', 'deploy-service']));
+    const stage = (name: string) => dockerfile.slice(dockerfile.indexOf(`AS ${name}\n`)).split(/^FROM /m)[0]!;
+    const expose = /^EXPOSE (\d+)$/m.exec(stage('upload-service'))?.[1];
+    expect(stage('upload-service')).toMatch(/^USER node$/m);
+    expect(stage('deploy-service')).toMatch(/bubblewrap/);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/);
+    expect(/^ARG NODE_IMAGE=node:(\d+)\.\d+-/m.exec(dockerfile)?.[1]).toBe('20');
+
     const api = container('upload-service');
     expect(api.ports[0].containerPort).toBe(Number(expose));
     expect(Number(envOf(api).PORT)).toBe(Number(expose));
     expect(compose.services['upload-service'].ports).toEqual([`${expose}:${expose}`]);
     expect(manifests.find((m) => m.kind === 'Service' && m.metadata.name === 'upload-service')!.spec.ports[0].targetPort).toBe(api.ports[0].name);
     expect(kustomization.images.map((i: Obj) => i.name).sort()).toEqual([container('deploy-service').image, api.image].sort());
+    for (const service of ['upload-service', 'deploy-service']) {
+      expect(compose.services[service].build).toEqual({ context: '.', target: service });
+      expect(compose.services[service].image).toBe(container(service).image);
+    }
+  });
+
+  it('check readiness apart from liveness', () => {
+    const api = container('upload-service');
+    expect(api.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(api.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(compose.services['upload-service'].healthcheck.test.join(' ')).toContain('/readyz');
+  });
+
+  it('scale workers with KEDA on the list the code uses, with the Redis password from the Secret', () => {
+    const scaled = manifests.find((m) => m.kind === 'ScaledObject')!;
+    expect(scaled.spec.scaleTargetRef.name).toBe(deployment('deploy-service').metadata.name);
+    const [trigger] = scaled.spec.triggers;
+    expect(trigger).toMatchObject({ type: 'redis', metadata: { listName: QUEUE_KEY, listLength: expect.any(String), activationListLength: expect.any(String) } });
+    expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
+    const auth = manifests.find((m) => m.kind === 'TriggerAuthentication' && m.metadata.name === trigger.authenticationRef.name)!;
+    expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'password', name: 'slipway-secrets', key: 'REDIS_PASSWORD' }]);
+    // The scaler's address is the Redis of REDIS_URL.
+    const redisHost = new URL(String(envFile(readFileSync(path.join(k8sDir, 'secrets.env.example'), 'utf8')).REDIS_URL)).host;
+    expect(trigger.metadata.address).toBe(redisHost);
+    expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+  });
+
+  it('route the API host and every site host to the upload-service', () => {
+    const ingress = manifests.find((m) => m.kind === 'Ingress')!;
+    const hosts = ingress.spec.rules.map((r: Obj) => r.host);
+    expect(hosts).toEqual(expect.arrayContaining([configMap.data.API_HOSTS, `*.${configMap.data.BASE_DOMAIN}`]));
+    for (const rule of ingress.spec.rules) {
+      expect(rule.http.paths[0].backend.service).toEqual({ name: 'upload-service', port: { name: container('upload-service').ports[0].name } });
+    }
+    expect(ingress.spec.tls[0].hosts.sort()).toEqual([...hosts].sort());
+  });
+
+  it('keep the build cache on a volume and cap each worker in compose', () => {
+    const worker = compose.services['deploy-service'];
+    expect(worker.volumes).toContain('build-cache:/var/cache/slipway');
+    expect(worker.environment.CACHE_DIR).toMatch(/^\/var\/cache\/slipway\//);
+    expect(worker.deploy.resources.limits).toMatchObject({ cpus: expect.any(String), memory: expect.any(String) });
+    expect(compose.volumes).toHaveProperty('build-cache');
   });
 });

@@ -31,8 +31,11 @@ const EnvSchema = z.object({
   ALLOW_ANONYMOUS: flag,
   PRIVATE_READS: flag,
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** The password, when it is not in REDIS_URL (Kubernetes: one Secret key for the services and KEDA). */
+  REDIS_PASSWORD: z.string().min(1).max(512).optional(),
   S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_FORCE_PATH_STYLE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
   S3_BUCKET: z
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
@@ -123,7 +126,7 @@ export type Env = z.input<typeof EnvSchema>;
 /** Every variable the config reads (deployment files are checked against it). */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(EnvSchema.shape));
 
-const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL', 'REDIS_PASSWORD']);
 
 export interface Config {
   readonly port: number;
@@ -138,6 +141,8 @@ export interface Config {
   readonly redisUrl: string;
   readonly s3: {
     readonly endpoint: string | undefined;
+    /** Buckets addressed by path (MinIO, s3rver, R2) rather than by host name (AWS). */
+    readonly forcePathStyle: boolean;
     readonly region: string;
     readonly bucket: string;
     readonly accessKeyId: string | undefined;
@@ -219,6 +224,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  let redisUrl = e.REDIS_URL;
+  if (e.REDIS_PASSWORD !== undefined) {
+    const url = new URL(e.REDIS_URL);
+    if (url.password !== '') throw new ConfigError('invalid configuration: REDIS_PASSWORD=(hidden): REDIS_URL has a password already; give it in one of them');
+    url.password = encodeURIComponent(e.REDIS_PASSWORD);
+    redisUrl = url.toString();
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -232,9 +244,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ),
     allowAnonymous: e.ALLOW_ANONYMOUS,
     privateReads: e.PRIVATE_READS,
-    redisUrl: e.REDIS_URL,
+    redisUrl,
     s3: Object.freeze({
       endpoint: e.S3_ENDPOINT,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE === undefined ? e.S3_ENDPOINT !== undefined : e.S3_FORCE_PATH_STYLE === '1',
       region: e.S3_REGION,
       bucket: e.S3_BUCKET,
       accessKeyId: e.AWS_ACCESS_KEY_ID,

@@ -28,8 +28,8 @@ export function createS3Client(s3: Config['s3']): S3Client {
   return new S3Client({
     region: s3.region,
     endpoint: s3.endpoint,
-    // MinIO and s3rver serve buckets by path, not by virtual host.
-    forcePathStyle: s3.endpoint !== undefined,
+    // MinIO, s3rver and R2 serve buckets by path; AWS by host name (S3_FORCE_PATH_STYLE overrides).
+    forcePathStyle: s3.forcePathStyle,
     credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
     // Without these, a streamed PutObject to s3rver stores the SDK's chunk framing inside the object
     // (corrupt data reported as success). MinIO and AWS accept them too.

@@ -1,5 +1,14 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, siteUrl } from '../src';
+
+/** A KEY=value file as compose and kustomize read it: comments and blank lines skipped. */
+function envFile(file: string): Record<string, string> {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+  return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+const EXAMPLES = path.join(import.meta.dirname, '../../deploy/examples');
 
 describe('config', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -48,5 +57,39 @@ describe('config', () => {
     for (const bad of ['0-65535', '50000-40000', '40000-40010', '40000', 'a-b']) {
       expect(() => loadConfig({ BUILD_UIDS: bad })).toThrowError(/BUILD_UIDS/);
     }
+  });
+
+  it('accepts each documented storage and Redis example (AWS S3, MinIO, R2; rediss:// with a password)', () => {
+    const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.env'));
+    expect(files.sort()).toEqual(['aws-s3.env', 'minio.env', 'r2.env']);
+    const aws = loadConfig(envFile(path.join(EXAMPLES, 'aws-s3.env')));
+    expect(aws.s3).toMatchObject({ endpoint: undefined, forcePathStyle: false, region: 'eu-west-1', bucket: 'slipway-sites' });
+    expect(aws.redisUrl).toMatch(/^rediss:\/\/:/);
+    const minio = loadConfig(envFile(path.join(EXAMPLES, 'minio.env')));
+    expect(minio.s3).toMatchObject({ endpoint: 'https://minio.internal.example.com:9000', forcePathStyle: true });
+    const r2 = loadConfig(envFile(path.join(EXAMPLES, 'r2.env')));
+    expect(r2.s3).toMatchObject({ region: 'auto', forcePathStyle: true });
+    expect(r2.redisUrl).toMatch(/^rediss:\/\/default:/);
+    expect(loadConfig({ S3_ENDPOINT: 'https://s3.example.com', S3_FORCE_PATH_STYLE: '0' }).s3.forcePathStyle).toBe(false);
+    // The password apart from the URL (Kubernetes: one Secret key for the services and KEDA).
+    expect(loadConfig({ REDIS_URL: 'rediss://redis.example.com:6380', REDIS_PASSWORD: 'p@ss/word' }).redisUrl).toBe('rediss://:p%40ss%2Fword@redis.example.com:6380');
+    expect(() => loadConfig({ REDIS_URL: 'redis://:a@redis:6379', REDIS_PASSWORD: 'b' })).toThrowError(/REDIS_PASSWORD=\(hidden\): REDIS_URL has a password already/);
+  });
+
+  it('refuses each invalid setting with the variable named and why', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ REDIS_URL: 'http://redis:6379' }, /REDIS_URL=\(hidden\)/],
+      [{ S3_ENDPOINT: 'ftp://minio' }, /S3_ENDPOINT/],
+      [{ S3_BUCKET: 'Not_A_Bucket' }, /S3_BUCKET="Not_A_Bucket".*valid S3 bucket name/],
+      [{ S3_FORCE_PATH_STYLE: 'yes' }, /S3_FORCE_PATH_STYLE="yes".*0 or 1/],
+      [{ PORT: '70000' }, /PORT="70000"/],
+      [{ SHUTDOWN_GRACE_SECONDS: '-1' }, /SHUTDOWN_GRACE_SECONDS/],
+      [{ BUILD_CONCURRENCY: '0' }, /BUILD_CONCURRENCY/],
+      [{ RETAIN_PREVIEW_DAYS: 'soon' }, /RETAIN_PREVIEW_DAYS/],
+      [{ SITE_CACHE_MB: '-5' }, /SITE_CACHE_MB/],
+      [{ API_HOSTS: 'https://api.example.com/' }, /API_HOSTS.*comma-separated list of host names/],
+      [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    ];
+    for (const [env, message] of cases) expect(() => loadConfig(env), JSON.stringify(env)).toThrowError(message);
   });
 });

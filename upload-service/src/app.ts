@@ -162,10 +162,17 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(await queue.stats());
   });
 
-  app.get('/healthz', async (_req, res) => {
+  // Liveness: the process answers. Never a dependency check: a Redis outage must not get every
+  // replica restarted (Kubernetes' livenessProbe, compose's restart policy act on this).
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  // Readiness: Redis and S3 answer, so requests can be served (readinessProbe, compose healthcheck).
+  app.get('/readyz', async (_req, res) => {
     // The reasons go to the log, not the answer: they can name internal addresses.
     const check = (what: string) => (err: unknown) => {
-      deps.logger.warn({ err: describeError(err), what }, 'health check failed');
+      deps.logger.warn({ err: describeError(err), what }, 'readiness check failed');
       return 'unavailable';
     };
     const [redis, s3] = await Promise.all([queue.stats().then(() => 'ok', check('redis')), deps.storage.ping().then(() => 'ok', check('s3'))]);

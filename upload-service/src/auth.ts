@@ -1,5 +1,5 @@
 // Who may change things. With API_TOKENS set, every mutating endpoint (and, with PRIVATE_READS=1,
-// every read but the sites and /healthz) needs `Authorization: Bearer <token>`; tokens are compared
+// every read but the sites, /healthz and /readyz) needs `Authorization: Bearer <token>`; tokens are compared
 // by their SHA-256 in constant time. Whatever the tokens, a browser's mutating request must come
 // from the API's own origin, so a deployed site's page cannot make a visitor's browser deploy,
 // cancel or redeploy (sites live on other hosts of the same site, so SameSite would not stop it).

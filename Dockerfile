@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# Both services from one file, a target each (build from the repository root):
+#   docker build --target upload-service -t slipway/upload-service .
+#   docker build --target deploy-service -t slipway/deploy-service .
+# A pinned Node LTS line (the one the tests run on); bump it here only.
+ARG NODE_IMAGE=node:20.20-bookworm-slim
+
+# Production dependencies only (tsx, which runs the TypeScript, is one of them). Manifests first,
+# so this layer is rebuilt only when they change; npm ci needs every workspace's package.json.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY shared/package.json shared/
+COPY upload-service/package.json upload-service/
+COPY deploy-service/package.json deploy-service/
+COPY cli/package.json cli/
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# What both services run on: the dependencies, the shared code, git (clones; builds that ask for
+# their commit) and tini as PID 1, which passes SIGTERM on to node and reaps orphaned processes.
+FROM ${NODE_IMAGE} AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates git tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app /app
+COPY tsconfig.json ./
+COPY shared/ shared/
+ENTRYPOINT ["/usr/bin/tini", "--"]
+
+# The API, the web page and the sites: runs unprivileged, as the image's `node` user (uid 1000).
+FROM runtime AS upload-service
+COPY upload-service/ upload-service/
+ENV NODE_ENV=production \
+    PORT=3000
+EXPOSE 3000
+USER node
+CMD ["node", "--import", "tsx", "upload-service/src/main.ts"]
+
+# The build worker. bubblewrap seals each build; prlimit and setpriv (caps, the per-build uid) come
+# with util-linux, already in the image. It runs as root on purpose (no USER line): it gives each
+# build a uid and a cgroup of its own, which an unprivileged process cannot; the repositories' own
+# commands never run as root and always run in the sandbox. NODE_ENV stays unset: builds must get
+# their devDependencies (vite and the like).
+FROM runtime AS deploy-service
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap \
+ && rm -rf /var/lib/apt/lists/*
+COPY deploy-service/ deploy-service/
+CMD ["node", "--import", "tsx", "deploy-service/src/main.ts"]
