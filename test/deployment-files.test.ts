@@ -134,6 +134,13 @@ describe('deployment files', () => {
     expect(ingress.spec.tls[0].hosts.sort()).toEqual([...hosts].sort());
   });
 
+  it('list in .env.example every variable the compose file reads', () => {
+    const used = new Set([...read('docker-compose.yml').matchAll(/\$\{([A-Z_]+)[:?}-]/g)].map((m) => m[1]!));
+    const listed = Object.keys(envFile(read('.env.example')));
+    expect([...used].filter((name) => !listed.includes(name))).toEqual([]);
+    expect(used.size).toBeGreaterThan(10);
+  });
+
   it('keep the build cache on a volume and cap each worker in compose', () => {
     const worker = compose.services['deploy-service'];
     expect(worker.volumes).toContain('build-cache:/var/cache/slipway');
