@@ -266,20 +266,55 @@ describe('cancel intent is never lost', () => {
   });
 });
 
+describe('settle claims the next id in the same step', () => {
+  it('a busy slot\'s settle takes the oldest waiting id into its list, FIFO, as BLMOVE would', async () => {
+    const [first, second, third] = [await queued(), await queued(), await queued()];
+    expect(await claim('A')).toBe(first);
+    await queue.start(first, 'A');
+    const settled = await queue.finish(first, 'A', { liveBuild: 'first000' }, { claimNext: true });
+    expect(settled).toEqual({ recorded: true, previousBuild: null, next: second });
+    expect(await held('A')).toEqual([second]);
+    expect(await waiting()).toEqual([third]);
+    expect(await queue.start(second, 'A')).toBe('started');
+    expect((await queue.fail(second, 'A', 'broken', { claimNext: true })).next).toBe(third);
+    await queue.start(third, 'A');
+    // Nothing waits: the settle claims nothing, and the slot goes back to its blocking claim.
+    expect((await queue.canceled(third, 'A', { claimNext: true })).next).toBeNull();
+    await nothingLeft();
+  });
+
+  it('claims nothing when not asked (a stopping slot), when the outcome is not the slot\'s, or when the slot holds a stranded id', async () => {
+    const [a, b, c] = [await queued(), await queued(), await queued()];
+    await claim('A');
+    await queue.start(a, 'A');
+    expect((await queue.finish(a, 'A', { liveBuild: 'aaaa0000' })).next).toBeNull();
+    expect(await waiting()).toEqual([c, b]);
+
+    await claim('A');
+    await queue.start(b, 'A');
+    expect(await queue.finish(b, 'B', { liveBuild: 'bbbb0000' }, { claimNext: true })).toEqual({ recorded: false, previousBuild: null, next: null });
+    // A stranded id (a claim whose reply was lost) sits beside b in A's list: the idle sweep must see it first.
+    await claim('A');
+    expect((await queue.finish(b, 'A', { liveBuild: 'bbbb0000' }, { claimNext: true })).next).toBeNull();
+    expect(await held('A')).toEqual([c]);
+    expect(await waiting()).toEqual([]);
+  });
+});
+
 describe('outcomes and pointers', () => {
   it('only the owner\'s outcome is recorded, and deployed switches the live build in the same step', async () => {
     const id = await queued();
     await claim('A');
     await queue.start(id, 'A');
-    expect(await queue.fail(id, 'B', 'not B\'s')).toEqual({ recorded: false, previousBuild: null });
-    expect(await queue.finish(id, 'A', { liveBuild: 'first000', outputFiles: 3 })).toEqual({ recorded: true, previousBuild: null });
+    expect(await queue.fail(id, 'B', 'not B\'s')).toEqual({ recorded: false, previousBuild: null, next: null });
+    expect(await queue.finish(id, 'A', { liveBuild: 'first000', outputFiles: 3 })).toEqual({ recorded: true, previousBuild: null, next: null });
     expect(await queue.redeploy(id)).toBe('requeued');
     // While the new build runs, the old one stays live.
     expect(await queue.liveBuild(id)).toBe('first000');
     await claim('A');
     await queue.start(id, 'A');
     expect(await queue.liveBuild(id)).toBe('first000');
-    expect(await queue.finish(id, 'A', { liveBuild: 'second00' })).toEqual({ recorded: true, previousBuild: 'first000' });
+    expect(await queue.finish(id, 'A', { liveBuild: 'second00' })).toEqual({ recorded: true, previousBuild: 'first000', next: null });
     expect(await queue.liveBuild(id)).toBe('second00');
   });
 

@@ -1,4 +1,5 @@
-// One worker slot: sweep → claim → start → run → settle, for ever, on its own blocking connection.
+// One worker slot: sweep → claim → start → run → settle, for ever, on its own blocking connection;
+// while the list has work, the settle claims the next id in the same step (no sweep or claim between).
 // A slot never dies of one bad deployment: every outcome is recorded (deployed, failed, canceled,
 // retried, dead, or released on shutdown) before it claims again, and the loop goes on.
 import {
@@ -51,6 +52,8 @@ export class Slot {
   private stopping = false;
   private forced = false;
   private build: AbortController | null = null;
+  /** An id the last settle claimed for this slot in the same step; built next, without a claim. */
+  private claimedNext: string | null = null;
   private loop: Promise<void> | null = null;
   private readonly logger: Logger;
   current: string | null = null;
@@ -87,6 +90,13 @@ export class Slot {
   private async run(): Promise<void> {
     let conn = await this.persist(() => this.deps.connect());
     while (!this.stopping) {
+      // The last settle may have claimed the next id already (a busy slot: one step for both).
+      let id = this.claimedNext;
+      this.claimedNext = null;
+      if (id !== null) {
+        await this.buildClaimed(id);
+        continue;
+      }
       // An idle slot holds nothing. Whatever its list still has is stranded (a claim whose reply was
       // lost, an outcome that could not be recorded, a write lost with the AOF's last second) and
       // goes back now; while that cannot be done (Redis is away) the slot claims nothing.
@@ -97,7 +107,6 @@ export class Slot {
         await sleep(OUTAGE_BACKOFF_MS);
         continue;
       }
-      let id: string | null;
       try {
         id = await Queue.claim(conn, this.id, CLAIM_BLOCK_SECONDS);
       } catch (err) {
@@ -114,21 +123,27 @@ export class Slot {
         continue;
       }
       if (id === null || this.stopping) continue; // claimed as the shutdown began: the last sweep gives it back
-      this.setCurrent(id);
-      try {
-        await this.handle(id);
-      } catch (err) {
-        // Redis stayed away until the slot began stopping, or refused a step: the id stays in this
-        // slot's list, for the next sweep or (if this process is gone) a reaper.
-        this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not record the outcome of a deployment; it goes back to the queue');
-      } finally {
-        this.setCurrent(null);
-      }
+      await this.buildClaimed(id);
     }
+    // A next id claimed as the shutdown began is in this slot's list: the last sweep gives it back.
     await this.persist(() => this.sweep()).catch((err: unknown) =>
       this.logger.error({ err: describeError(err) }, 'could not give back what this slot held; the reaper will'),
     );
     await conn.close().catch(() => conn.destroy());
+  }
+
+  private async buildClaimed(id: string): Promise<void> {
+    if (this.stopping) return; // the last sweep gives it back
+    this.setCurrent(id);
+    try {
+      await this.handle(id);
+    } catch (err) {
+      // Redis stayed away until the slot began stopping, or refused a step: the id stays in this
+      // slot's list, for the next sweep or (if this process is gone) a reaper.
+      this.logger.error({ deploymentId: id, err: describeError(err) }, 'could not record the outcome of a deployment; it goes back to the queue');
+    } finally {
+      this.setCurrent(null);
+    }
   }
 
   private async sweep(): Promise<void> {
@@ -179,7 +194,8 @@ export class Slot {
       await log.flush();
       const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
       await this.closeLog(id, log);
-      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }));
+      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
+      this.claimedNext = result.next;
       if (!result.recorded) {
         logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');
         return;
@@ -204,7 +220,9 @@ export class Slot {
     if (signal.aborted && signal.reason === ('cancel' satisfies StopReason)) {
       log.line('[slipway] canceled');
       await this.closeLog(id, log);
-      outcome = recorded((await this.persist(() => queue.canceled(id, this.id))).recorded, 'canceled');
+      const result = await this.persist(() => queue.canceled(id, this.id, { claimNext: !this.stopping }));
+      this.claimedNext = result.next;
+      outcome = recorded(result.recorded, 'canceled');
     } else if (signal.aborted) {
       // Stopped by a shutdown, not failed: it runs again from the start, next in line.
       log.line('[slipway] worker stopping; the deployment goes back to the queue');
@@ -213,7 +231,9 @@ export class Slot {
     } else if (err instanceof BuildFailedError) {
       log.line(`[slipway] failed: ${err.message}`);
       await this.closeLog(id, log);
-      outcome = recorded((await this.persist(() => queue.fail(id, this.id, err.message))).recorded, 'failed');
+      const result = await this.persist(() => queue.fail(id, this.id, err.message, { claimNext: !this.stopping }));
+      this.claimedNext = result.next;
+      outcome = recorded(result.recorded, 'failed');
     } else {
       const reason = `platform error: ${describeError(err)}`;
       const delay = retryDelay(config.retryBaseMs, record.attempts);

@@ -23,6 +23,8 @@ const RECORD_PREFIX = 'deployment:';
 export const DEPLOYMENTS_KEY = 'deployments';
 /** How long a build waits before looking again when its project branch is already building. */
 const BRANCH_WAIT_MS = 1000;
+/** Alias fields kept between a start and its settle, per Queue instance. */
+const MAX_REMEMBERED_CLAIMS = 1000;
 export const recordKey = (id: string) => `${RECORD_PREFIX}${id}`;
 export const logKey = (id: string) => `${RECORD_PREFIX}${id}:log`;
 const processingKey = (slot: string) => `${PROCESSING_PREFIX}${slot}`;
@@ -119,6 +121,8 @@ if not status then
   bury(dead, reasons, id, 'no deployment record for this id', now)
   return 'missing'
 end
+-- A project's deployment needs its branch's keys: the caller reads them and asks again.
+if #KEYS < 7 and redis.call('HEXISTS', record, 'project') == 1 and redis.call('HEXISTS', record, 'aliasLabel') == 1 then return 'branch' end
 if status == 'building' then
   local owner = redis.call('HGET', record, 'worker')
   if owner == slot then return 'started' end
@@ -160,18 +164,18 @@ return 'started'
 // branch and production is not pinned by a rollback; never to a deployment older than the one they
 // point at (a slow build finishing late), and never for a failure.
 const SETTLE_SCRIPT = `
--- KEYS: record, processing, [project, projectBranches]
--- ARGV: id, slot, liveBuild ('' for none), aliasLabel, createdMs, production ('1'/'0'), field, value, ...
-local record, processing = KEYS[1], KEYS[2]
+-- KEYS: record, processing, queue, [project, projectBranches]
+-- ARGV: id, slot, liveBuild ('' for none), aliasLabel, createdMs, production ('1'/'0'), claimNext ('1'/'0'), field, value, ...
+local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
 local id, slot, build, label, at, production = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-if redis.call('LREM', processing, 0, id) == 0 then return {0, ''} end
-if redis.call('HGET', record, 'worker') ~= slot or redis.call('HGET', record, 'status') ~= 'building' then return {0, ''} end
+if redis.call('LREM', processing, 0, id) == 0 then return {0, '', ''} end
+if redis.call('HGET', record, 'worker') ~= slot or redis.call('HGET', record, 'status') ~= 'building' then return {0, '', ''} end
 local previous = redis.call('HGET', record, 'liveBuild') or ''
 if build ~= '' then redis.call('HSET', record, 'liveBuild', build) end
-redis.call('HSET', record, unpack(ARGV, 7))
+redis.call('HSET', record, unpack(ARGV, 8))
 redis.call('HDEL', record, 'cancelRequested')
-if build ~= '' and #KEYS >= 4 and redis.call('EXISTS', KEYS[3]) == 1 then
-  local project, branches = KEYS[3], KEYS[4]
+if build ~= '' and #KEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
+  local project, branches = KEYS[4], KEYS[5]
   if at >= tonumber(redis.call('HGET', branches, label .. ':at') or '-1') then
     redis.call('HSET', branches, label, id, label .. ':at', at)
   end
@@ -180,7 +184,13 @@ if build ~= '' and #KEYS >= 4 and redis.call('EXISTS', KEYS[3]) == 1 then
     redis.call('HSET', project, 'production', id, 'productionAt', at)
   end
 end
-return {1, previous}
+-- Claim the next id in the same step (what BLMOVE would do), so a busy slot needs no claim of its
+-- own; only when the slot holds nothing else (a stranded id waits for the slot's idle sweep).
+local nextId = ''
+if ARGV[7] == '1' and redis.call('LLEN', processing) == 0 then
+  nextId = redis.call('LMOVE', queue, processing, 'RIGHT', 'LEFT') or ''
+end
+return {1, previous, nextId}
 `;
 
 // RELEASE: the owner gives a started build back (it is shutting down): next in line, status queued,
@@ -390,11 +400,26 @@ export type EnqueueResult = 'queued' | 'missing' | Status;
 export type CancelResult = 'canceled' | 'canceling' | 'missing' | Status;
 export type RetryResult = 'retrying' | 'dead' | 'canceled' | 'lost';
 export type ReleaseResult = 'released' | 'canceled' | 'lost';
+export interface SettleOptions {
+  /** Also claim the next waiting id for the slot in the same step (see SETTLE). */
+  claimNext?: boolean;
+}
+
 export interface SettleResult {
   /** False when the slot no longer owned the build: nothing was written. */
   recorded: boolean;
   /** The build that was live before this one (deployed only), if any. */
   previousBuild: string | null;
+  /** With `claimNext`: the id claimed in the same step (now in the slot's list), or null. */
+  next: string | null;
+}
+
+/** What a deployment's aliases need at settle time: set when it was made, never changed since. */
+interface AliasFields {
+  project: string | null;
+  label: string | null;
+  production: string | null;
+  createdAt: string | null;
 }
 export interface RecoverResult {
   requeued: number;
@@ -405,6 +430,8 @@ export interface RecoverResult {
 export class Queue {
   /** The projects, on the same connection (their aliases move inside this queue's SETTLE step). */
   readonly projects: Projects;
+  /** Alias fields read at start, kept for the settle of the same id (one read per build, not two). */
+  private readonly claimed = new Map<string, AliasFields>();
 
   constructor(private readonly redis: Redis) {
     this.projects = new Projects(redis);
@@ -487,7 +514,14 @@ export class Queue {
   async start(id: string, slot: string): Promise<StartResult> {
     const keys = [recordKey(id), processingKey(slot), DEAD_KEY, DEAD_REASONS_KEY];
     const args = [id, slot, now(), PROCESSING_PREFIX];
-    const [project, label] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel']);
+    // Most deployments have no project: one step, and nothing for the settle to read again.
+    const plain = (await this.script(START_SCRIPT, keys, args)) as StartResult | 'branch';
+    if (plain !== 'branch') {
+      if (plain === 'started') this.remember(id, { project: null, label: null, production: null, createdAt: null });
+      return plain;
+    }
+    const { project, label } = await this.aliasFields(id);
+    // Gone since (its record removed): the plain step says so.
     if (!project || !label) return (await this.script(START_SCRIPT, keys, args)) as StartResult;
     // The script checks the branch's running build is still the one read here, else it is read again.
     for (;;) {
@@ -502,19 +536,19 @@ export class Queue {
   }
 
   /** Records a finished build as deployed and makes `liveBuild` the build its site serves, in one step. */
-  async finish(id: string, slot: string, fields: Partial<DeploymentRecord> & { liveBuild: string }): Promise<SettleResult> {
+  async finish(id: string, slot: string, fields: Partial<DeploymentRecord> & { liveBuild: string }, options: SettleOptions = {}): Promise<SettleResult> {
     const { liveBuild, ...rest } = fields;
-    return this.settle(id, slot, liveBuild, { ...rest, status: 'deployed', finishedAt: now() });
+    return this.settle(id, slot, liveBuild, { ...rest, status: 'deployed', finishedAt: now() }, options);
   }
 
   /** Records a build that failed on its own: reported with its reason, not retried. */
-  async fail(id: string, slot: string, reason: string): Promise<SettleResult> {
-    return this.settle(id, slot, '', { status: 'failed', error: reason, finishedAt: now() });
+  async fail(id: string, slot: string, reason: string, options: SettleOptions = {}): Promise<SettleResult> {
+    return this.settle(id, slot, '', { status: 'failed', error: reason, finishedAt: now() }, options);
   }
 
   /** Records a build that was stopped by a cancel request. */
-  async canceled(id: string, slot: string): Promise<SettleResult> {
-    return this.settle(id, slot, '', { status: 'canceled', error: 'canceled while building', finishedAt: now() });
+  async canceled(id: string, slot: string, options: SettleOptions = {}): Promise<SettleResult> {
+    return this.settle(id, slot, '', { status: 'canceled', error: 'canceled while building', finishedAt: now() }, options);
   }
 
   /** Puts a started build back at the tail of the list (it runs next), unless a cancel is pending. */
@@ -667,20 +701,36 @@ export class Queue {
     return { requeued, dead, dropped };
   }
 
-  private async settle(id: string, slot: string, liveBuild: string, fields: Partial<DeploymentRecord>): Promise<SettleResult> {
+  private async settle(id: string, slot: string, liveBuild: string, fields: Partial<DeploymentRecord>, options: SettleOptions): Promise<SettleResult> {
     const args = Object.entries(toHash(fields)).flat();
-    const keys = [recordKey(id), processingKey(slot)];
+    const keys = [recordKey(id), processingKey(slot), QUEUE_KEY];
     let alias = ['', '0', '0'];
+    const known = this.claimed.get(id);
+    this.claimed.delete(id);
     if (liveBuild !== '') {
-      // Set when the deployment was made and never changed since, so read before the step is safe.
-      const [project, label, production, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel', 'production', 'createdAt']);
+      // Set when the deployment was made and never changed since: what start read is still true.
+      const { project, label, production, createdAt } = known ?? (await this.aliasFields(id));
       if (project && label) {
         keys.push(projectKey(project), projectBranchesKey(project));
         alias = [label, String(Date.parse(createdAt ?? '') || 0), production === '1' ? '1' : '0'];
       }
     }
-    const [recorded, previous] = (await this.script(SETTLE_SCRIPT, keys, [id, slot, liveBuild, ...alias, ...args])) as [number, string];
-    return { recorded: recorded === 1, previousBuild: previous || null };
+    const [recorded, previous, next] = (await this.script(SETTLE_SCRIPT, keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', ...args])) as [number, string, string];
+    return { recorded: recorded === 1, previousBuild: previous || null, next: next || null };
+  }
+
+  /** Reads a deployment's alias fields once per claim (start), for its settle. */
+  private async aliasFields(id: string): Promise<AliasFields> {
+    const [project, label, production, createdAt] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel', 'production', 'createdAt']);
+    const fields = { project: project ?? null, label: label ?? null, production: production ?? null, createdAt: createdAt ?? null };
+    this.remember(id, fields);
+    return fields;
+  }
+
+  private remember(id: string, fields: AliasFields): void {
+    // Bounded: a slot settles what it starts; ids whose settle never came are dropped oldest first.
+    if (this.claimed.size >= MAX_REMEMBERED_CLAIMS) this.claimed.delete(this.claimed.keys().next().value!);
+    this.claimed.set(id, fields);
   }
 
   /** EVALSHA with a fallback to EVAL when the server has not seen the script (first use, restart). */
