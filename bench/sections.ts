@@ -1,0 +1,210 @@
+// The bench's smaller sections: a static site end to end, serving against a local-disk server, real
+// Vite builds (cold, warm, bare), the sandbox's cost, and the idle slot's sweep. Each returns its rows.
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import autocannon from 'autocannon';
+import sirv from 'sirv';
+import { Queue, loadConfig, newDeploymentId, type Redis } from '@slipway/shared';
+import { runCommand } from '../deploy-service/src/build';
+import { BuildLog } from '../deploy-service/src/build-log';
+import { startEgressProxy } from '../deploy-service/src/egress';
+import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
+import { ToolCache } from '../deploy-service/src/tools';
+import { createWorkspace, handOver } from '../deploy-service/src/workspace';
+import { servingSite, staticSite, viteReactApp } from '../test/harness/fixtures';
+import { withLockfile } from '../test/harness/lockfiles';
+import { median, ms, ratio, type BenchContext, type Row } from './lib';
+
+const run = promisify(execFile);
+
+async function deployed(ctx: BenchContext, id: string): Promise<void> {
+  const record = await ctx.stack.waitFor(id, undefined, 300_000);
+  if (record.status !== 'deployed') throw new Error(`bench deployment ${id} failed: ${record.error}`);
+}
+
+async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [rel, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+    await writeFile(path.join(dir, rel), text);
+  }
+}
+
+/** POST → 202 and POST → deployed for a static site without dependencies (the whole platform, one small site). */
+export async function benchEndToEnd(ctx: BenchContext): Promise<Row[]> {
+  const rounds = ctx.quick ? 3 : 9;
+  const repoUrl = await ctx.stack.repo('static', staticSite());
+  const post: number[] = [];
+  const done: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const started = performance.now();
+    const id = await ctx.stack.deploy({ repoUrl });
+    post.push(performance.now() - started);
+    await deployed(ctx, id);
+    done.push(performance.now() - started);
+  }
+  const e2e = median(done);
+  return [
+    { section: 'end to end', case: 'static site, no dependencies: POST → 202 (A) vs POST → deployed (B)', a: ms(median(post)), b: ms(e2e), ratio: ratio(e2e, median(post)), target: 'B < 1.5 s', met: e2e < 1500 },
+  ];
+}
+
+/** Slipway's site server (manifests and small files in memory, S3 behind) against sirv serving the same files from disk. */
+export async function benchServing(ctx: BenchContext): Promise<Row[]> {
+  const seconds = ctx.quick ? 1 : 4;
+  const site = servingSite();
+  const id = await ctx.stack.deploy({ repoUrl: await ctx.stack.repo('serving', site) });
+  await deployed(ctx, id);
+  const diskDir = path.join(ctx.tmpRoot, 'sirv-site');
+  await writeTree(diskDir, site);
+  const disk = http.createServer(sirv(diskDir, { etag: true, extensions: ['html'] }));
+  await new Promise<void>((resolve) => disk.listen(0, '127.0.0.1', resolve));
+  type Server = { url: string; host: string | undefined };
+  const servers: Record<'sirv' | 'slipway', Server> = {
+    sirv: { url: `http://127.0.0.1:${(disk.address() as AddressInfo).port}`, host: undefined },
+    slipway: { url: `http://127.0.0.1:${ctx.stack.config.port}`, host: `${id}.${ctx.stack.config.baseDomain}` },
+  };
+  // autocannon runs in this process too, one server at a time.
+  const load = async (server: Server, urlPath: string, headers: Record<string, string>, expect: number) => {
+    const result = await autocannon({ url: server.url + urlPath, connections: 16, duration: seconds, headers: { ...headers, ...(server.host ? { host: server.host } : {}) } });
+    const wanted = expect === 304 ? result['3xx'] : result['2xx'];
+    if (result.errors > 0 || wanted !== result.requests.total) throw new Error(`bench serving ${urlPath}: ${result.errors} errors, ${wanted} of ${result.requests.total} answered ${expect}`);
+    return result;
+  };
+  const rps = (r: autocannon.Result) => `${Math.round(r.requests.average).toLocaleString('en-US')}/s (p99 ${r.latency.p99} ms)`;
+  const rows: Row[] = [];
+  try {
+    const jsKb = Math.round(Buffer.byteLength(site['assets/index-Ca74PG3G.js']!) / 1024);
+    for (const [label, urlPath, cached] of [[`a hashed JS asset (${jsKb} KB)`, '/assets/index-Ca74PG3G.js', true], ['an HTML page', '/', true]] as const) {
+      const a = await load(servers.sirv, urlPath, {}, 200);
+      const b = await load(servers.slipway, urlPath, {}, 200);
+      const share = b.requests.average / a.requests.average;
+      rows.push({ section: 'serving', case: `${label}: sirv from local disk (A) vs Slipway (B), 16 connections`, a: rps(a), b: rps(b), ratio: ratio(b.requests.average, a.requests.average), target: cached ? '≥ 0.5× sirv' : undefined, met: cached ? share >= 0.5 : undefined });
+    }
+    const etagOf = (server: Server) =>
+      new Promise<string>((resolve, reject) => {
+        http.get(server.url + '/', { headers: server.host ? { host: server.host } : {} }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.headers.etag ?? '')));
+        }).on('error', reject);
+      });
+    const a = await load(servers.sirv, '/', { 'if-none-match': await etagOf(servers.sirv) }, 304);
+    const b = await load(servers.slipway, '/', { 'if-none-match': await etagOf(servers.slipway) }, 304);
+    rows.push({ section: 'serving', case: 'a 304 (If-None-Match): sirv (A) vs Slipway (B)', a: rps(a), b: rps(b), ratio: ratio(b.requests.average, a.requests.average) });
+  } finally {
+    disk.close();
+  }
+  return rows;
+}
+
+/**
+ * A real Vite + React app (dependencies from the npm registry): a cold deploy (a new repository:
+ * nothing cached), a warm redeploy (POST redeploy → deployed, node_modules from the build cache),
+ * and the floor: `vite build` alone in a prepared folder, no platform around it.
+ */
+export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
+  const rounds = ctx.quick ? 1 : 3;
+  const { stack, tmpRoot } = ctx;
+  const app = await withLockfile('npm', new ToolCache(path.join(tmpRoot, 'tools'), stack.config.npmRegistry), viteReactApp('Bench'));
+  const cold: number[] = [];
+  const warm: number[] = [];
+  const bare: number[] = [];
+  const barePath = path.join(tmpRoot, 'vite-bare');
+  await writeTree(barePath, app);
+  await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: barePath });
+  let warmId = '';
+  for (let round = 0; round < rounds; round++) {
+    const coldStart = performance.now();
+    const id = await stack.deploy({ repoUrl: await stack.repo(`vite-cold-${round}`, app) });
+    await deployed(ctx, id);
+    cold.push(performance.now() - coldStart);
+    warmId ||= id;
+    const warmStart = performance.now();
+    if ((await stack.post(`/deployments/${warmId}/redeploy`, {})).status !== 202) throw new Error('bench redeploy refused');
+    await deployed(ctx, warmId);
+    warm.push(performance.now() - warmStart);
+    const bareStart = performance.now();
+    await run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'silent'], { cwd: barePath });
+    bare.push(performance.now() - bareStart);
+  }
+  const w = median(warm);
+  return [
+    { section: 'builds', case: 'Vite + React: bare `vite build` (A) vs warm redeploy, cache hit (B)', a: ms(median(bare)), b: ms(w), ratio: ratio(w, median(bare)), target: '≤ 1.5×', met: w / median(bare) <= 1.5 },
+    { section: 'builds', case: 'Vite + React: warm redeploy (A) vs cold deploy, nothing cached (B)', a: ms(w), b: ms(median(cold)), ratio: ratio(median(cold), w) },
+  ];
+}
+
+/** A no-op command (node -e 0) bare (BUILD_SANDBOX=off, still with rlimits and the build's uid) against sealed. */
+export async function benchSandbox(ctx: BenchContext): Promise<Row[]> {
+  const rounds = ctx.quick ? 4 : 10;
+  const { buildUids } = loadConfig({});
+  const sandboxed = await detectSandbox(true, buildUids);
+  const bare: SandboxSupport = { ...sandboxed, kind: 'off' };
+  const ws = await createWorkspace(ctx.tmpRoot, 'benchsandbox');
+  const uid = await allocateBuildUid(buildUids);
+  try {
+    await handOver(ws, uid?.uid ?? null);
+    const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
+    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: undefined, allowHosts: undefined }, () => undefined);
+    const log = new BuildLog(ctx.stack.queue, 'benchsandbox', 1_000_000);
+    const MB = 1024 * 1024;
+    const caps = { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 1024 * MB, tmpBytes: 512 * MB };
+    const times = { off: [] as number[], on: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      for (const [support, into] of [[bare, times.off], [sandboxed, times.on]] as const) {
+        const started = performance.now();
+        const result = await runCommand(['node', '-e', '0'], log, { cwd: ws.src, ws, uid: uid?.uid ?? null, support, caps, egressSocket: egress.socketPath, etc, name: `bench-${round}-${support.kind}`, timeoutMs: 60_000, env: {}, tools: { root: ctx.tmpRoot, path: [] } });
+        if (result.code !== 0) throw new Error(`no-op command failed (${support.kind}): ${log.tail().join(' | ')}`);
+        into.push(performance.now() - started);
+      }
+    }
+    await egress.close();
+    return [{ section: 'end to end', case: `a no-op build command: sandbox off (A) vs on (B: bubblewrap, ${sandboxed.caps} caps, egress forwarder)`, a: ms(median(times.off)), b: ms(median(times.on)), ratio: ratio(median(times.on), median(times.off)) }];
+  } finally {
+    await ws.remove();
+    await uid?.release();
+  }
+}
+
+/**
+ * The cost of exact ownership on one slot: ids through claim → start → settle with the idle slot's
+ * sweep before each claim (what slots do) against without it, on the stack's redis-server. Closes
+ * the stack's in-process workers first (this bench must be the only consumer).
+ */
+export async function benchSweep(ctx: BenchContext): Promise<Row[]> {
+  const jobs = ctx.quick ? 100 : 500;
+  const rounds = ctx.quick ? 2 : 5;
+  for (const worker of ctx.stack.workers) await worker.close();
+  const conn = ctx.stack.redis.duplicate();
+  await conn.connect();
+  try {
+    const withSweep: number[] = [];
+    const without: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const [sweep, into] of [[false, without], [true, withSweep]] as const) into.push(await drainOneSlot(ctx.stack.queue, conn, jobs, sweep));
+    }
+    return [{ section: 'queue', case: `${jobs} ids claim → start → settle on one slot: without (A) vs with (B) the sweep before each claim`, a: ms(median(without)), b: ms(median(withSweep)), ratio: ratio(median(withSweep), median(without)) }];
+  } finally {
+    conn.destroy();
+  }
+}
+
+async function drainOneSlot(queue: Queue, conn: Redis, jobs: number, sweep: boolean): Promise<number> {
+  for (let i = 0; i < jobs; i++) {
+    const id = newDeploymentId();
+    await queue.createUploading({ id, repoUrl: 'https://bench.invalid/r.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: '' });
+    await queue.enqueue(id);
+  }
+  const started = performance.now();
+  for (let i = 0; i < jobs; i++) {
+    if (sweep) await queue.sweep('bench', 3);
+    const id = await Queue.claim(conn, 'bench', 1);
+    if (!id || (await queue.start(id, 'bench')) !== 'started') throw new Error('bench claim failed');
+    if (!(await queue.finish(id, 'bench', { liveBuild: 'benchbuild' })).recorded) throw new Error('bench settle refused');
+  }
+  return performance.now() - started;
+}
+
