@@ -6,7 +6,7 @@ import { startWorker } from './worker';
 const config = loadConfigOrExit('deploy-service');
 const logger = createLogger('deploy-service', config.logLevel);
 const redis = createRedis(config.redisUrl, logger);
-const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
+const storage = new Storage(createS3Client(config.s3, config.uploadConcurrency), config.s3.bucket);
 
 // Declared and wired before the first await, so a signal during start-up is handled too.
 let worker: Awaited<ReturnType<typeof startWorker>> | undefined;

@@ -1,5 +1,7 @@
 // Object storage: the S3 client settings Slipway needs, and the few operations it uses, each
 // streaming its body and paging its listings.
+import http from 'node:http';
+import https from 'node:https';
 import {
   CreateBucketCommand,
   DeleteObjectsCommand,
@@ -24,7 +26,13 @@ export interface StoredObject {
   etag: string | undefined;
 }
 
-export function createS3Client(s3: Config['s3']): S3Client {
+/**
+ * `transfers`: how many requests the caller runs at once (UPLOAD_CONCURRENCY). The kept-alive
+ * sockets are sized to it, so a burst of uploads reuses connections instead of queueing for the
+ * SDK's default 50 or opening ones it then drops.
+ */
+export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S3Client {
+  const agent = { keepAlive: true, maxSockets: Math.max(DEFAULT_SOCKETS, transfers), maxFreeSockets: Math.max(DEFAULT_SOCKETS, transfers) };
   return new S3Client({
     region: s3.region,
     endpoint: s3.endpoint,
@@ -37,9 +45,12 @@ export function createS3Client(s3: Config['s3']): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
     // Without these a silent S3 hangs a build (with a live heartbeat) for ever.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000 },
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, httpAgent: new http.Agent(agent), httpsAgent: new https.Agent(agent) },
   });
 }
+
+/** The SDK's own socket limit, kept as the floor: site serving shares the client with uploads. */
+const DEFAULT_SOCKETS = 50;
 
 /** Tries of one streamed upload before its error is the caller's. */
 const PUT_FILE_ATTEMPTS = 3;

@@ -101,7 +101,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   const logger = pino({ level: config.logLevel });
   const redis = createRedis(config.redisUrl, logger);
   await redis.connect();
-  const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
+  const storage = new Storage(createS3Client(config.s3, config.uploadConcurrency), config.s3.bucket);
   await storage.ensureBucket();
   const queue = new Queue(redis);
   const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });

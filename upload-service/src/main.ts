@@ -6,7 +6,7 @@ import { createApp } from './app';
 const config = loadConfigOrExit('upload-service');
 const logger = createLogger('upload-service', config.logLevel);
 const redis = createRedis(config.redisUrl, logger);
-const storage = new Storage(createS3Client(config.s3), config.s3.bucket);
+const storage = new Storage(createS3Client(config.s3, config.uploadConcurrency), config.s3.bucket);
 const queue = new Queue(redis);
 
 // A connection problem at start is logged and retried in the background, like one later on.
