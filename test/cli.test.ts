@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 
 const BIN = path.resolve(import.meta.dirname, '../cli/bin/slipway.mjs');
@@ -21,13 +22,6 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** A site whose build logs and publishes `text`; `fails` makes the build exit 1 instead. */
-const site = (text: string, fails = false) => ({
-  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
-  'build.js': fails
-    ? "console.error('error: the build broke'); process.exit(1);"
-    : `console.log('building ' + ${JSON.stringify(text)}); require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
-});
 
 /** The environment without GIT_* (set when tests run from a git hook; they would redirect git). */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -73,7 +67,7 @@ describe('slipway', () => {
   const ids = {} as Record<'prod' | 'preview' | 'local' | 'plain', string>;
 
   it('deploys a repository URL: progress on stderr, only the site URL on stdout, exit 0', async () => {
-    const repoUrl = await stack.repo('cli-plain', site('plain'));
+    const repoUrl = await stack.repo('cli-plain', textSite('plain'));
     const res = await slipway(['deploy', repoUrl]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/^http:\/\/[a-z0-9]+\.localhost:\d+\/\n$/);
@@ -85,14 +79,14 @@ describe('slipway', () => {
   });
 
   it('exits 1 with the error on stderr when the build fails', async () => {
-    const res = await slipway(['deploy', await stack.repo('cli-broken', site('', true))]);
+    const res = await slipway(['deploy', await stack.repo('cli-broken', textSite('', true))]);
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
     expect(res.stderr).toMatch(/^slipway: deployment [a-z0-9]+ failed: .*the build broke/m);
   });
 
   it('deploy --no-wait prints the id; logs --follow prints the build log as it comes and ends with the build', async () => {
-    const queued = await slipway(['deploy', '--no-wait', await stack.repo('cli-logged', site('logged'))]);
+    const queued = await slipway(['deploy', '--no-wait', await stack.repo('cli-logged', textSite('logged'))]);
     expect(queued.code, queued.stderr).toBe(0);
     const id = queued.stdout.trim();
     expect(id).toMatch(/^[a-z0-9]{10,}$/);
@@ -105,7 +99,7 @@ describe('slipway', () => {
   });
 
   it('deploys a project: --prod builds the production branch, --branch a preview; --prod with another branch is refused', async () => {
-    const repoUrl = await stack.repo('cli-shop', site('v1'), { extraBranches: { preview: site('preview') } });
+    const repoUrl = await stack.repo('cli-shop', textSite('v1'), { extraBranches: { preview: textSite('preview') } });
     expect((await api('POST', '/projects', { name: 'cli-shop', repoUrl, productionBranch: 'main' })).status).toBe(201);
 
     const prod = await slipway(['deploy', '--project', 'cli-shop', '--prod']);
@@ -127,13 +121,13 @@ describe('slipway', () => {
   });
 
   it('deploys the checked-out commit of a local checkout, not the newer tip; warns of uncommitted changes; an unpushed commit is refused', async () => {
-    const repoUrl = await stack.repo('cli-shop', site('v1'), { extraBranches: { preview: site('preview') } });
+    const repoUrl = await stack.repo('cli-shop', textSite('v1'), { extraBranches: { preview: textSite('preview') } });
     const dir = await mkdtemp(path.join(inject('tmpRoot'), 'cli-checkout-'));
     await git(dir, 'clone', '--quiet', repoUrl, '.');
     // The git server takes no pushes over HTTP: push to its folder, and keep origin's refs current.
     await git(dir, 'remote', 'set-url', '--push', 'origin', path.join(inject('gitRoot'), new URL(repoUrl).pathname));
     const commit = async (text: string) => {
-      for (const [name, content] of Object.entries(site(text))) await writeFile(path.join(dir, name), content);
+      for (const [name, content] of Object.entries(textSite(text))) await writeFile(path.join(dir, name), content);
       await git(dir, 'commit', '--quiet', '-am', text);
       await git(dir, 'push', '--quiet', 'origin', 'main');
       return git(dir, 'rev-parse', 'HEAD');
@@ -198,7 +192,7 @@ describe('slipway', () => {
     const wrongToken = await slipway(['rollback', 'cli-shop'], { SLIPWAY_TOKEN: 'wrong-token-0123456789abcdef' });
     expect(wrongToken.code).toBe(3);
     expect(wrongToken.stderr).toMatch(/^slipway: .*not valid.*set SLIPWAY_TOKEN/);
-    const noToken = await slipway(['deploy', await stack.repo('cli-plain', site('plain'))], { SLIPWAY_TOKEN: '' });
+    const noToken = await slipway(['deploy', await stack.repo('cli-plain', textSite('plain'))], { SLIPWAY_TOKEN: '' });
     expect(noToken.code).toBe(3);
     expect((await slipway(['promote', 'no-such-project', ids.prod])).code).toBe(3);
 

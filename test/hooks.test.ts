@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
@@ -13,14 +14,10 @@ let secret: string;
 let deployHookUrl: string;
 const sha = {} as Record<'main' | 'feature', string>;
 
-const site = (text: string) => ({
-  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
-  'build.js': `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
-});
 
 beforeAll(async () => {
   stack = await startStack();
-  repoUrl = await stack.repo('hooked-site', site('pushed main'), { extraBranches: { 'feature/x': site('pushed feature') } });
+  repoUrl = await stack.repo('hooked-site', textSite('pushed main'), { extraBranches: { 'feature/x': textSite('pushed feature') } });
   const { stdout } = await promisify(execFile)('git', ['ls-remote', repoUrl]);
   sha.main = /^([0-9a-f]{40})\trefs\/heads\/main$/m.exec(stdout)![1]!;
   sha.feature = /^([0-9a-f]{40})\trefs\/heads\/feature\/x$/m.exec(stdout)![1]!;

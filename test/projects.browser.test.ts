@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -26,11 +27,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** A site whose build publishes `text`. */
-const site = (text: string) => ({
-  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
-  'build.js': `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', '<h1>' + ${JSON.stringify(text)} + '</h1>');`,
-});
+const site = (text: string) => textSite(`<h1>${text}</h1>`);
 
 /** What the browser gets at a site's address (Chromium resolves *.localhost to loopback). */
 async function visit(url: string): Promise<string> {

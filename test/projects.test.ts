@@ -4,29 +4,19 @@ import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ env: { API_HOSTS: 'slipway.example.com' } });
 });
 afterAll(async () => {
   await stack?.close();
 });
 
-/** A site whose build publishes `text`; `fails` makes the build exit 1 instead. */
-const site = (text: string, fails = false) => ({
-  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
-  'build.js': fails
-    ? "console.error('error: the build broke'); process.exit(1);"
-    : `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
-});
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.api}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const call = (method: string, path: string, body?: unknown) => stack.request(method, path, body);
 
 async function deployProject(name: string, body: Record<string, unknown> = {}) {
   const res = await call('POST', `/projects/${name}/deployments`, body);
@@ -46,7 +36,7 @@ describe('projects', () => {
   const ids = {} as Record<"v1" | "v2" | "v3" | "v4", string>;
 
   it('creates a project, refusing a taken name, bad names and unsafe repository URLs', async () => {
-    repoUrl = await stack.repo('proj-site', site('v1'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    repoUrl = await stack.repo('proj-site', textSite('v1'), { extraBranches: { 'feature/new-nav': textSite('preview of the new nav') } });
     const created = await call('POST', '/projects', { name: 'shop', repoUrl, productionBranch: 'main', env: { API_URL: 'https://api.example.com' } });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'shop', repoUrl, productionBranch: 'main', envNames: ['API_URL'], production: null, pinned: false, branches: [], url: `http://shop.localhost:${stack.config.port}/` });
@@ -74,7 +64,7 @@ describe('projects', () => {
     ids.v1 = first.id;
     expect(await served('shop')).toBe('v1');
 
-    await stack.repo('proj-site', site('v2'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    await stack.repo('proj-site', textSite('v2'), { extraBranches: { 'feature/new-nav': textSite('preview of the new nav') } });
     ids.v2 = (await deployProject('shop')).id;
     expect(await served('shop')).toBe('v2');
     expect(await served(ids.v1)).toBe('v1'); // immutable
@@ -82,7 +72,7 @@ describe('projects', () => {
   });
 
   it('leaves the alias alone when a production build fails', async () => {
-    await stack.repo('proj-site', site('', true), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    await stack.repo('proj-site', textSite('', true), { extraBranches: { 'feature/new-nav': textSite('preview of the new nav') } });
     const failed = await deployProject('shop');
     expect(failed.record.status).toBe('failed');
     expect(failed.record.error).toMatch(/the build broke/);
@@ -95,7 +85,7 @@ describe('projects', () => {
     expect(rolled.body).toMatchObject({ production: ids.v1, pinned: true, message: expect.stringMatching(/will not move it until you promote/) });
     expect(await served('shop')).toBe('v1');
 
-    await stack.repo('proj-site', site('v3'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    await stack.repo('proj-site', textSite('v3'), { extraBranches: { 'feature/new-nav': textSite('preview of the new nav') } });
     ids.v3 = (await deployProject('shop')).id;
     expect(await served(ids.v3)).toBe('v3');
     expect(await served('shop')).toBe('v1'); // pinned
@@ -114,7 +104,7 @@ describe('projects', () => {
     expect(promoted.body).toMatchObject({ production: preview.id, pinned: false });
     expect(await served('shop')).toBe('preview of the new nav');
 
-    await stack.repo('proj-site', site('v4'), { extraBranches: { 'feature/new-nav': site('preview of the new nav') } });
+    await stack.repo('proj-site', textSite('v4'), { extraBranches: { 'feature/new-nav': textSite('preview of the new nav') } });
     ids.v4 = (await deployProject('shop')).id;
     expect(await served('shop')).toBe('v4'); // unpinned: production builds move it again
   });
@@ -180,7 +170,7 @@ describe('commits and custom domains', () => {
   let shas: { tip: string; older: string };
 
   it('deploys a given commit: the branch tip as it is, any other commit fetched by its id', async () => {
-    repoUrl = await stack.repo('commit-site', site('tip'), { extraBranches: { other: site('another commit') } });
+    repoUrl = await stack.repo('commit-site', textSite('tip'), { extraBranches: { other: textSite('another commit') } });
     const { stdout } = await promisify(execFile)('git', ['ls-remote', repoUrl]);
     const sha = (ref: string) => new RegExp(`^([0-9a-f]{40})\\trefs/heads/${ref}$`, 'm').exec(stdout)![1]!;
     shas = { tip: sha('main'), older: sha('other') };
@@ -225,6 +215,12 @@ describe('commits and custom domains', () => {
       expect(bad.status, JSON.stringify(domains)).toBe(400);
     }
 
+    // The API's own host name is never a site's.
+    const api = await call('PATCH', '/projects/dom', { domains: ['slipway.example.com'] });
+    expect(api.status).toBe(400);
+    expect(api.body.error.message).toMatch(/API_HOSTS/);
+    expect((await getAs('slipway.example.com', '/queue')).body).toMatch(/"waiting"/);
+
     expect((await call('PATCH', '/projects/dom', { domains: ['example.com'] })).status).toBe(200);
     expect((await getAs('www.example.com')).body).not.toBe('tip'); // let go: an unknown host is the API's
     expect((await call('POST', '/projects', { name: 'dom-two', repoUrl, domains: ['www.example.com'] })).status).toBe(201);
@@ -236,7 +232,7 @@ describe('commits and custom domains', () => {
 
 describe('one project branch at a time', () => {
   it('a burst of 5 deploys of one branch builds once: each waiting one is superseded by the next', async () => {
-    const repoUrl = await stack.repo('burst-site', site('burst'));
+    const repoUrl = await stack.repo('burst-site', textSite('burst'));
     expect((await call('POST', '/projects', { name: 'burst', repoUrl })).status).toBe(201);
     // No worker takes anything while the burst arrives.
     for (const worker of stack.workers.splice(0)) await worker.close();

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Retention } from '@slipway/shared';
 import { sweep } from '../deploy-service/src/janitor';
-import { slowBuild } from './harness/fixtures';
+import { slowBuild, textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
@@ -21,16 +21,8 @@ const DAY = 24 * 3600 * 1000;
 const days = { previewDays: 30, productionDays: 0, failedDays: 7, canceledDays: 1 };
 const logger = pino({ level: 'silent' });
 
-const site = (text: string, fails = false) => ({
-  'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
-  'build.js': fails ? 'process.exit(1);' : `require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
-});
 
-async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.api}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const call = (method: string, path: string, body?: unknown) => stack.request(method, path, body);
 
 async function deployed(path: string, body: Record<string, unknown>, status = 'deployed') {
   const res = await call('POST', path, body);
@@ -54,7 +46,7 @@ describe('retention', () => {
   const ids = {} as Record<'oldProduction' | 'production' | 'oldPreview' | 'preview' | 'failed' | 'canceled' | 'canceledLater' | 'lone', string>;
 
   it('keeps everything younger than its retention', async () => {
-    const repoUrl = await stack.repo('kept-site', site('v1'), { extraBranches: { feature: site('feature'), broken: site('', true) } });
+    const repoUrl = await stack.repo('kept-site', textSite('v1'), { extraBranches: { feature: textSite('feature'), broken: textSite('', true) } });
     expect((await call('POST', '/projects', { name: 'kept', repoUrl })).status).toBe(201);
     ids.oldProduction = await deployed('/projects/kept/deployments', {});
     ids.production = await deployed('/projects/kept/deployments', {});

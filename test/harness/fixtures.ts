@@ -123,3 +123,13 @@ export function servingSite(): Record<string, string> {
     'assets/index-Ca74PG3G.js': lines.join('\n'),
   };
 }
+
+/** A site whose build logs `building <text>` and publishes `text` as dist/index.html; with `fails`, the build exits 1 instead. */
+export function textSite(text: string, fails = false): Record<string, string> {
+  return {
+    'package.json': JSON.stringify({ name: 'site', private: true, scripts: { build: 'node build.js' } }),
+    'build.js': fails
+      ? "console.error('error: the build broke'); process.exit(1);"
+      : `console.log('building ' + ${JSON.stringify(text)}); require('fs').mkdirSync('dist'); require('fs').writeFileSync('dist/index.html', ${JSON.stringify(text)});`,
+  };
+}

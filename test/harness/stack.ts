@@ -40,6 +40,8 @@ export interface Stack {
   /** POSTs /deploy and returns the status and JSON body. */
   post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   get(path: string): Promise<{ status: number; body: any }>;
+  /** Any method, a JSON body when given; the answer's JSON (null when it has none). */
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** POSTs a deployment and fails the test unless it is accepted. */
   deploy(body: Record<string, unknown>): Promise<string>;
   waitFor(id: string, statuses?: readonly Status[], timeoutMs?: number): Promise<DeploymentRecord>;
@@ -125,7 +127,10 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
       return { status: res.status, body: await res.json().catch(() => null) };
     },
     async get(urlPath) {
-      const res = await fetch(api + urlPath);
+      return stack.request('GET', urlPath);
+    },
+    async request(method, urlPath, body) {
+      const res = await fetch(api + urlPath, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: res.status, body: await res.json().catch(() => null) };
     },
     async deploy(body) {
