@@ -225,4 +225,24 @@ describe('serving', () => {
     for await (const _ of stack.storage.list(`dist/${bad}/`)) objects++;
     expect(objects).toBe(0);
   });
+
+  it('a site whose _headers is built to backtrack answers a long path at once, and a longer one with 414', async () => {
+    const hostile = await stack.deploy({
+      repoUrl: await stack.repo('backtrack-rules', { 'index.html': '<h1>x</h1>', _headers: '/*a*a*a*a*a*a*a*a*z\n  X-Slow: 1\n/*/:a/:b/*z\n  X-Slow: 2\n' }),
+    });
+    expect((await stack.waitFor(hostile)).status).toBe('deployed');
+    const start = performance.now();
+    const res = await stack.site(hostile, `/${'a'.repeat(2000)}`);
+    expect(performance.now() - start).toBeLessThan(1000);
+    expect(res.status).toBe(200); // the SPA fallback: index.html
+    expect(res.headers['x-slow']).toBeUndefined();
+    expect((await stack.site(hostile, `/${'a'.repeat(3000)}`)).status).toBe(414);
+  });
+
+  it('fails a build whose _headers would weaken nosniff or set Location, and publishes nothing', async () => {
+    const bad = await stack.deploy({ repoUrl: await stack.repo('weak-headers', { 'index.html': '<h1>x</h1>', _headers: '/*\n  X-Content-Type-Options: off\n' }) });
+    const record = await stack.waitFor(bad);
+    expect(record.status).toBe('failed');
+    expect(record.error).toMatch(/_headers line 2: X-Content-Type-Options is always nosniff/);
+  });
 });

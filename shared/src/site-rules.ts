@@ -2,12 +2,17 @@
 // into plain, JSON-safe rules and matching a request path against those rules. No I/O: the site
 // server reads the files, stores the rules in the manifest and applies the answers.
 import { SlipwayError } from './errors';
+import { PLACEHOLDER, compileHeaderPattern, compileRedirectPattern, type RedirectPattern } from './site-patterns';
 
 export const MAX_REDIRECT_RULES = 1000;
 export const MAX_HEADER_RULES = 100;
 /** The caller refuses a larger file before reading it. */
 export const MAX_RULES_FILE_BYTES = 64 * 1024;
 const MAX_LINE_CHARS = 2000;
+/** With the rule counts and the site server's path cap, what bounds one request's matching (site-patterns.ts). */
+export const MAX_PATTERN_CHARS = 256;
+/** The longest request path a site server matches against rules; a longer one is answered 414. */
+export const MAX_SITE_PATH_BYTES = 2048;
 
 export type RedirectStatus = 200 | 301 | 302 | 303 | 307 | 308 | 404;
 const STATUSES: readonly RedirectStatus[] = [200, 301, 302, 303, 307, 308, 404];
@@ -45,8 +50,23 @@ const SERVER_OWNED_HEADERS = new Set([
   'trailer', 'te', 'etag', 'last-modified', 'accept-ranges', 'vary', 'set-cookie',
 ]);
 
+// Headers no site may send, whatever its rules say: Location belongs to redirects (a header rule would
+// turn any page into an open redirect), Clear-Site-Data would let one site's page wipe what the
+// browser keeps for its parent domain, and X-Content-Type-Options stays nosniff (sites serve files
+// whose type the server decides; sniffing turns an uploaded text file into a page).
+const REFUSED_HEADERS: Record<string, string> = {
+  location: 'Location is set by the server for redirects; use _redirects',
+  'clear-site-data': 'Clear-Site-Data cannot be set by a site',
+  'x-content-type-options': 'X-Content-Type-Options is always nosniff on sites and cannot be changed',
+};
+
+/** False for a header a rule may not send (old manifests were parsed before some of these refusals). */
+export function ruleHeaderAllowed(name: string): boolean {
+  const lower = name.toLowerCase();
+  return !SERVER_OWNED_HEADERS.has(lower) && REFUSED_HEADERS[lower] === undefined;
+}
+
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 7230 token
-const PLACEHOLDER = /^:[A-Za-z_]\w*$/;
 const PLACEHOLDER_IN_TEXT = /:([A-Za-z_]\w*)/g;
 const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const CONTROL_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/; // tab is allowed: it separates fields
@@ -137,6 +157,8 @@ export function parseHeaders(text: string): HeaderRule[] {
     const name = (detach ? content.slice(1) : content.slice(0, colon)).trim();
     if (!HEADER_NAME.test(name)) fail(`${JSON.stringify(name)} is not a valid header name`);
     if (SERVER_OWNED_HEADERS.has(name.toLowerCase())) fail(`${name} is set by the server and cannot be changed by _headers`);
+    const refused = REFUSED_HEADERS[name.toLowerCase()];
+    if (refused) fail(refused);
     if (detach) {
       current.detach.push(name);
     } else {
@@ -151,10 +173,10 @@ export function parseHeaders(text: string): HeaderRule[] {
 /** The first rule matching `pathname` (percent-decoded), with `to`'s splat and placeholders filled in. */
 export function matchRedirect(rules: readonly RedirectRule[], pathname: string): { to: string; status: RedirectStatus; force: boolean } | null {
   for (const rule of rules) {
-    const { regex, names } = compiled(rule, rule.from, 'tail');
-    const match = regex.exec(pathname);
+    const pattern = redirectPattern(rule);
+    const match = pattern.match(pathname);
     if (!match) continue;
-    const values = new Map(names.map((name, i) => [name, match[i + 1] ?? '']));
+    const values = new Map(pattern.names.map((name, i) => [name, match[i] ?? '']));
     let to = rule.to.replace(PLACEHOLDER_IN_TEXT, (text, name: string) => values.get(name) ?? text);
     // A splat can start with "/" (`/old//evil.com`); `//evil.com` in Location would leave the site.
     if (to.startsWith('/')) to = to.replace(/^[/\\]+/, '/');
@@ -167,9 +189,10 @@ export function matchRedirect(rules: readonly RedirectRule[], pathname: string):
 export function headersFor(rules: readonly HeaderRule[], pathname: string): [string, string][] {
   const headers = new Map<string, [string, string]>();
   for (const rule of rules) {
-    if (!compiled(rule, rule.path, 'anywhere').regex.test(pathname)) continue;
+    if (!headerPattern(rule)(pathname)) continue;
     for (const name of rule.detach) headers.delete(name.toLowerCase());
     for (const [name, value] of rule.set) {
+      if (!ruleHeaderAllowed(name)) continue;
       const earlier = headers.get(name.toLowerCase());
       headers.set(name.toLowerCase(), earlier ? [earlier[0], `${earlier[1]}, ${value}`] : [name, value]);
     }
@@ -179,8 +202,9 @@ export function headersFor(rules: readonly HeaderRule[], pathname: string): [str
 
 type Splat = 'tail' | 'anywhere';
 
-/** Checks a pattern's splats and placeholders; returns the capture names in order (`splat` last). */
+/** Checks a pattern's length, splats and placeholders; returns the capture names in order (`splat` last). */
 function patternNames(pattern: string, splat: Splat, fail: Fail): string[] {
+  if (pattern.length > MAX_PATTERN_CHARS) fail(`the path pattern is ${count(pattern.length)} characters; the limit is ${count(MAX_PATTERN_CHARS)}`);
   const names: string[] = [];
   const segments = pattern.split('/');
   for (const [i, segment] of segments.entries()) {
@@ -199,36 +223,19 @@ function patternNames(pattern: string, splat: Splat, fail: Fail): string[] {
 }
 
 // Compiled lazily and cached by rule object, so the rules themselves stay plain JSON for the manifest.
-const cache = new WeakMap<object, { regex: RegExp; names: string[] }>();
+const redirectPatterns = new WeakMap<RedirectRule, RedirectPattern>();
+const headerPatterns = new WeakMap<HeaderRule, (pathname: string) => boolean>();
 
-/**
- * A pattern as an anchored RegExp. Placeholders match one non-empty segment. A `tail` splat (`/blog/*`)
- * matches any rest, the empty one included, so `/blog` and `/blog/` match too (as on Netlify); an
- * `anywhere` splat is any characters. Without a trailing splat, a trailing slash is optional.
- */
-function compiled(rule: object, pattern: string, splat: Splat): { regex: RegExp; names: string[] } {
-  let entry = cache.get(rule);
-  if (entry) return entry;
-  const names: string[] = [];
-  const tail = splat === 'tail' && pattern.endsWith('*');
-  const body = tail ? pattern.slice(0, -1) : pattern;
-  const endsInSplat = body.endsWith('*');
-  const segments = (endsInSplat ? body : body.replace(/\/+$/, '')).split('/').map((segment) => {
-    if (PLACEHOLDER.test(segment)) {
-      names.push(segment.slice(1));
-      return '([^/]+)';
-    }
-    return segment.split('*').map(escapeRegExp).join('.*');
-  });
-  if (tail) names.push('splat');
-  const end = tail ? '(?:/(.*))?/?' : endsInSplat ? '' : '/?';
-  entry = { regex: new RegExp(`^${segments.join('/')}${end}$`), names };
-  cache.set(rule, entry);
+function redirectPattern(rule: RedirectRule): RedirectPattern {
+  let entry = redirectPatterns.get(rule);
+  if (!entry) redirectPatterns.set(rule, (entry = compileRedirectPattern(rule.from)));
   return entry;
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+function headerPattern(rule: HeaderRule): (pathname: string) => boolean {
+  let entry = headerPatterns.get(rule);
+  if (!entry) headerPatterns.set(rule, (entry = compileHeaderPattern(rule.path)));
+  return entry;
 }
 
 function count(n: number): string {

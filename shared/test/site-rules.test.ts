@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_HEADER_RULES, MAX_REDIRECT_RULES, SiteRulesError, SlipwayError, headersFor, matchRedirect, parseHeaders, parseRedirects } from '../src';
+import { MAX_HEADER_RULES, MAX_PATTERN_CHARS, MAX_REDIRECT_RULES, SiteRulesError, SlipwayError, headersFor, matchRedirect, parseHeaders, parseRedirects } from '../src';
 
 const redirect = (file: string, pathname: string) => matchRedirect(parseRedirects(file), pathname);
 const headers = (file: string, pathname: string) => headersFor(parseHeaders(file), pathname);
@@ -254,5 +254,63 @@ describe('rules stored as JSON', () => {
     matchRedirect(redirects, '/a/x');
     headersFor(headerRules, '/a');
     for (const rule of [...redirects, ...headerRules]) expect(JSON.parse(JSON.stringify(rule))).toStrictEqual(rule);
+  });
+});
+
+describe('matching costs a bounded scan, whatever the rules', () => {
+  // Each of these became a backtracking RegExp before: /*a*a*a*a*a*a*a*a*z took more than 10 s on one long path.
+  const adversarial = ['/*a*a*a*a*a*a*a*a*z', '/*a*a*a*a*a*a*a*a*a', '/*/*/*/*/*/*/*/*/x', '/*:p/*', '/*/:a/:b/:c/:d/*z', `/*${'a*'.repeat(60)}b`, `/${'*a'.repeat(127)}`];
+  // The longest path a site server matches (MAX_SITE_PATH_BYTES; longer ones are answered 414).
+  const paths = ['/' + 'a'.repeat(2047), '/' + 'a/'.repeat(1023) + 'b', '/' + 'ab'.repeat(1023) + 'c', '/' + '/'.repeat(2047)];
+
+  it('a _headers file of 100 adversarial rules answers a 2 KB path within 50 ms', () => {
+    const rules = parseHeaders(Array.from({ length: MAX_HEADER_RULES }, (_, i) => `${adversarial[i % adversarial.length]}\n  X-N: ${i}`).join('\n'));
+    let slowest = 0;
+    for (const pathname of paths) {
+      const start = performance.now();
+      headersFor(rules, pathname);
+      slowest = Math.max(slowest, performance.now() - start);
+    }
+    expect(slowest).toBeLessThan(50);
+  });
+
+  it('a _redirects file of 1,000 rules answers a 2 KB path within 50 ms', () => {
+    const rules = parseRedirects(Array.from({ length: MAX_REDIRECT_RULES }, (_, i) => `/:a/:b/:c/${'a/'.repeat(60)}x${i}/* /to/:splat`).join('\n'));
+    let slowest = 0;
+    for (const pathname of paths) {
+      const start = performance.now();
+      expect(matchRedirect(rules, pathname)).toBeNull();
+      slowest = Math.max(slowest, performance.now() - start);
+    }
+    expect(slowest).toBeLessThan(50);
+  });
+
+  it('still matches what the adversarial patterns describe', () => {
+    expect(headers('/*a*a*a*a*a*a*a*a*z\n  X-A: 1', `/${'a'.repeat(8)}z`)).toEqual([['X-A', '1']]);
+    expect(headers('/*a*a*a*a*a*a*a*a*z\n  X-A: 1', `/${'a'.repeat(7)}z`)).toEqual([]);
+    expect(headers('/*/:a/*z\n  X-A: 1', '/x/y/w/z')).toEqual([['X-A', '1']]);
+    expect(headers('/*/:a/*z\n  X-A: 1', '/x//z')).toEqual([]);
+  });
+
+  it(`refuses a path pattern longer than ${MAX_PATTERN_CHARS} characters`, () => {
+    expect(() => parseHeaders(`/${'a'.repeat(MAX_PATTERN_CHARS)}\n  X-A: 1`)).toThrowError('_headers line 1: the path pattern is 257 characters; the limit is 256');
+    expect(() => parseRedirects(`/${'a'.repeat(MAX_PATTERN_CHARS)} /b`)).toThrowError('_redirects line 1: the path pattern is 257 characters; the limit is 256');
+  });
+});
+
+describe('_headers cannot weaken what sites always send', () => {
+  it.each([
+    ['X-Content-Type-Options: off', /X-Content-Type-Options is always nosniff/],
+    ['! X-Content-Type-Options', /X-Content-Type-Options is always nosniff/],
+    ['Clear-Site-Data: "*"', /Clear-Site-Data cannot be set by a site/],
+    ['Location: https://evil.example/', /Location is set by the server for redirects; use _redirects/],
+    ['set-cookie: a=b; Domain=localhost', /set-cookie is set by the server/],
+  ])('refuses %j', (line, message) => {
+    expect(() => parseHeaders(`/*\n  ${line}`)).toThrowError(message);
+  });
+
+  it('drops such headers from rules stored before they were refused', () => {
+    const stored = [{ path: '/*', set: [['X-Content-Type-Options', 'off'], ['Location', '//evil.example'], ['Clear-Site-Data', '"*"'], ['X-Ok', '1']] as [string, string][], detach: [], line: 1 }];
+    expect(headersFor(stored, '/page')).toEqual([['X-Ok', '1']]);
   });
 });

@@ -21,6 +21,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import {
   BUILD_ID_PATTERN,
+  MAX_SITE_PATH_BYTES,
   ProjectNameSchema,
   UnsafePathError,
   contentTypeFor,
@@ -196,6 +197,11 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
     if (build === null || !BUILD_ID_PATTERN.test(build)) return notFound(res);
     const cached = await manifests.fetch(`${id}/${build}`, { context: { id, build } });
     const [rawPath = '/', rawQuery] = req.originalUrl.split(/\?(.*)/s);
+    // What one request's rule matching may cost is bounded by the path's length (see site-patterns.ts).
+    if (rawPath.length > MAX_SITE_PATH_BYTES) {
+      res.status(414).type('text/plain').send('URI Too Long\n');
+      return;
+    }
     if (!cached || !('manifest' in cached)) return serveLegacy(req, res, storage, id, build, rawPath, spaFallback);
     const { manifest } = cached;
 
