@@ -1,12 +1,13 @@
 // Who may change things: API tokens on every mutating endpoint (and on reads with PRIVATE_READS=1),
 // and no change accepted from another origin's page — the request a deployed site's page makes a
 // visitor's browser send (Origin and Sec-Fetch-Site as Chromium sends them for a cross-site form).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@slipway/shared';
 import { staticSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
+import { waitUntil } from './harness/worker-process';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const OTHER = 'another-token-0123456789abc';
@@ -115,7 +116,45 @@ describe('cross-origin changes', () => {
   });
 });
 
+describe('failed tokens are throttled per address', () => {
+  let limited: Stack;
+  beforeAll(async () => {
+    limited = await startStack({ workers: 0, env: { API_TOKENS: TOKEN, AUTH_FAILURE_LIMIT: '5' } });
+  });
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('after AUTH_FAILURE_LIMIT wrong tokens, every request that needs one is 429 with Retry-After, the right token included', async () => {
+    const send = (token: string) => fetch(`${limited.api}/deploy`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    for (let i = 0; i < 5; i++) expect((await send(`wrong-token-${i}-0123456789abcdef`)).status).toBe(401);
+    const throttled = await send('wrong-token-again-0123456789abcdef');
+    expect(throttled.status).toBe(429);
+    expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(500);
+    expect(((await throttled.json()) as { error: unknown }).error).toEqual({ code: 'RATE_LIMITED', message: expect.stringMatching(/more than 5 failed authentications from this address in 10 minutes \(AUTH_FAILURE_LIMIT\)/) });
+    expect((await send(TOKEN)).status).toBe(429);
+    // Public reads need no token and are not throttled.
+    expect((await fetch(`${limited.api}/healthz`)).status).toBe(200);
+    expect(await limited.queue.stats()).toMatchObject({ waiting: 0 });
+  });
+});
+
 describe('configuration', () => {
+  it('warns at start when the API listens beyond loopback without API_HOSTS', async () => {
+    const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: stack.env.REDIS_URL!, PORT: '0', HOST: '0.0.0.0', API_TOKENS: TOKEN, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await waitUntil('the warning', async () => (out.includes('API_HOSTS is not set') ? true : undefined), 20_000);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(out).toMatch(/API_HOSTS is not set and the API listens beyond loopback/);
+  });
+
   it('the API refuses to listen beyond loopback without tokens, unless ALLOW_ANONYMOUS=1', () => {
     const run = (env: Record<string, string>) =>
       spawnSync(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {

@@ -2,6 +2,7 @@
 // hook URL deploy the pushed branch at the pushed commit; forged, unsigned, oversized, replayed and
 // malformed deliveries are refused and leave nothing behind.
 import { createHmac } from 'node:crypto';
+import net from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,5 +142,42 @@ describe('push hooks', () => {
     expect((await github('push', body)).status).toBe(401);
     expect((await github('push', body, sign(body, rotated.body.hookSecret))).status).toBe(202);
     secret = rotated.body.hookSecret;
+  });
+
+  it('answers an unknown project or a missing signature before the body is read', async () => {
+    // Headers that announce a 2 MB body that never comes: only an answer given before reading it arrives.
+    const early = (path: string, headers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(new URL(stack.api).port), '127.0.0.1', () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n${headers}\r\n`);
+        });
+        let text = '';
+        socket.on('data', (c: Buffer) => {
+          text += c.toString();
+          if (text.includes('\r\n\r\n')) {
+            socket.destroy();
+            resolve(text.split('\r\n')[0]!);
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => (socket.destroy(), reject(new Error(`no answer to ${path} before the body`))), 3000);
+      });
+    expect(await early('/hooks/github?project=no-such-project', 'X-Hub-Signature-256: sha256=00\r\n')).toMatch(/^HTTP\/1\.1 404/);
+    expect(await early('/hooks/github?project=hooked', '')).toMatch(/^HTTP\/1\.1 401/);
+    expect(await early('/hooks/gitlab?project=hooked', '')).toMatch(/^HTTP\/1\.1 401/);
+    expect(await early('/hooks/deploy/hooked/not-the-token', '')).toMatch(/^HTTP\/1\.1 401/);
+  });
+
+  it('throttles failed signatures per address and project: past AUTH_FAILURE_LIMIT, 429 before anything is checked', async () => {
+    const created = await send('/projects', JSON.stringify({ name: 'guessed', repoUrl }), {});
+    expect(created.status).toBe(201);
+    const body = pushBody('refs/heads/main', sha.main, { guess: true });
+    const deliver = (signature: string) => send('/hooks/github?project=guessed', body, { 'x-github-event': 'push', 'x-hub-signature-256': signature });
+    for (let i = 0; i < 20; i++) expect((await deliver(sign(body, `guess-${i}`))).status).toBe(401);
+    const throttled = await deliver(sign(body, created.body.hookSecret));
+    expect(throttled.status).toBe(429);
+    expect(throttled.body.error.message).toMatch(/AUTH_FAILURE_LIMIT/);
+    // Another project's deliveries from the same address (a forge's) are not held back.
+    expect((await github('ping', JSON.stringify({ zen: 'still here' }))).status).toBe(200);
   });
 });

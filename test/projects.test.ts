@@ -230,6 +230,36 @@ describe('commits and custom domains', () => {
   });
 });
 
+/** A JSON request to the API's port under another Host header: the API answers on any host it does not serve a site at. */
+function callAs(host: string, method: string, urlPath: string, body: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port: stack.config.port, path: urlPath, method, headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+describe('the API\'s origin', () => {
+  it('a request can never claim the host it came to as a custom domain, whether or not API_HOSTS lists it', async () => {
+    const repoUrl = await stack.repo('origin-site', textSite('origin'));
+    // The API answers under admin.example.org although API_HOSTS names another host.
+    const created = await callAs('admin.example.org:8443', 'POST', '/projects', { name: 'origin', repoUrl, domains: ['admin.example.org'] });
+    expect(created.status).toBe(400);
+    expect(created.body.error.message).toMatch(/admin\.example\.org is the host this request came to, the API's own/);
+    expect((await call('GET', '/projects/origin')).status).toBe(404);
+    expect((await callAs('admin.example.org', 'POST', '/projects', { name: 'origin', repoUrl })).status).toBe(201);
+    const changed = await callAs('Admin.Example.org.', 'PATCH', '/projects/origin', { domains: ['www.example.org', 'admin.example.org'] });
+    expect(changed.status).toBe(400);
+    expect((await call('GET', '/projects/origin')).body.domains).toEqual([]);
+    expect((await getAs('admin.example.org', '/queue')).body).toMatch(/"waiting"/); // still the API
+  });
+});
+
 describe('one project branch at a time', () => {
   it('a burst of 5 deploys of one branch builds once: each waiting one is superseded by the next', async () => {
     const repoUrl = await stack.repo('burst-site', textSite('burst'));

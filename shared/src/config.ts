@@ -80,6 +80,7 @@ const EnvSchema = z.object({
   RETAIN_CANCELED_DAYS: int(1, 0, 36_500),
   JANITOR_INTERVAL_SECONDS: int(3600, 1, 7 * 24 * 3600),
   DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
+  AUTH_FAILURE_LIMIT: int(20, 1, 1_000_000),
   MAX_CONCURRENT_CLONES: int(4, 1, 256),
   MAX_WAITING_CLONES: int(16, 0, 10_000),
   BUILD_SANDBOX: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
@@ -179,6 +180,8 @@ export interface Config {
   readonly janitorIntervalMs: number;
   /** POST /deploy requests per client per minute. */
   readonly deployRateLimit: number;
+  /** Failed tokens or hook signatures per client in 10 minutes before it is answered 429. */
+  readonly authFailureLimit: number;
   readonly maxConcurrentClones: number;
   /** Requests that may wait for a clone slot; past that, 429. */
   readonly maxWaitingClones: number;
@@ -281,6 +284,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     janitorIntervalMs: e.JANITOR_INTERVAL_SECONDS * 1000,
     deployRateLimit: e.DEPLOY_RATE_LIMIT,
+    authFailureLimit: e.AUTH_FAILURE_LIMIT,
     maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
     maxWaitingClones: e.MAX_WAITING_CLONES,
     buildSandbox: e.BUILD_SANDBOX === 'on',

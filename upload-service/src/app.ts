@@ -30,6 +30,7 @@ import { PAGE_HTML } from './page';
 import { hooksRouter } from './hooks';
 import { projectsRouter } from './projects';
 import { sitesMiddleware } from './sites';
+import { FailureThrottle } from './throttle';
 
 export interface AppDeps {
   config: Config;
@@ -84,8 +85,9 @@ export function createApp(deps: AppDeps): express.Express {
       next(new TooManyRequestsError(`more than ${config.deployRateLimit} changes (deploy, cancel, redeploy, project changes) a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
   });
   const clones = pLimit(config.maxConcurrentClones);
+  const failures = new FailureThrottle(config.authFailureLimit);
   // Before the JSON parser: a hook's signature is checked over its raw body.
-  app.use(hooksRouter({ ...deps, clones, projects: queue.projects }, changeLimit));
+  app.use(hooksRouter({ ...deps, clones, projects: queue.projects, failures }, changeLimit));
   // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
   app.use(express.json({ limit: '16kb', strict: false }));
 
@@ -93,7 +95,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.type('html').send(PAGE_HTML);
   });
 
-  const token = requireToken(config);
+  const token = requireToken(config, failures);
   const readToken: express.RequestHandler = config.privateReads ? token : (_req, _res, next) => next();
   // What every change goes through (the same-origin rule, the token, the rate limit), and every read
   // with PRIVATE_READS=1; each calls next() on to the route below.

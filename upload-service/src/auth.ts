@@ -6,11 +6,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { ForbiddenError, UnauthorizedError, type Config } from '@slipway/shared';
+import { clientKey, type FailureThrottle } from './throttle';
 
-export function requireToken(config: Pick<Config, 'apiTokenHashes'>) {
+/** A wrong token counts against the address in `failures`; past its limit the address gets 429 before any check. */
+export function requireToken(config: Pick<Config, 'apiTokenHashes'>, failures: FailureThrottle) {
   const accepted = config.apiTokenHashes.map((h) => Buffer.from(h, 'hex'));
   return (req: Request, res: Response, next: NextFunction): void => {
     if (accepted.length === 0) return next();
+    failures.check(clientKey(req));
     const header = req.get('authorization') ?? '';
     const token = /^Bearer +(\S+)$/i.exec(header)?.[1];
     if (token) {
@@ -20,6 +23,7 @@ export function requireToken(config: Pick<Config, 'apiTokenHashes'>) {
       for (const candidate of accepted) ok = timingSafeEqual(hash, candidate) || ok;
       if (ok) return next();
     }
+    failures.fail(clientKey(req));
     res.set('WWW-Authenticate', 'Bearer realm="slipway"');
     next(new UnauthorizedError(token ? 'the API token is not valid' : 'this endpoint needs an API token: send Authorization: Bearer <token>'));
   };

@@ -21,6 +21,7 @@ import {
   type Projects,
 } from '@slipway/shared';
 import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
+import { clientKey, type FailureThrottle } from './throttle';
 
 /** GitHub sends up to 25 MB; a push of a few hundred commits is well under this. */
 export const HOOK_MAX_BYTES = 2 * 1024 * 1024;
@@ -30,17 +31,46 @@ const ZERO_COMMIT = /^0+$/;
 /** What a push event asks for, or why it is ignored. */
 type Push = { branch: string; commit: string } | { ignored: string };
 
-export function hooksRouter(deps: DeployDeps & { projects: Projects }, limit: RequestHandler): express.Router {
-  const { projects } = deps;
+export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: FailureThrottle }, limit: RequestHandler): express.Router {
+  const { projects, failures } = deps;
   const router = express.Router();
   const raw = express.raw({ type: () => true, limit: HOOK_MAX_BYTES });
 
-  router.post('/hooks/github', raw, async (req, res) => {
-    const project = await projectOf(String(req.query.project ?? ''));
+  /**
+   * Everything that can be checked before the body is read: the address is not throttled, the project
+   * exists, and the request carries the header its secret is checked with. Failures are counted per
+   * address and project: forges deliver every project's hooks from a few shared addresses.
+   */
+  const before = (header: string | null, nameOf: (req: Request) => string): RequestHandler =>
+    async (req, res, next) => {
+      const name = nameOf(req);
+      const key = `${clientKey(req)} ${name.slice(0, 64)}`;
+      failures.check(key);
+      const project = ProjectNameSchema.safeParse(name).success ? await projects.get(name) : null;
+      if (!project) {
+        failures.fail(key);
+        throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}: the hook URL names the project, e.g. /hooks/github?project=my-site`);
+      }
+      if (header !== null && !req.get(header)) {
+        failures.fail(key);
+        throw new UnauthorizedError(`${header === 'x-hub-signature-256' ? 'X-Hub-Signature-256' : 'X-Gitlab-Token'} is missing: set the webhook's secret to the project's hook secret`);
+      }
+      res.locals.project = project;
+      res.locals.failureKey = key;
+      next();
+    };
+  const refuse = (res: express.Response, message: string) => {
+    failures.fail(res.locals.failureKey as string);
+    return new UnauthorizedError(message);
+  };
+  const byQuery = (req: Request) => String(req.query.project ?? '');
+
+  router.post('/hooks/github', before('x-hub-signature-256', byQuery), raw, async (req, res) => {
+    const project = res.locals.project as ProjectRecord;
     const body = bodyOf(req);
     const signature = req.get('x-hub-signature-256') ?? '';
     if (!project.hookSecret || !equal(signature, `sha256=${createHmac('sha256', project.hookSecret).update(body).digest('hex')}`)) {
-      throw new UnauthorizedError(signature ? 'X-Hub-Signature-256 does not match the body signed with this project\'s hook secret' : 'X-Hub-Signature-256 is missing: set the webhook\'s secret to the project\'s hook secret');
+      throw refuse(res, 'X-Hub-Signature-256 does not match the body signed with this project\'s hook secret');
     }
     const event = req.get('x-github-event') ?? '';
     if (event === 'ping') return void res.json({ ok: true, project: project.name });
@@ -49,21 +79,20 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects }, limit: Re
     res.status(202).json(await deployOnce(project, body, push));
   });
 
-  router.post('/hooks/gitlab', raw, async (req, res) => {
-    const project = await projectOf(String(req.query.project ?? ''));
+  router.post('/hooks/gitlab', before('x-gitlab-token', byQuery), raw, async (req, res) => {
+    const project = res.locals.project as ProjectRecord;
     const body = bodyOf(req);
     const token = req.get('x-gitlab-token') ?? '';
-    if (!project.hookSecret || !equal(token, project.hookSecret)) {
-      throw new UnauthorizedError(token ? 'X-Gitlab-Token is not this project\'s hook secret' : 'X-Gitlab-Token is missing: set the webhook\'s secret token to the project\'s hook secret');
-    }
+    if (!project.hookSecret || !equal(token, project.hookSecret)) throw refuse(res, 'X-Gitlab-Token is not this project\'s hook secret');
     const event = req.get('x-gitlab-event') ?? '';
     if (event !== 'Push Hook') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only Push Hook does` });
     res.status(202).json(await deployOnce(project, body, pushOf(json(body))));
   });
 
-  router.post('/hooks/deploy/:name/:token', limit, raw, async (req, res) => {
-    const project = await projectOf(String(req.params.name));
-    if (!project.hookSecret || !equal(String(req.params.token), deployHookToken(project.hookSecret))) throw new UnauthorizedError('this deploy hook URL is not valid (was the hook secret rotated?)');
+  // The token is in the URL: checked before the body (which this hook does not use) is read.
+  router.post('/hooks/deploy/:name/:token', limit, before(null, (req) => String(req.params.name)), async (req, res) => {
+    const project = res.locals.project as ProjectRecord;
+    if (!project.hookSecret || !equal(String(req.params.token), deployHookToken(project.hookSecret))) throw refuse(res, 'this deploy hook URL is not valid (was the hook secret rotated?)');
     const branch = typeof req.query.branch === 'string' ? req.query.branch : undefined;
     const parsed = ProjectDeploySchema.safeParse({ branch });
     if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
@@ -71,12 +100,6 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects }, limit: Re
   });
 
   return router;
-
-  async function projectOf(name: string): Promise<ProjectRecord> {
-    const project = ProjectNameSchema.safeParse(name).success ? await projects.get(name) : null;
-    if (!project) throw new NotFoundError(`no project named ${JSON.stringify(name.slice(0, 64))}: the hook URL names the project, e.g. /hooks/github?project=my-site`);
-    return project;
-  }
 
   /** Deploys a push unless the same body was taken before; a deploy that fails lets it come again. */
   async function deployOnce(project: ProjectRecord, body: Buffer, push: Push) {

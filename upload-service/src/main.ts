@@ -22,6 +22,12 @@ if (config.apiTokenHashes.length === 0 && !isLoopback(config.host) && !config.al
   process.exit(1);
 }
 
+// The API's host names keep sites off its origin (its page keeps the token in the browser); a request
+// can never claim the host it came to, but the API may be reached under other names too.
+if (!isLoopback(config.host) && config.apiHosts.length === 0) {
+  logger.warn({ host: config.host }, 'API_HOSTS is not set and the API listens beyond loopback: list the host names the API is reached at (e.g. API_HOSTS=slipway.example.com), so no project can take one as a custom domain');
+}
+
 const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
 const server = app.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;

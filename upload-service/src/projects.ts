@@ -36,7 +36,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   router.post('/projects', async (req, res) => {
     const input = parse(CreateProjectSchema, req.body);
-    checkDomains(input.domains);
+    checkDomains(input.domains, req);
     await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
     const created = await projects.create(input);
     if (created === 'exists') throw new ConflictError(`a project named ${input.name} exists already`);
@@ -56,7 +56,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
 
   router.patch('/projects/:name', async (req, res) => {
     const change = parse(UpdateProjectSchema, req.body);
-    checkDomains(change.domains);
+    checkDomains(change.domains, req);
     if (change.repoUrl) await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
     const name = nameOf(req);
     const updated = await projects.update(name, change);
@@ -142,13 +142,19 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     if (result === 'not-deployed') throw new ConflictError(`deployment ${id} has no deployed build to serve`);
   }
 
-  /** Host names under BASE_DOMAIN are Slipway's own (deployments, aliases); custom domains are others. */
-  function checkDomains(domains: string[] | null | undefined): void {
+  /**
+   * Host names under BASE_DOMAIN are Slipway's own (deployments, aliases); custom domains are others.
+   * Never the API's: its page keeps the token in the browser, so a site at its origin could read it.
+   * The host this very request came to is the API's, whatever API_HOSTS says.
+   */
+  function checkDomains(domains: string[] | null | undefined, req: Request): void {
     const base = config.baseDomain.toLowerCase();
     const inside = domains?.find((d) => d === base || d.endsWith(`.${base}`));
     if (inside) throw new InvalidInputError(`domains: ${inside} is under BASE_DOMAIN (${base}), whose names Slipway gives out itself; add a host name of your own`);
     const api = domains?.find((d) => config.apiHosts.includes(d));
     if (api) throw new InvalidInputError(`domains: ${api} is the API's own host name (API_HOSTS)`);
+    const own = hostName(req.get('host'));
+    if (own && domains?.includes(own)) throw new InvalidInputError(`domains: ${own} is the host this request came to, the API's own; a site cannot take it (list the API's host names in API_HOSTS)`);
   }
 
   async function mustGet(name: string): Promise<ProjectRecord> {
@@ -239,4 +245,10 @@ function limitOf(req: Request): number {
   const n = Number(raw);
   if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > MAX_PAGE) throw new InvalidInputError(`limit is a whole number from 1 to ${MAX_PAGE}`);
   return n;
+}
+
+/** The host name of a Host header: lower case, without the port or a trailing dot. */
+function hostName(header: string | undefined): string | null {
+  if (!header) return null;
+  return header.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
 }
