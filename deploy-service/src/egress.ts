@@ -34,13 +34,48 @@ const MAX_CONNECTIONS = 256;
 
 class Refused extends Error {}
 
-export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string) => void): Promise<EgressProxy> {
+/** A connection to an upstream must be made within this, and a tunnel or request carry a byte at least this often. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+export const IDLE_TIMEOUT_MS = 120_000;
+/** A name must resolve within this (getaddrinfo has no deadline of its own). */
+const LOOKUP_TIMEOUT_MS = 10_000;
+
+export interface EgressOptions {
+  /** Where a checked host:port leads; tests swap it to reach servers on loopback. */
+  resolve?: typeof resolveTarget;
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string) => void, options: EgressOptions = {}): Promise<EgressProxy> {
+  const { resolve = resolveTarget, connectTimeoutMs = CONNECT_TIMEOUT_MS, idleTimeoutMs = IDLE_TIMEOUT_MS } = options;
   const refused: string[] = [];
   const refuse = (target: string, err: unknown) => {
     const reason = `${target}: ${err instanceof Refused ? err.message : 'could not connect'}`;
     if (refused.length < 100) refused.push(reason);
     onRefused(reason);
     return reason;
+  };
+  // Every socket, the build's and the upstreams': a CONNECT tunnel leaves the HTTP server's own
+  // bookkeeping, so server.close() alone would wait for tunnels the build keeps open.
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    // Silent for too long, either way: given up (a stalled upstream must not hold the build's slot).
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    return socket;
+  };
+  /** Connects to a checked address; the connection must be up within the connect timeout. */
+  const connect = (port: number, address: string, onUp: () => void) => {
+    const upstream = track(net.connect({ port, host: address }));
+    const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), connectTimeoutMs);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      onUp();
+    });
+    upstream.once('close', () => clearTimeout(timer));
+    return upstream;
   };
 
   const server = http.createServer((req, res) => {
@@ -54,12 +89,14 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
       return;
     }
     const port = Number(url.port || 80);
-    resolveTarget(url.hostname, port, policy).then(
+    resolve(url.hostname, port, policy).then(
       (address) => {
         const headers = { ...req.headers };
         delete headers['proxy-connection'];
         delete headers['proxy-authorization'];
-        const upstream = http.request({ host: address, port, method: req.method, path: url.pathname + url.search, headers, setHost: false }, (answer) => {
+        // The host that was checked, not the one the build wrote: an allowed address must not lead to another virtual host.
+        headers.host = url.host;
+        const upstream = http.request({ method: req.method, path: url.pathname + url.search, headers, setHost: false, createConnection: () => connect(port, address, () => undefined) }, (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         });
@@ -69,15 +106,16 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
       (err: unknown) => res.writeHead(403, { 'content-type': 'text/plain' }).end(`slipway egress: ${refuse(`${url.hostname}:${port}`, err)}\n`),
     );
   });
+  server.on('connection', (socket: net.Socket) => void track(socket));
 
   server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     client.on('error', () => undefined);
     const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(req.url ?? '');
     const host = match?.[1] ?? '';
     const port = Number(match?.[2] ?? 0);
-    resolveTarget(host, port, policy).then(
+    resolve(host, port, policy).then(
       (address) => {
-        const upstream = net.connect(port, address, () => {
+        const upstream = connect(port, address, () => {
           client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
           if (head.length) upstream.write(head);
           upstream.pipe(client);
@@ -100,14 +138,15 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
   });
   // The build runs as another uid; the socket's folder is what keeps other builds out.
   await chmod(socketPath, 0o666);
+  let closing: Promise<void> | null = null;
   return {
     socketPath,
     refused,
     close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
+      (closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-      }),
+        for (const socket of sockets) socket.destroy();
+      })),
   };
 }
 
@@ -124,7 +163,7 @@ export async function resolveTarget(host: string, port: number, policy: EgressPo
   else {
     if (!/^[a-z0-9.-]+$/.test(name)) throw new Refused(`${JSON.stringify(name)} is not a host name`);
     try {
-      addresses = (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+      addresses = (await withDeadline(lookup(name, { all: true, verbatim: true }), LOOKUP_TIMEOUT_MS)).map((a) => a.address);
     } catch {
       throw new Refused(`${name} does not resolve`);
     }
@@ -139,4 +178,11 @@ export async function resolveTarget(host: string, port: number, policy: EgressPo
   const first = addresses[0];
   if (!first) throw new Refused(`${name} does not resolve`);
   return first;
+}
+
+/** `promise`, or a rejection once `ms` have passed. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
