@@ -14,6 +14,7 @@ import { BuildLog } from '../deploy-service/src/build-log';
 import { startEgressProxy } from '../deploy-service/src/egress';
 import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
 import { ToolCache } from '../deploy-service/src/tools';
+import { detectDisk } from '../deploy-service/src/disk';
 import { createWorkspace, handOver } from '../deploy-service/src/workspace';
 import { servingSite, staticSite, viteReactApp } from '../test/harness/fixtures';
 import { withLockfile } from '../test/harness/lockfiles';
@@ -140,10 +141,10 @@ export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
 /** A no-op command (node -e 0) bare (BUILD_SANDBOX=off, still with rlimits and the build's uid) against sealed. */
 export async function benchSandbox(ctx: BenchContext): Promise<Row[]> {
   const rounds = ctx.quick ? 4 : 10;
-  const { buildUids } = loadConfig({});
+  const { buildUids, buildDisk } = loadConfig({});
   const sandboxed = await detectSandbox(true, buildUids);
   const bare: SandboxSupport = { ...sandboxed, kind: 'off' };
-  const ws = await createWorkspace(ctx.tmpRoot, 'benchsandbox');
+  const ws = await createWorkspace(ctx.tmpRoot, 'benchsandbox', { kind: (await detectDisk(ctx.tmpRoot)).kind, limits: buildDisk });
   const uid = await allocateBuildUid(buildUids);
   try {
     await handOver(ws, uid?.uid ?? null);
@@ -151,7 +152,7 @@ export async function benchSandbox(ctx: BenchContext): Promise<Row[]> {
     const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: undefined, allowHosts: undefined }, () => undefined);
     const log = new BuildLog(ctx.stack.queue, 'benchsandbox', 1_000_000);
     const MB = 1024 * 1024;
-    const caps = { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 1024 * MB, tmpBytes: 512 * MB };
+    const caps = { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 1024 * MB };
     const times = { off: [] as number[], on: [] as number[] };
     for (let round = 0; round < rounds; round++) {
       for (const [support, into] of [[bare, times.off], [sandboxed, times.on]] as const) {

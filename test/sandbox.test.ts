@@ -7,10 +7,10 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticSite } from './harness/fixtures';
-import { startStack, type Stack } from './harness/stack';
+import { registryHost, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
-const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_MEMORY_MB: '128', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_TMP_MB: '4', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
+const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_MEMORY_MB: '128', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
 let stack: Stack;
 let worker: WorkerProcess;
 
@@ -175,10 +175,11 @@ setTimeout(() => { console.log('failed spawns', failed); process.exit(failed ? 1
     expect(record.error).toMatch(/BUILD_MAX_FILE_MB/);
   });
 
-  it('/tmp size (BUILD_TMP_MB): the write fails inside the build', async () => {
-    const { record, log } = await build('tmp-filler', `require('fs').writeFileSync('/tmp/fill', Buffer.alloc(6 << 20));`);
+  it('disk (BUILD_DISK_MB), /tmp included: the write fails inside the build', async () => {
+    const { record, log } = await build('tmp-filler', `for (let i = 0; i < 14; i++) require('fs').writeFileSync('/tmp/fill' + i, Buffer.alloc(6 << 20));`);
     expect(record.status).toBe('failed');
     expect(log).toContain('ENOSPC');
+    expect(record.error).toMatch(/wrote more than 64 MB to its disk \(BUILD_DISK_MB\)/);
   });
 
   it('output size (MAX_OUTPUT_MB), and nothing of it is served', async () => {

@@ -5,13 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCache } from '../deploy-service/src/tools';
 import { projectWithLockfile, withLockfile, type FixtureManager } from './harness/lockfiles';
-import { deployRepo, stackTools, startStack, type Stack } from './harness/stack';
+import { deployRepo, stackTools, registryHost, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let tools: ToolCache;
 beforeAll(async () => {
-  // registry.npmjs.org (and Yarn's registry) resolve to reserved addresses on the test machines.
-  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org,registry.yarnpkg.com', BUILD_TIMEOUT_SECONDS: '180' } });
+  // npm's registry (and Yarn classic's, which its lockfiles name) resolve to reserved addresses on the test machines.
+  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: `${registryHost()},registry.yarnpkg.com`, BUILD_TIMEOUT_SECONDS: '180' } });
   tools = stackTools(stack);
 });
 afterAll(async () => {

@@ -1,11 +1,17 @@
 // A build's log: lines from the install and build, batched into the deployment's Redis stream,
 // capped at MAX_LOG_BYTES with a note that it was cut, and kept whole (capped) for logs/<id>.log.
+// A build's output is read as bytes (LineReader): a line is cut at MAX_LINE_BYTES before it is
+// buffered, every byte read counts towards MAX_LOG_BYTES, and a build that goes on printing past
+// FLOOD_FACTOR × MAX_LOG_BYTES is flooding (the command runner stops it).
 import type { Queue } from '@slipway/shared';
 
 const FLUSH_LINES = 200;
 const FLUSH_MS = 250;
 const TAIL_LINES = 20;
-const MAX_LINE_CHARS = 4000;
+/** The longest line kept; the rest of a longer one is counted and dropped as it arrives. */
+export const MAX_LINE_BYTES = 4000;
+/** Output past this many times MAX_LOG_BYTES stops the command: reading it costs the worker a core. */
+export const FLOOD_FACTOR = 100;
 /** Lines of the running command kept for the failure summary (its first ones; the tail is kept too). */
 const COMMAND_LINES = 2000;
 /** Values shorter than this are not hidden: they would blank out ordinary words. */
@@ -16,6 +22,8 @@ export class BuildLog {
   private readonly all: string[] = [];
   private readonly recent: string[] = [];
   private bytes = 0;
+  /** Bytes of command output read, shown or not. */
+  private read = 0;
   private truncated = false;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -25,27 +33,44 @@ export class BuildLog {
   constructor(
     private readonly queue: Queue,
     private readonly id: string,
-    private readonly maxBytes: number,
+    readonly maxBytes: number,
   ) {}
 
-  /** The build's env values: a line that prints one shows `[env NAME]` instead. */
+  /**
+   * The build's env values: a line that prints one shows `[env NAME]` instead, and so does one that
+   * prints it base64-, hex- or URL-encoded. This guards against accidents only: the build holds the
+   * values and can always print them some other way (split, reversed), so a value is no secret from it.
+   */
   hide(env: Readonly<Record<string, string>>): void {
+    const forms = (value: string) => {
+      const bytes = Buffer.from(value);
+      return new Set([value, bytes.toString('base64'), bytes.toString('base64').replace(/=+$/, ''), bytes.toString('base64url'), bytes.toString('hex'), encodeURIComponent(value)]);
+    };
     this.secrets = Object.entries(env)
       .filter(([, value]) => value.length >= MIN_SECRET_CHARS)
-      .map(([name, value]) => ({ name, value }))
+      .flatMap(([name, value]) => [...forms(value)].map((form) => ({ name, value: form })))
       .sort((a, b) => b.value.length - a.value.length); // the longest first, so one inside another is hidden whole
   }
 
+  /** Counts `n` bytes of command output read. */
+  countRead(n: number): void {
+    this.read += n;
+  }
+
+  /** True once the command output read passes FLOOD_FACTOR × MAX_LOG_BYTES. */
+  get flooded(): boolean {
+    return this.read > this.maxBytes * FLOOD_FACTOR;
+  }
+
   line(text: string): void {
-    let shown = text;
-    for (const { name, value } of this.secrets) if (shown.includes(value)) shown = shown.replaceAll(value, `[env ${name}]`);
-    const line = shown.length > MAX_LINE_CHARS ? `${shown.slice(0, MAX_LINE_CHARS)}…` : shown;
+    let line = text;
+    for (const { name, value } of this.secrets) if (line.includes(value)) line = line.replaceAll(value, `[env ${name}]`);
     this.recent.push(line);
     if (this.recent.length > TAIL_LINES) this.recent.shift();
     if (this.command.length < COMMAND_LINES) this.command.push(line);
     if (this.truncated) return;
     const size = Buffer.byteLength(line) + 1;
-    if (this.bytes + size > this.maxBytes) {
+    if (this.bytes + size > this.maxBytes || this.read > this.maxBytes) {
       this.truncated = true;
       this.push(`[slipway] log cut here: it passed ${this.maxBytes.toLocaleString('en-US')} bytes (MAX_LOG_BYTES); the build goes on`);
       return;
@@ -90,5 +115,63 @@ export class BuildLog {
     this.pending.push(line);
     if (this.pending.length >= FLUSH_LINES) void this.flush().catch(() => undefined);
     else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), FLUSH_MS);
+  }
+}
+
+/**
+ * Splits one output stream into lines (at \n, \r or \r\n) without ever holding more than
+ * MAX_LINE_BYTES of a line: the rest of a longer line is only counted, and the line is given with
+ * its full length once it ends.
+ */
+export class LineReader {
+  private kept: Buffer[] = [];
+  private keptBytes = 0;
+  private length = 0;
+  private afterCr = false;
+
+  constructor(private readonly onLine: (text: string) => void) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i];
+      if (byte !== 0x0a && byte !== 0x0d) continue;
+      // \r\n is one break: the \n right after a \r ends nothing.
+      const skip = byte === 0x0a && this.afterCr && i === start && this.length === 0;
+      if (!skip) {
+        this.take(chunk.subarray(start, i));
+        this.emit();
+      }
+      this.afterCr = byte === 0x0d;
+      start = i + 1;
+    }
+    if (start < chunk.length) {
+      this.afterCr = false;
+      this.take(chunk.subarray(start));
+    }
+  }
+
+  /** The stream ended: a last line without a newline is a line too. */
+  end(): void {
+    if (this.length > 0) this.emit();
+  }
+
+  private take(part: Buffer): void {
+    this.length += part.length;
+    const room = MAX_LINE_BYTES - this.keptBytes;
+    if (room <= 0 || part.length === 0) return;
+    const kept = part.length > room ? part.subarray(0, room) : part;
+    // A copy: the chunk is the stream's and may be reused.
+    this.kept.push(Buffer.from(kept));
+    this.keptBytes += kept.length;
+  }
+
+  private emit(): void {
+    const text = Buffer.concat(this.kept).toString('utf8');
+    const cut = this.length > MAX_LINE_BYTES;
+    this.onLine(cut ? `${text}… [slipway] line cut: it was ${this.length.toLocaleString('en-US')} bytes long` : text);
+    this.kept = [];
+    this.keptBytes = 0;
+    this.length = 0;
   }
 }

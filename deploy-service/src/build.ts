@@ -1,16 +1,18 @@
 // Runs one install or build command in the sandbox: an argument vector (never a shell string), a
-// scrubbed environment, its own process group killed whole at the time limit, caps on memory,
-// processes and file size, output to the build log.
+// scrubbed environment, its own process group killed whole at the time limit or on cancel, caps on
+// memory, processes, file size and disk, output to the build log read as bytes (a line cut at
+// MAX_LINE_BYTES, a flood stopped) or, for Slipway's own steps, stdout handed to a checked reader.
 //
 // The command line, outermost first: `sh` joins the command's cgroup (when there is one), `prlimit`
 // sets the rlimits, `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
 // the sandbox, and init.cjs inside it forwards the proxy port and runs the command.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
-import type { BuildLog } from './build-log';
-import { CommandCgroup, INIT_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxSupport } from './sandbox';
+import type { Readable } from 'node:stream';
+import { FLOOD_FACTOR, LineReader, type BuildLog } from './build-log';
+import type { DiskHit } from './disk';
+import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxSupport } from './sandbox';
 import type { Workspace } from './workspace';
 
 export interface CommandOptions {
@@ -29,6 +31,10 @@ export interface CommandOptions {
   tools: { root: string; path: readonly string[] };
   /** More read-only files for the sandbox (host path → sandbox path), e.g. a cache archive. */
   binds?: readonly [string, string][];
+  /** Shows the build's whole disk at /build instead of its folders one by one (src/, home/, keep/ on one mount). */
+  wholeDisk?: boolean;
+  /** Takes the command's stdout instead of the log (Slipway's own steps); its rejection stops the command. */
+  stdout?: (stream: Readable) => Promise<void>;
   /** Shown in the log instead of the command line (for Slipway's own steps). */
   label?: string;
   /** The build's own variables (the request's env and SLIPWAY_*): given only to the command itself. */
@@ -45,8 +51,13 @@ export interface CommandResult {
   timedOut: boolean;
   aborted: boolean;
   /** A cap the command ran into. */
-  capHit: 'memory' | 'procs' | 'file' | null;
+  capHit: 'memory' | 'procs' | 'file' | 'log' | Exclude<DiskHit, null> | null;
+  /** Why the stdout reader gave up (a cap, a malformed stream); the command was stopped then. */
+  stdoutError?: unknown;
 }
+
+/** How often a watched disk (see disk.ts) is measured while a command runs. */
+const DISK_WATCH_MS = 2000;
 
 /** Joins the cgroups named by the first arguments (count first), then runs the rest. */
 const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
@@ -105,11 +116,12 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
     // Not isolated (BUILD_SANDBOX=off); still, the build's variables reach only its command, after setpriv.
     const vars = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
     line.push(...(vars.length > 0 ? ['env', ...vars] : []), ...argv);
-    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, path.join(o.ws.home, 'tmp'), false, o.tools.path), sandboxed };
+    return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, o.ws.tmp, false, o.tools.path), sandboxed };
   }
   const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
   const roBinds: [string, string][] = [
     [INIT_SCRIPT, SANDBOX.init],
+    [COLLECT_SCRIPT, SANDBOX.collect],
     [o.etc.passwd, '/etc/passwd'],
     [o.etc.group, '/etc/group'],
     [o.etc.hosts, '/etc/hosts'],
@@ -120,12 +132,10 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // Node releases and package managers, shared by the worker's builds: read-only, where the launchers expect them.
   if (o.tools.path.length > 0) roBinds.push([o.tools.root, o.tools.root]);
   roBinds.push(...(o.binds ?? []));
-  const rwBinds: [string, string][] = [
-    [o.ws.src, SANDBOX.src],
-    [o.ws.home, SANDBOX.home],
-    [o.egressSocket, SANDBOX.egress],
-  ];
-  line.push('bwrap', ...bwrapArgs({ rwBinds, roBinds, cwd: inside, hostname: 'build', tmpBytes: o.caps.tmpBytes }));
+  // The disk's root is the worker's (the build can write nothing in it but its own folders).
+  const folders: [string, string][] = o.wholeDisk ? [[o.ws.disk.root, '/build']] : [[o.ws.src, SANDBOX.src], [o.ws.home, SANDBOX.home]];
+  const rwBinds: [string, string][] = [...folders, [o.egressSocket, SANDBOX.egress]];
+  line.push('bwrap', ...bwrapArgs({ tmp: o.ws.tmp, rwBinds, roBinds, cwd: inside, hostname: 'build' }));
   line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), ...argv);
   return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true, o.tools.path), sandboxed };
 }
@@ -157,8 +167,13 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
       // ESRCH: the group is already gone.
     }
   };
+  const stop = (cap: CommandResult['capHit']) => {
+    result.capHit ??= cap;
+    killGroup();
+  };
   const timer = setTimeout(() => {
-    result.timedOut = true;
+    // A command already stopped for a cap is reported for the cap.
+    if (result.capHit === null) result.timedOut = true;
     killGroup();
   }, options.timeoutMs);
   const onAbort = () => {
@@ -167,10 +182,38 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
+  // A watched disk is measured while the command runs; a loop disk refuses the write itself.
+  const disk = options.ws.disk;
+  let watching = disk.kind === 'watch';
+  const watch = async () => {
+    while (watching) {
+      await new Promise((r) => setTimeout(r, DISK_WATCH_MS));
+      if (!watching) return;
+      const hit = await disk.exceeded().catch(() => null);
+      if (hit) stop(hit);
+    }
+  };
+  const watched = watch();
 
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => log.line(l));
+  const logged: Readable[] = options.stdout ? [child.stderr!] : [child.stdout!, child.stderr!];
+  for (const stream of logged) {
+    const reader = new LineReader((l) => log.line(l));
+    stream.on('data', (chunk: Buffer) => {
+      log.countRead(chunk.length);
+      reader.push(chunk);
+      // Reading a build that prints without end costs a core; past the flood mark it is stopped.
+      if (log.flooded) stop('log');
+    });
+    stream.on('end', () => reader.end());
   }
+  const consumer = options.stdout
+    ? options.stdout(child.stdout!).catch((err: unknown) => {
+        result.stdoutError = err;
+        // Unread, the pipe would hold 'close' back for ever.
+        child.stdout!.destroy();
+        killGroup();
+      })
+    : Promise.resolve();
   // 'close' comes after 'exit' once the output pipes are drained: every line is in the log by then.
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   try {
@@ -192,30 +235,39 @@ export async function runCommand(argv: readonly string[], log: BuildLog, options
       });
     });
     if (started) await closed;
+    await consumer;
   } finally {
     clearTimeout(timer);
+    watching = false;
+    await watched;
     options.signal?.removeEventListener('abort', onAbort);
     if (cgroup) {
       const hit = await cgroup.exceeded();
-      result.capHit = hit.memory ? 'memory' : hit.procs ? 'procs' : null;
+      result.capHit ??= hit.memory ? 'memory' : hit.procs ? 'procs' : null;
       await cgroup.remove();
     }
   }
   // A write past RLIMIT_FSIZE kills the writer with SIGXFSZ (153 = 128 + 25 through init.cjs), or
   // fails with EFBIG where the signal is ignored (node ignores it).
   if (result.signal === 'SIGXFSZ' || result.code === 153 || (result.code !== 0 && log.tail(20).some((l) => /\bEFBIG\b|File too large/.test(l)))) result.capHit ??= 'file';
+  // A failed command on a full disk (ENOSPC, EDQUOT) ran into the disk cap.
+  if (result.code !== 0 && result.capHit === null) result.capHit = await disk.exceeded().catch(() => null);
   return result;
 }
 
 /** A one-line description of how a command ended, for the failure reason; a cap names its setting. */
-export function describeExit(argv: readonly string[], r: CommandResult, limits: { timeoutMs: number; caps: Caps }): string {
+export function describeExit(argv: readonly string[], r: CommandResult, limits: { timeoutMs: number; caps: Caps; disk: { bytes: number; inodes: number }; maxLogBytes: number }): string {
   const cmd = argv.join(' ');
   const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+  const count = (n: number) => n.toLocaleString('en-US');
   if (r.timedOut) return `"${cmd}" was stopped after ${limits.timeoutMs / 1000} s (BUILD_TIMEOUT_SECONDS)`;
   if (r.aborted) return `"${cmd}" was stopped`;
   if (r.capHit === 'memory') return `"${cmd}" ran out of memory: a build may use ${mb(limits.caps.memoryBytes)} (BUILD_MEMORY_MB)`;
   if (r.capHit === 'procs') return `"${cmd}" hit the process limit: a build may run ${limits.caps.maxProcs} processes at once (BUILD_MAX_PROCS)`;
   if (r.capHit === 'file') return `"${cmd}" wrote a file larger than ${mb(limits.caps.maxFileBytes)} (BUILD_MAX_FILE_MB)`;
+  if (r.capHit === 'disk') return `"${cmd}" wrote more than ${mb(limits.disk.bytes)} to its disk (BUILD_DISK_MB)`;
+  if (r.capHit === 'inodes') return `"${cmd}" made more than ${count(limits.disk.inodes)} files and folders (BUILD_DISK_INODES)`;
+  if (r.capHit === 'log') return `"${cmd}" printed more than ${count(limits.maxLogBytes * FLOOD_FACTOR)} bytes (${FLOOD_FACTOR} × MAX_LOG_BYTES) and was stopped`;
   if (r.signal) return `"${cmd}" was killed by ${r.signal}`;
   return `"${cmd}" exited with code ${r.code}`;
 }

@@ -1,5 +1,8 @@
-// Runs one deployment: source into a fresh work folder, install, build, find the output, publish
-// it. Throws BuildFailedError when the repository's own build fails; any other error is the platform's.
+// Runs one deployment: source into a fresh work folder and disk, install, build, take the output
+// out through the sandbox, publish it. Throws BuildFailedError when the repository's own build fails;
+// any other error is the platform's. Everything it acquires (folder, disk, uid, proxy) is released
+// on every path, each in its own step.
+import { setMaxListeners } from 'node:events';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -13,42 +16,60 @@ import {
   type Storage,
   type UploadResult,
 } from '@slipway/shared';
-import { describeExit, runCommand } from './build';
+import { describeExit, runCommand, type CommandOptions } from './build';
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from './egress';
 import { planBuild, type PackageJson } from './plan';
 import type { ToolCache } from './tools';
-import { restoreCache, saveCache } from './cache-steps';
-import type { BuildCache } from './cache';
+import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from './cache-steps';
+import { cacheScope, type BuildCache } from './cache';
+import type { ClaimedDisk } from './cache-trees';
+import { collectOutput } from './collect';
+import type { DiskKind } from './disk';
 import { failureSummary } from './failure';
-import { requireStaticSite, serverBuildReason } from './static-output';
+import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
-import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, existingFile, findOutputDir, handOver } from './workspace';
+import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, existingFile, handOver } from './workspace';
 
 export interface ProcessDeps {
   config: Config;
   storage: Storage;
   logger: Logger;
   sandbox: SandboxSupport;
+  /** How builds' disks are capped on this worker (disk.ts). */
+  disk: DiskKind;
   tools: ToolCache;
   /** Null with BUILD_CACHE=off. */
   cache: BuildCache | null;
 }
 
+/** Slipway's own steps in a build's sandbox (collect, cache pack and unpack) each end within this. */
+export const STEP_TIMEOUT_MS = 5 * 60_000;
+/** Uploading a build's output ends within this (each request has its own deadline too). */
+export const PUBLISH_TIMEOUT_MS = 15 * 60_000;
 
 /** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
 export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
   const { config, storage } = deps;
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
-  const ws = await createWorkspace(config.workDir, record.id);
-  const uid = await allocateBuildUid(config.buildUids);
-  const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes, tmpBytes: config.buildTmpBytes };
-  const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason) =>
-    log.line(`[slipway] egress refused: ${reason}`),
-  );
+  // Released in reverse order, each on its own: one failing release never keeps the others.
+  const releases: (() => Promise<unknown>)[] = [];
   try {
+    const useCache = deps.cache !== null && record.cache !== false;
+    const claimed: ClaimedDisk | null = useCache && deps.cache!.trees && deps.disk === 'loop' ? await deps.cache!.trees.claim(cacheScope(record).own, config.buildDisk) : null;
+    if (claimed) releases.push(claimed.release);
+    const ws = await createWorkspace(config.workDir, record.id, { kind: deps.disk, limits: config.buildDisk, imageDir: await deps.cache?.trees?.imageDir(), reuse: claimed?.image });
+    releases.push(ws.remove);
+    const uid = await allocateBuildUid(config.buildUids);
+    if (uid) releases.push(uid.release);
+    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason) =>
+      log.line(`[slipway] egress refused: ${reason}`),
+    );
+    releases.push(egress.close);
+    const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes };
+
     // Milliseconds per phase, logged at the end: where a build's time goes.
     const phases: Record<string, number> = {};
     let mark = performance.now();
@@ -57,53 +78,62 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       phases[name] = Math.round(now - mark);
       mark = now;
     };
-    const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency);
+    const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
     phase('download');
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
-    log.line(describeSandbox(deps.sandbox, uid?.uid ?? null, caps));
+    log.line(describeSandbox(deps, uid?.uid ?? null, caps));
     signal.throwIfAborted();
-    await handOver(ws, uid?.uid ?? null);
-    const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
+    // Read before any build runs: the source as the worker wrote it.
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
     if (!appDir) throw new BuildFailedError(`rootDir "${record.rootDir}" is not a folder in the repository`);
+    const pkg = await readPackageJson(appDir);
+    const srcRoot = await realpath(ws.src);
+    const plan = await planBuild(record, srcRoot, appDir, pkg, deps.tools);
+    phase('plan');
+    for (const note of plan.notes) log.line(note);
+    const cacheUse: CacheUse | null = useCache && plan.manager ? await planCache(deps.cache!, record, plan, appDir) : null;
+    const keptHit = cacheUse ? await restoreKeptTree(cacheUse, claimed, ws) : false;
 
+    await handOver(ws, uid?.uid ?? null);
+    const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
     const env = buildEnv(record);
     log.hide(record.env ?? {});
     if (record.env) log.line(`[slipway] env: ${Object.keys(record.env).sort().join(', ')} (values hidden in this log)`);
-
-    const pkg = await readPackageJson(appDir);
-    const plan = await planBuild(record, await realpath(ws.src), appDir, pkg, deps.tools);
-    phase('plan');
-    for (const note of plan.notes) log.line(note);
-    const tools = { root: deps.tools.root, path: plan.toolPath };
     const sandboxed = deps.sandbox.kind === 'bwrap';
-    /** Runs one command in the sandbox; a non-zero exit fails the build with the line that explains it. */
-    const run = async (argv: readonly string[], name: string, extra: { label?: string; binds?: [string, string][] } = {}) => {
-      const result = await runCommand(argv, log, {
-        cwd: appDir,
-        ws,
-        uid: uid?.uid ?? null,
-        support: deps.sandbox,
-        caps,
-        egressSocket: egress.socketPath,
-        etc,
-        env,
-        tools,
-        name: `${build}-${name}`,
-        timeoutMs: config.buildTimeoutMs,
-        signal,
-        ...extra,
-      });
+    const common: Omit<CommandOptions, 'env' | 'name' | 'timeoutMs'> = {
+      cwd: appDir,
+      ws,
+      uid: uid?.uid ?? null,
+      support: deps.sandbox,
+      caps,
+      egressSocket: egress.socketPath,
+      etc,
+      tools: { root: deps.tools.root, path: plan.toolPath },
+      signal,
+    };
+    const limits = { timeoutMs: config.buildTimeoutMs, caps, disk: config.buildDisk, maxLogBytes: config.maxLogBytes };
+    /** Runs one of the build's commands; a non-zero exit fails the build with the line that explains it. */
+    const run = async (argv: readonly string[], name: string) => {
+      const result = await runCommand(argv, log, { ...common, env, name: `${build}-${name}`, timeoutMs: config.buildTimeoutMs });
       signal.throwIfAborted();
       if (result.code !== 0) {
-        const exit = describeExit(argv, result, { timeoutMs: config.buildTimeoutMs, caps });
+        const exit = describeExit(argv, result, limits);
         const summary = failureSummary(log.commandLines());
         // An exit code says little, so the explaining line leads; a cap or the time limit is the reason itself.
         const limited = result.timedOut || result.capHit !== null || result.aborted;
         throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);
       }
     };
-    const cache = deps.cache && record.cache !== false && plan.manager ? await restoreCache(deps.cache, record, plan, appDir, { ws, uid: uid?.uid ?? null, sandboxed, log, run }) : null;
+    /** Slipway's own steps: none of the build's variables (its NODE_OPTIONS must not reach them), their own deadline. */
+    const step: Step = async (argv, name, extra) => {
+      // From the source's root: the app folder may be gone (a build can move it or put a link there).
+      const result = await runCommand(argv, log, { ...common, cwd: ws.src, env: {}, name: `${build}-${name}`, timeoutMs: STEP_TIMEOUT_MS, ...extra });
+      signal.throwIfAborted();
+      return result;
+    };
+    const c: StepContext = { ws, sandboxed, log, step, signal };
+
+    const cache: RestoredCache | null = cacheUse ? await restoreArchives(cacheUse, keptHit, c) : null;
     if (!cache) log.line(record.cache === false ? '[slipway] cache: off (cache: false)' : plan.manager ? '[slipway] cache: off (BUILD_CACHE=off)' : '[slipway] cache: none (nothing to install)');
     phase('restore');
     for (const [n, argv] of plan.steps.entries()) {
@@ -111,51 +141,66 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
       await run(argv, String(n));
     }
     phase('commands');
-    let outputDir = await findOutputDir(appDir, record.outputDir, plan.preset?.outputs);
-    // A plain static site (or one whose package.json only holds dev tools) is published as it is.
-    if (!outputDir && plan.steps.length === 0 && (await existingFile(appDir, 'index.html'))) outputDir = appDir;
-    if (!outputDir) {
-      const server = pkg ? await serverBuildReason(appDir, null, pkg) : null;
+
+    const appRel = path.relative(srcRoot, appDir);
+    const candidates = [...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES];
+    const collected = await collectOutput(c, {
+      app: appRel,
+      outputDir: record.outputDir ?? null,
+      candidates,
+      // A plain static site (or one whose package.json only holds dev tools) is published as it is.
+      plain: plan.steps.length === 0,
+      probes: SERVER_PROBES,
+      limits: { maxFiles: config.maxOutputFiles, maxBytes: config.maxOutputBytes, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } },
+    });
+    phase('collect');
+    if (!collected.dir) {
+      const server = pkg ? serverBuildReason(collected.exists, null, pkg) : null;
       if (server) throw new BuildFailedError(`${server}; Slipway publishes static sites only`);
       throw new BuildFailedError(
         pkg
-          ? `the build wrote none of ${[...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES].join(', ')}; set outputDir to the folder it writes`
+          ? `the build wrote none of ${candidates.join(', ')}; set outputDir to the folder it writes`
           : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
       );
     }
+    if (collected.tree!.skipped > 0) log.line(`[slipway] output: ${collected.tree!.skipped} links and special files left out (only files and folders are published)`);
     // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
-    await requireStaticSite(appDir, outputDir, pkg, record.spaFallback);
-    signal.throwIfAborted();
-    const output = await publishOutput(storage, record.id, build, outputDir, {
+    await requireStaticSite(collected.dir, collected.rel, pkg, collected.exists, record.spaFallback);
+    log.line(`[slipway] publishing ${collected.tree!.files} files`);
+    const publishing = AbortSignal.any([signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)]);
+    setMaxListeners(0, publishing);
+    const output = await publishOutput(storage, record.id, build, collected.dir, {
       concurrency: config.uploadConcurrency,
       maxFiles: config.maxOutputFiles,
       maxBytes: config.maxOutputBytes,
       tmpDir: path.join(ws.root, 'publish'),
-    }).catch(
-      (err: unknown) => {
-        // Past MAX_OUTPUT_FILES or MAX_OUTPUT_MB: the build's doing, so it fails rather than retries.
-        throw err instanceof RepoTooLargeError ? new BuildFailedError(err.message) : err;
-      },
-    );
+      signal: publishing,
+    }).catch((err: unknown) => {
+      signal.throwIfAborted();
+      throw err instanceof RepoTooLargeError ? new BuildFailedError(err.message) : err;
+    });
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     const rules = output.redirects + output.headerRules > 0 ? `; ${output.redirects} redirect rules, ${output.headerRules} header rules` : '';
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes; ${output.compressed} with Brotli/gzip variants${rules})`);
     phase('publish');
     if (cache) {
-      await saveCache(cache, appDir, { ws, uid: uid?.uid ?? null, sandboxed, log, run, maxArchiveBytes: config.buildCacheArchiveBytes }).catch((err: unknown) => {
+      try {
+        await saveCache(cache, appDir, { ...c, maxArchiveBytes: config.buildCacheArchiveBytes });
+        await keepDisk(cache, c);
+      } catch (err) {
         // The site is published and does not depend on it: the next build is only slower.
         signal.throwIfAborted();
         log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'an error on the worker; its log has it'})`);
         if (!(err instanceof BuildFailedError)) deps.logger.warn({ deploymentId: record.id, err: describeError(err) }, 'build cache not saved');
-      });
+      }
     }
     phase('save');
     deps.logger.info({ deploymentId: record.id, build, phases }, 'build phases (ms)');
     return output;
   } finally {
-    await egress.close();
-    await ws.remove();
-    await uid?.release();
+    for (const release of releases.reverse()) {
+      await release().catch((err: unknown) => deps.logger.error({ deploymentId: record.id, err: describeError(err) }, 'could not release what a build held'));
+    }
   }
 }
 
@@ -168,12 +213,14 @@ export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' 
 }
 
 /** The log's line on how the build is sealed and capped. */
-function describeSandbox(sandbox: SandboxSupport, uid: number | null, caps: Caps): string {
+function describeSandbox(deps: Pick<ProcessDeps, 'sandbox' | 'disk' | 'config'>, uid: number | null, caps: Caps): string {
   const mb = (b: number) => `${Math.round(b / 1024 / 1024)} MB`;
+  const { sandbox, config } = deps;
   const where = sandbox.kind === 'bwrap' ? 'sandbox: bubblewrap (own pid, mount, network, ipc, uts and user namespaces; egress through the proxy)' : 'sandbox: OFF (BUILD_SANDBOX=off): this build is not isolated';
   const who = uid !== null ? `uid ${uid}` : 'the worker\'s uid';
   const how = sandbox.caps === 'rlimit' ? 'rlimits' : sandbox.caps;
-  return `[slipway] ${where}; runs as ${who}; caps by ${how}: memory ${mb(caps.memoryBytes)}, ${caps.maxProcs} processes, files ${mb(caps.maxFileBytes)}, /tmp ${mb(caps.tmpBytes)}`;
+  const disk = `disk ${mb(config.buildDisk.bytes)} and ${config.buildDisk.inodes.toLocaleString('en-US')} files (${deps.disk === 'loop' ? 'a filesystem of its own' : 'watched'})`;
+  return `[slipway] ${where}; runs as ${who}; caps by ${how}: memory ${mb(caps.memoryBytes)}, ${caps.maxProcs} processes, files ${mb(caps.maxFileBytes)}, ${disk}`;
 }
 
 async function readPackageJson(appDir: string): Promise<PackageJson | null> {

@@ -5,7 +5,8 @@
 // Beside the files go what serving needs (shared/src/site-manifest.ts): each file's SHA-256 (the
 // strong ETag), Brotli and gzip variants of compressible files (made once here, never per request),
 // and the output's _redirects and _headers rules, parsed here so a malformed file fails the build.
-// The manifest is written last: a build without one was never completely published.
+// The manifest is written last: a build without one was never completely published. It publishes the
+// worker's own copy of the output (received from the build's sandbox, see collect.ts).
 import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -54,8 +55,9 @@ export async function publishOutput(
   id: string,
   build: string,
   outputDir: string,
-  options: { concurrency: number; maxFiles: number; maxBytes: number; tmpDir: string },
+  options: { concurrency: number; maxFiles: number; maxBytes: number; tmpDir: string; signal?: AbortSignal },
 ): Promise<PublishResult> {
+  const { signal } = options;
   const manifest: SiteManifest = { version: MANIFEST_VERSION, files: {}, redirects: [], headers: [] };
   try {
     manifest.redirects = parseRedirects(await ruleFile(outputDir, '_redirects'));
@@ -69,17 +71,19 @@ export async function publishOutput(
   const walk = walkFiles(outputDir, { maxFiles: options.maxFiles, maxBytes: options.maxBytes, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } });
   let n = 0;
   await forEachBounded(walk, options.concurrency, async (file) => {
+    // Cancel (and the publish deadline) stop the next file, and abort the uploads in flight.
+    signal?.throwIfAborted();
     if (RULE_FILES.has(file.rel)) return;
     const type = contentTypeFor(file.rel);
     const entry: ManifestFile = { size: file.size, hash: await hashFile(file.abs), type };
-    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, { contentType: type, mode: file.mode });
+    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, { contentType: type, mode: file.mode, signal });
     if (isCompressible(type) && file.size >= COMPRESS_MIN_BYTES && file.size <= COMPRESS_MAX_BYTES) {
       const scratch = path.join(options.tmpDir, String(n++));
       try {
         for (const encoding of ['br', 'gz'] as const) {
           const size = await compressFile(file.abs, scratch, encoding);
           if (size > file.size * (1 - MIN_SAVING)) continue;
-          await storage.putFile(siteKeys.variant(id, build, encoding, file.rel), scratch, size, { contentType: type });
+          await storage.putFile(siteKeys.variant(id, build, encoding, file.rel), scratch, size, { contentType: type, signal });
           entry[encoding] = size;
         }
       } finally {
@@ -91,6 +95,7 @@ export async function publishOutput(
     result.files += 1;
     result.bytes += file.size;
   });
+  signal?.throwIfAborted();
   await storage.putText(siteKeys.manifest(id, build), JSON.stringify(manifest), 'application/json');
   return result;
 }

@@ -1,6 +1,6 @@
 // The build sandbox: each install and build command runs under bubblewrap in new user, pid, mount,
 // ipc, uts, cgroup and network namespaces. It sees a read-only system (/usr, a few files of /etc),
-// its own build folder read-write at /build, a private size-capped /tmp, a /proc of its own, and no
+// its own folders read-write at /build/src, /build/home and /tmp (on its capped disk), a /proc of its own, and no
 // network but a loopback that leads only to its egress proxy. When the command ends (or is killed at
 // its time limit) the pid namespace ends and every process the build started ends with it.
 // Caps come from a cgroup per command where the host lets the worker make one (v1 or v2), from
@@ -19,12 +19,16 @@ export const SANDBOX = {
   src: '/build/src',
   home: '/build/home',
   tmp: '/tmp',
+  keep: '/build/keep',
   init: '/run/slipway/init.cjs',
+  collect: '/run/slipway/collect.cjs',
   egress: '/run/slipway/egress.sock',
   proxyPort: 3128,
 } as const;
 
 export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
+/** Slipway's own step after a build, run in the sandbox as the build (see the script). */
+export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/collect.cjs');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/alternatives', '/etc/nsswitch.conf', '/etc/localtime', '/etc/mime.types'];
 /** Per-build uids when the worker is root (BUILD_UIDS): by default a large range no ordinary account uses. */
@@ -39,7 +43,6 @@ export interface Caps {
   memoryBytes: number;
   maxProcs: number;
   maxFileBytes: number;
-  tmpBytes: number;
 }
 
 export interface SandboxSupport {
@@ -64,7 +67,7 @@ export async function detectSandbox(enabled: boolean, uids: UidRange): Promise<S
   const { caps, roots } = await detectCgroups();
   if (!enabled) return { kind: 'off', caps, cgroupRoots: roots };
   try {
-    const probe = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe', tmpBytes: 1 << 20 });
+    const probe = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe' });
     await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...(isRoot() ? { uid: uids.first, gid: uids.first } : {}) });
   } catch (err) {
     const detail = (err as { code?: string; stderr?: string }).code === 'ENOENT' ? 'bwrap is not installed (Debian: apt-get install bubblewrap)' : String((err as { stderr?: string }).stderr || (err as Error).message).trim();
@@ -252,13 +255,14 @@ export async function allocateBuildUid(uids: UidRange, lockDir = UID_LOCKS): Pro
 }
 
 export interface BwrapOptions {
+  /** The build's /tmp (a folder of its disk), bound before anything else: other binds may lie under /tmp. */
+  tmp?: string;
   /** host path → sandbox path, read-write. */
   rwBinds: readonly [string, string][];
   /** host path → sandbox path, read-only. */
   roBinds: readonly [string, string][];
   cwd: string;
   hostname: string;
-  tmpBytes: number;
 }
 
 /** bubblewrap's arguments for a sealed sandbox (everything up to the `--` before the command). */
@@ -269,11 +273,11 @@ export function bwrapArgs(o: BwrapOptions): string[] {
   for (const [host, inside] of SYSTEM_LINKS) args.push(...(inside === null ? ['--ro-bind', host, host] : ['--symlink', inside, host]));
   for (const etc of ETC_READ) args.push('--ro-bind-try', etc, etc);
   args.push('--proc', '/proc', '--dev', '/dev');
-  args.push('--perms', '1777', '--size', String(o.tmpBytes), '--tmpfs', SANDBOX.tmp);
+  if (o.tmp) args.push('--bind', o.tmp, SANDBOX.tmp);
   args.push('--dir', '/run/slipway');
   for (const [host, inside] of o.roBinds) args.push('--ro-bind', host, inside);
   for (const [host, inside] of o.rwBinds) args.push('--bind', host, inside);
-  // The sandbox's own root is a tmpfs: read-only, so /build and /tmp are the only places to write.
+  // The sandbox's own root is a tmpfs: read-only, so the build's own folders are the only places to write.
   args.push('--remount-ro', '/', '--chdir', o.cwd);
   return args;
 }

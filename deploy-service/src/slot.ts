@@ -2,6 +2,7 @@
 // while the list has work, the settle claims the next id in the same step (no sweep or claim between).
 // A slot never dies of one bad deployment: every outcome is recorded (deployed, failed, canceled,
 // retried, dead, or released on shutdown) before it claims again, and the loop goes on.
+import { setMaxListeners } from 'node:events';
 import {
   BuildFailedError,
   ClaimStalledError,
@@ -22,6 +23,7 @@ import { removeBuild } from './publish';
 import type { SandboxSupport } from './sandbox';
 import type { ToolCache } from './tools';
 import type { BuildCache } from './cache';
+import type { DiskKind } from './disk';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -42,6 +44,7 @@ export interface SlotDeps {
   /** Opens a connection of the slot's own (BLMOVE holds it while it blocks); the slot closes it. */
   connect: () => Promise<Redis>;
   sandbox: SandboxSupport;
+  disk: DiskKind;
   tools: ToolCache;
   cache: BuildCache | null;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
@@ -182,6 +185,8 @@ export class Slot {
     const logger = this.logger.child({ deploymentId: id, build });
     const log = new BuildLog(queue, id, config.maxLogBytes);
     const abort = new AbortController();
+    // Every S3 request of the build listens on it (UPLOAD_CONCURRENCY at once): no leak, many listeners.
+    setMaxListeners(0, abort.signal);
     this.build = abort;
     if (this.forced) abort.abort('shutdown' satisfies StopReason);
     const started = Date.now();
@@ -192,7 +197,7 @@ export class Slot {
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
+      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, disk: this.deps.disk, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
       this.claimedNext = result.next;

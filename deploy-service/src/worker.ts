@@ -9,7 +9,8 @@ import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
 import { Slot } from './slot';
 import { ToolCache } from './tools';
 import { BuildCache } from './cache';
-import { NodeModulesTrees } from './cache-trees';
+import { KeptDisks } from './cache-trees';
+import { collectLeftovers, detectDisk } from './disk';
 import { startJanitor } from './janitor';
 
 export interface Worker {
@@ -27,12 +28,18 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const queue = new Queue(redis);
   const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
-  const cacheDir = config.cacheDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-cache');
-  const cache = config.buildCache ? new BuildCache(cacheDir, config.buildCacheBytes, storage, await NodeModulesTrees.open(cacheDir)) : null;
+  const workDir = config.workDir ?? tmpdir();
+  const leftovers = await collectLeftovers(workDir);
+  if (leftovers > 0) logger.warn({ folders: leftovers }, 'removed the build folders of workers that are gone');
+  const disk = await detectDisk(workDir);
+  if (disk.kind === 'watch') logger.warn({ reason: disk.reason }, 'build disks are watched, not capped by the kernel: a build can pass BUILD_DISK_MB by what it writes in 2 s before it is stopped');
+  const cacheDir = config.cacheDir ?? path.join(workDir, 'slipway-cache');
+  // The kept disks need loop disks: each is the image of one.
+  const cache = config.buildCache ? new BuildCache(cacheDir, config.buildCacheBytes, storage, disk.kind === 'loop' ? await KeptDisks.open(cacheDir) : null) : null;
   const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), config.npmRegistry);
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
-  else logger.info({ caps: sandbox.caps, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');
+  else logger.info({ caps: sandbox.caps, disk: disk.kind, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');
   // Random part: a restarted container keeps its hostname and pid 1, and must not inherit (and
   // keep alive) the processing lists of its previous life; those are the reaper's to recover.
   const base = deps.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -54,7 +61,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       await conn.connect();
       return conn;
     };
-    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, tools, cache, onChange: (slot) => void beat(slot) }));
+    slots.push(new Slot(id, { config, queue, storage, logger, connect, sandbox, disk: disk.kind, tools, cache, onChange: (slot) => void beat(slot) }));
   }
 
   const subscriber = duplicateRedis(redis, logger, 'cancel subscriber');

@@ -1,5 +1,7 @@
-// The build's folder: a fresh work folder per deployment, the source downloaded into it from S3
-// (paged listing, bounded concurrency, streamed bodies), and the output folder found after the build.
+// The build's folders: a fresh work folder per deployment, only the worker's, holding the build's
+// disk (disk.ts: src/, home/ and tmp/, capped), what the sandbox is shown read-only (the identity
+// files, the egress socket) and where what comes out of the build is received (output/). The source
+// is downloaded into src/ from S3 (paged listing, bounded concurrency, streamed bodies).
 import { createWriteStream } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { chmod, lstat, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
@@ -7,46 +9,79 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BuildFailedError, forEachBounded, pathInside, type Storage } from '@slipway/shared';
+import { forEachBounded, pathInside, type Storage } from '@slipway/shared';
+import { BuildDisk, type DiskKind, type DiskLimits } from './disk';
 
 export interface Workspace {
+  /** The work folder: the worker's own (0711), never the build's to write. */
   root: string;
-  /** The repository checkout. */
+  disk: BuildDisk;
+  /** The repository checkout: /build/src in the sandbox. */
   src: string;
-  /** HOME for the build. */
+  /** HOME for the build: /build/home. */
   home: string;
+  /** The build's /tmp. */
+  tmp: string;
+  /** Where the output is received from the sandbox (the worker's only). */
+  output: string;
   remove(): Promise<void>;
 }
 
 export const OUTPUT_DIR_CANDIDATES = ['dist', 'build', 'out', 'public'] as const;
 
-export async function createWorkspace(workDir: string | undefined, id: string): Promise<Workspace> {
-  const root = await mkdtemp(path.join(workDir ?? tmpdir(), `slipway-build-${id}-`));
+/** The prefix of every work folder, with the worker's pid: a later worker removes those whose worker is gone. */
+export const workFolderPrefix = (id: string) => `slipway-build-${id}-${process.pid}-`;
+
+export async function createWorkspace(workDir: string | undefined, id: string, disk: { kind: DiskKind; limits: DiskLimits; imageDir?: string; reuse?: string }): Promise<Workspace> {
+  const root = await mkdtemp(path.join(workDir ?? tmpdir(), workFolderPrefix(id)));
   // The root stays the worker's (passable, not writable), so a build cannot swap src/ for a link.
   await chmod(root, 0o711);
-  const src = path.join(root, 'src');
-  const home = path.join(root, 'home');
-  await mkdir(src);
-  await mkdir(path.join(home, 'tmp'), { recursive: true });
-  return { root, src, home, remove: () => rm(root, { recursive: true, force: true }) };
+  let made: BuildDisk;
+  try {
+    made = await BuildDisk.create(disk.kind, root, disk.limits, disk.imageDir ?? root, disk.reuse);
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const ws: Workspace = {
+    root,
+    disk: made,
+    src: path.join(made.root, 'src'),
+    home: path.join(made.root, 'home'),
+    tmp: path.join(made.root, 'tmp'),
+    output: path.join(root, 'output'),
+    remove: async () => {
+      await made.remove();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const dir of [ws.src, ws.home, ws.tmp]) await mkdir(dir, { recursive: true });
+  } catch (err) {
+    await ws.remove();
+    throw err;
+  }
+  return ws;
 }
 
-/** Hands the source and home folders to the build's own uid; the root folder stays the worker's. */
+/** Hands the build's folders to its own uid; the work folder and the disk's root stay the worker's. */
 export async function handOver(ws: Workspace, uid: number | null): Promise<void> {
   if (uid === null) return;
-  await promisify(execFile)('chown', ['-R', `${uid}:${uid}`, ws.src, ws.home]);
+  // -h: a link is changed itself, never what it points at (kept node_modules may hold links).
+  await promisify(execFile)('chown', ['-R', '-h', `${uid}:${uid}`, ws.src, ws.home, ws.tmp]);
 }
 
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */
-export async function downloadPrefix(storage: Storage, prefix: string, dir: string, concurrency: number): Promise<{ files: number; bytes: number }> {
+export async function downloadPrefix(storage: Storage, prefix: string, dir: string, concurrency: number, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
   const result = { files: 0, bytes: 0 };
   await forEachBounded(storage.list(`${prefix}/`), concurrency, async ({ key }) => {
+    signal?.throwIfAborted();
     const dest = pathInside(dir, key.slice(prefix.length + 1));
-    const object = await storage.get(key);
+    const object = await storage.get(key, undefined, signal);
     if (!object) return; // deleted since the listing; nothing to write
     await mkdir(path.dirname(dest), { recursive: true });
     // Execute bits survive the trip (a repository's ./build.sh must still run); nothing more than 0o755.
-    await pipeline(object.body, createWriteStream(dest, { flags: 'wx', mode: object.mode !== undefined && object.mode & 0o111 ? 0o755 : 0o644 }));
+    await pipeline(object.body, createWriteStream(dest, { flags: 'wx', mode: object.mode !== undefined && object.mode & 0o111 ? 0o755 : 0o644 }), { signal });
     result.files += 1;
     result.bytes += object.contentLength ?? 0;
   });
@@ -54,8 +89,8 @@ export async function downloadPrefix(storage: Storage, prefix: string, dir: stri
 }
 
 /**
- * A folder inside `root`, or null. Resolved through any links on the way (a build may have made
- * `a` a link to `/` and asked for `a/etc`): the real path must still be inside the real `root`.
+ * A folder inside `root`, or null, for the source as the worker wrote it (before any build ran):
+ * resolved through links on the way, the real path must still be inside the real `root`.
  */
 export async function existingDir(root: string, rel: string): Promise<string | null> {
   const abs = pathInside(root, rel);
@@ -66,25 +101,8 @@ export async function existingDir(root: string, rel: string): Promise<string | n
   return real;
 }
 
+/** Whether `root/rel` is a regular file (not a link), for folders the worker wrote itself. */
 export async function existingFile(root: string, rel: string): Promise<boolean> {
   const stat = await lstat(pathInside(root, rel)).catch(() => null);
   return stat?.isFile() ?? false;
-}
-
-/**
- * The requested output folder, else the first of `preferred` (a framework's own) and then dist,
- * build, out, public that the build wrote.
- */
-export async function findOutputDir(appDir: string, requested: string | undefined, preferred: readonly string[] = []): Promise<string | null> {
-  if (requested !== undefined) {
-    const dir = await existingDir(appDir, requested);
-    if (!dir) throw new BuildFailedError(`the output folder "${requested}" (outputDir) does not exist after the build`);
-    return dir;
-  }
-  for (const name of [...preferred, ...OUTPUT_DIR_CANDIDATES]) {
-    // A preset's folder can come from the repository's own config (angular.json): never outside the app.
-    const dir = await existingDir(appDir, name).catch(() => null);
-    if (dir) return dir;
-  }
-  return null;
 }

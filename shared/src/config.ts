@@ -87,7 +87,8 @@ const EnvSchema = z.object({
   BUILD_MEMORY_MB: int(2048, 64, 1_000_000),
   BUILD_MAX_PROCS: int(512, 16, 100_000),
   BUILD_MAX_FILE_MB: int(1024, 1, 1_000_000),
-  BUILD_TMP_MB: int(512, 1, 1_000_000),
+  BUILD_DISK_MB: int(10_240, 16, 10_000_000),
+  BUILD_DISK_INODES: int(1_000_000, 1000, 100_000_000),
   MAX_OUTPUT_MB: int(1024, 1, 1_000_000),
   MAX_OUTPUT_FILES: int(20_000, 1, 10_000_000),
   BUILD_UIDS: z
@@ -190,7 +191,8 @@ export interface Config {
   readonly buildMemoryBytes: number;
   readonly buildMaxProcs: number;
   readonly buildMaxFileBytes: number;
-  readonly buildTmpBytes: number;
+  /** The build's disk (source, home, /tmp): its size and how many files and folders it may hold. */
+  readonly buildDisk: { readonly bytes: number; readonly inodes: number };
   readonly maxOutputBytes: number;
   readonly maxOutputFiles: number;
   /** The uids builds run as when the worker is root, one per running build (BUILD_UIDS first-last). */
@@ -291,7 +293,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildMemoryBytes: e.BUILD_MEMORY_MB * 1024 * 1024,
     buildMaxProcs: e.BUILD_MAX_PROCS,
     buildMaxFileBytes: e.BUILD_MAX_FILE_MB * 1024 * 1024,
-    buildTmpBytes: e.BUILD_TMP_MB * 1024 * 1024,
+    // ext4 holds at most one file per 4 KB block (and the inode tables must fit beside them).
+    buildDisk: Object.freeze({ bytes: e.BUILD_DISK_MB * 1024 * 1024, inodes: Math.min(e.BUILD_DISK_INODES, e.BUILD_DISK_MB * 256) }),
     maxOutputBytes: e.MAX_OUTPUT_MB * 1024 * 1024,
     maxOutputFiles: e.MAX_OUTPUT_FILES,
     buildUids: uidRange(e.BUILD_UIDS),

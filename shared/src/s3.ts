@@ -79,20 +79,20 @@ export class Storage {
    * Streams a local file to `key`. The file is opened with O_NOFOLLOW, so a path that was swapped for
    * a symbolic link after the walk is refused rather than followed.
    */
-  async putFile(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number } = {}): Promise<void> {
+  async putFile(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number; signal?: AbortSignal } = {}): Promise<void> {
     // The SDK cannot retry a streamed body it has consumed, so a failure on the way (a kept-alive
     // socket the server closed just then, a 5xx) is retried here, with the file opened afresh.
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.putFileOnce(key, filePath, size, options);
       } catch (err) {
-        if (attempt >= PUT_FILE_ATTEMPTS || !isS3Unavailable(err)) throw err;
+        if (attempt >= PUT_FILE_ATTEMPTS || !isS3Unavailable(err) || options.signal?.aborted) throw err;
         await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }
   }
 
-  private async putFileOnce(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number }): Promise<void> {
+  private async putFileOnce(key: string, filePath: string, size: number, options: { contentType?: string; mode?: number; signal?: AbortSignal }): Promise<void> {
     const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
     const body = handle.createReadStream(); // closes the handle when it ends or is destroyed
     try {
@@ -105,6 +105,7 @@ export class Storage {
           ContentType: options.contentType,
           Metadata: options.mode === undefined ? undefined : { mode: (options.mode & 0o777).toString(8) },
         }),
+        { abortSignal: options.signal },
       );
     } finally {
       body.destroy();
@@ -116,9 +117,9 @@ export class Storage {
   }
 
   /** The object's body as a stream (or the bytes `start`–`end` of it, inclusive), or null when there is no such key. */
-  async get(key: string, range?: { start: number; end: number }): Promise<StoredObject | null> {
+  async get(key: string, range?: { start: number; end: number }, signal?: AbortSignal): Promise<StoredObject | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }), { abortSignal: signal });
       const mode = res.Metadata?.mode ? parseInt(res.Metadata.mode, 8) : undefined;
       return { body: res.Body as Readable, mode: Number.isInteger(mode) ? mode : undefined, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
     } catch (err) {

@@ -1,7 +1,8 @@
 // Vitest global setup: the servers every test file shares, started once per run on free loopback
 // ports — s3rver in a child process and a git smart-HTTP server over a folder of fixture repos.
 // Each test file starts its own redis-server (see stack.ts), so files never share a queue.
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -29,6 +30,9 @@ export default async function setup(project: TestProject) {
   return async () => {
     await git.close();
     await s3.close();
+    // A worker process a test killed leaves its build's disk mounted under the run's folder.
+    const mounts = (await readFile('/proc/self/mounts', 'utf8')).split('\n').map((line) => line.split(' ')[1] ?? '');
+    for (const at of mounts.filter((m) => m.startsWith(`${tmpRoot}/`)).reverse()) execFileSync('umount', ['-l', at]);
     await rm(tmpRoot, { recursive: true, force: true });
   };
 }

@@ -1,5 +1,6 @@
 // A Slipway stack for one test file: its own redis-server, a bucket of its own on the shared
 // s3rver, the upload-service app on a free port, and in-process deploy workers — all real.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { chmod, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
@@ -195,4 +196,11 @@ export async function deployRepo(stack: Stack, name: string, files: Record<strin
 /** The tool cache the stack's workers use (TOOLS_DIR), for fixtures made by running a package manager. */
 export function stackTools(stack: Stack): ToolCache {
   return new ToolCache(stack.config.toolsDir!, stack.config.npmRegistry);
+}
+
+let registry: string | undefined;
+/** The host of the npm registry npm's own configuration names (builds reach it through the egress proxy). */
+export function registryHost(): string {
+  registry ??= new URL(execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim()).hostname;
+  return registry;
 }

@@ -1,0 +1,74 @@
+// Taking the output out of a build that has run: Slipway's collect step (sandbox/collect.cjs) runs in
+// the build's sandbox as the build, resolves the app and output folders in the sandbox's own view and
+// sends its facts and a tar stream of the output; the worker receives the files into the work
+// folder's output/ (handoff.ts) and works from that copy only.
+import path from 'node:path';
+import { z } from 'zod';
+import { BuildFailedError, RepoTooLargeError } from '@slipway/shared';
+import type { StepContext } from './cache-steps';
+import { receiveFacts, receiveTree, type ReceivedTree, type TreeLimits } from './handoff';
+import { COLLECT_SCRIPT, SANDBOX } from './sandbox';
+
+const FactsSchema = z.object({
+  app: z.boolean(),
+  output: z.string().max(4096).nullable().optional(),
+  requested: z.enum(['outside', 'missing']).nullable().optional(),
+  exists: z.record(z.string(), z.boolean()).optional(),
+});
+
+export interface CollectRequest {
+  /** rootDir as asked ('' for the repository's root). */
+  app: string;
+  /** The request's outputDir, else null: the first of `candidates` that is a folder. */
+  outputDir: string | null;
+  candidates: readonly string[];
+  /** With no output folder, the app folder itself is the site when it holds an index.html. */
+  plain: boolean;
+  /** Folders of the app whose presence tells a server build (static-output.ts). */
+  probes: readonly string[];
+  limits: TreeLimits;
+}
+
+export interface CollectedOutput {
+  /** The received copy of the output (the work folder's output/), or null when the build wrote none. */
+  dir: string | null;
+  /** Which folder of the app it is ('' for the app folder itself), for messages. */
+  rel: string;
+  /** Which of the probed folders exist. */
+  exists: Record<string, boolean>;
+  tree: ReceivedTree | null;
+}
+
+export async function collectOutput(c: StepContext, request: CollectRequest): Promise<CollectedOutput> {
+  const src = c.sandboxed ? SANDBOX.src : c.ws.src;
+  const params = { mode: 'output', src, app: request.app, outputDir: request.outputDir, candidates: request.candidates, plain: request.plain, probes: request.probes };
+  let facts: z.infer<typeof FactsSchema> | null = null;
+  let tree: ReceivedTree | null = null;
+  const result = await c.step([process.execPath, c.sandboxed ? SANDBOX.collect : COLLECT_SCRIPT, JSON.stringify(params)], 'collect', {
+    label: '[slipway] collecting the output',
+    stdout: async (stream) => {
+      const parsed = FactsSchema.safeParse(await receiveFacts(stream));
+      if (!parsed.success) throw new Error(`the collect step's facts are not what Slipway sends: ${parsed.error.message}`);
+      facts = parsed.data;
+      if (facts.app && facts.output != null) tree = await receiveTree(stream, c.ws.output, request.limits);
+      else stream.resume();
+    },
+  });
+  const err = result.stdoutError;
+  // Past MAX_OUTPUT_FILES or MAX_OUTPUT_MB, or a name that cannot be published: the build's doing.
+  if (err instanceof RepoTooLargeError) throw new BuildFailedError(err.message);
+  if (err instanceof BuildFailedError) throw err;
+  if (result.code !== 0) {
+    // tar could not read what the build left (a file it made unreadable, say): the build's doing too.
+    const why = c.log.tail(3).filter((l) => !l.startsWith('[slipway]')).join('; ');
+    throw new BuildFailedError(`the output could not be read (${why || `exit ${result.code ?? result.signal}`})`);
+  }
+  if (err || facts === null) throw err ?? new Error('the collect step sent no facts');
+  const got: z.infer<typeof FactsSchema> = facts;
+  const rootDir = request.app || '.';
+  if (!got.app) throw new BuildFailedError(`rootDir "${rootDir}" is no longer a folder of the repository after the build (the build moved it or put a link in its place)`);
+  if (got.requested === 'missing') throw new BuildFailedError(`the output folder "${request.outputDir}" (outputDir) does not exist after the build`);
+  if (got.requested === 'outside') throw new BuildFailedError(`the output folder "${request.outputDir}" (outputDir) leads outside the repository`);
+  const rel = got.output == null ? '' : path.posix.relative(request.app, got.output);
+  return { dir: tree ? c.ws.output : null, rel, exists: got.exists ?? {}, tree };
+}
