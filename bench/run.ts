@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
-import { startStackOn } from '../test/harness/stack';
+import { registryHost, startStackOn } from '../test/harness/stack';
 import { machine, table, type BenchContext, type Row } from './lib';
 import { benchQueue } from './queue';
 import { benchScale } from './scale';
@@ -42,8 +42,8 @@ const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
 await chmod(tmpRoot, 0o711); // builds run as uids of their own, and must be able to pass through
 const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
 const git = await startGitServer(path.join(tmpRoot, 'git'));
-// registry.npmjs.org may resolve to a private address (a mirror): builds may still reach it.
-const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot }, { env: { BUILD_EGRESS_PRIVATE_HOSTS: 'registry.npmjs.org', BUILD_TIMEOUT_SECONDS: '300' } });
+// npm's registry may resolve to a private address (a mirror): builds may still reach it.
+const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot }, { env: { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_TIMEOUT_SECONDS: '300' } });
 const ctx: BenchContext = { quick: values.quick, tmpRoot, s3Endpoint: s3.endpoint, git: { url: git.url, root: git.root }, stack };
 const rows: Row[] = [];
 try {

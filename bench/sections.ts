@@ -2,15 +2,17 @@
 // Vite builds (cold, warm, bare), the sandbox's cost, and the idle slot's sweep. Each returns its rows.
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import sirv from 'sirv';
-import { Queue, loadConfig, newDeploymentId, type Redis } from '@slipway/shared';
+import { Queue, loadConfig, newDeploymentId, walkFiles, type Redis } from '@slipway/shared';
 import { runCommand } from '../deploy-service/src/build';
 import { BuildLog } from '../deploy-service/src/build-log';
+import type { Step } from '../deploy-service/src/cache-steps';
+import { collectOutput } from '../deploy-service/src/collect';
 import { startEgressProxy } from '../deploy-service/src/egress';
 import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox';
 import { ToolCache } from '../deploy-service/src/tools';
@@ -138,32 +140,68 @@ export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
   ];
 }
 
-/** A no-op command (node -e 0) bare (BUILD_SANDBOX=off, still with rlimits and the build's uid) against sealed. */
+/**
+ * What sealing costs a build: a no-op command (node -e 0) bare (BUILD_SANDBOX=off, still with rlimits
+ * and the build's uid) against sealed; a build's disk as a plain folder against a loop-mounted ext4 of
+ * BUILD_DISK_MB; and taking a 100-file output out as the worker once did (walking the build's folder
+ * itself) against the collect step in the sandbox with its checked tar stream.
+ */
 export async function benchSandbox(ctx: BenchContext): Promise<Row[]> {
   const rounds = ctx.quick ? 4 : 10;
   const { buildUids, buildDisk } = loadConfig({});
   const sandboxed = await detectSandbox(true, buildUids);
   const bare: SandboxSupport = { ...sandboxed, kind: 'off' };
-  const ws = await createWorkspace(ctx.tmpRoot, 'benchsandbox', { kind: (await detectDisk(ctx.tmpRoot)).kind, limits: buildDisk });
+  const disk = (await detectDisk(ctx.tmpRoot)).kind;
+  const rows: Row[] = [];
+  if (disk === 'loop') {
+    const made = { watch: [] as number[], loop: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      for (const kind of ['watch', 'loop'] as const) {
+        const started = performance.now();
+        const w = await createWorkspace(ctx.tmpRoot, `benchdisk${round}`, { kind, limits: buildDisk });
+        await w.remove();
+        made[kind].push(performance.now() - started);
+      }
+    }
+    rows.push({ section: 'end to end', case: `a build's disk, made and removed: a plain folder (A) vs a loop-mounted ext4 of BUILD_DISK_MB, ${buildDisk.bytes / 1024 / 1024} MB (B)`, a: ms(median(made.watch)), b: ms(median(made.loop)), ratio: ratio(median(made.loop), median(made.watch)) });
+  }
+  const ws = await createWorkspace(ctx.tmpRoot, 'benchsandbox', { kind: disk, limits: buildDisk });
   const uid = await allocateBuildUid(buildUids);
   try {
+    await mkdir(path.join(ws.src, 'dist/assets'), { recursive: true });
+    for (let i = 0; i < 100; i++) await writeFile(path.join(ws.src, `dist/assets/file-${i}.js`), `export const n = ${i};\n`.repeat(50));
     await handOver(ws, uid?.uid ?? null);
     const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
     const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: undefined, allowHosts: undefined }, () => undefined);
     const log = new BuildLog(ctx.stack.queue, 'benchsandbox', 1_000_000);
     const MB = 1024 * 1024;
     const caps = { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 1024 * MB };
-    const times = { off: [] as number[], on: [] as number[] };
+    const common = { cwd: ws.src, ws, uid: uid?.uid ?? null, caps, egressSocket: egress.socketPath, etc, timeoutMs: 60_000, env: {}, tools: { root: ctx.tmpRoot, path: [] } };
+    const times = { off: [] as number[], on: [] as number[], walk: [] as number[], collect: [] as number[] };
     for (let round = 0; round < rounds; round++) {
       for (const [support, into] of [[bare, times.off], [sandboxed, times.on]] as const) {
         const started = performance.now();
-        const result = await runCommand(['node', '-e', '0'], log, { cwd: ws.src, ws, uid: uid?.uid ?? null, support, caps, egressSocket: egress.socketPath, etc, name: `bench-${round}-${support.kind}`, timeoutMs: 60_000, env: {}, tools: { root: ctx.tmpRoot, path: [] } });
+        const result = await runCommand(['node', '-e', '0'], log, { ...common, support, name: `bench-${round}-${support.kind}` });
         if (result.code !== 0) throw new Error(`no-op command failed (${support.kind}): ${log.tail().join(' | ')}`);
         into.push(performance.now() - started);
       }
+      let started = performance.now();
+      let walked = 0;
+      for await (const _ of walkFiles(path.join(ws.src, 'dist'))) walked += 1;
+      times.walk.push(performance.now() - started);
+      started = performance.now();
+      await rm(ws.output, { recursive: true, force: true });
+      const step: Step = (argv, name, extra) => runCommand(argv, log, { ...common, support: sandboxed, name: `bench-collect-${round}-${name}`, ...extra });
+      const out = await collectOutput({ ws, sandboxed: sandboxed.kind === 'bwrap', log, step, signal: new AbortController().signal }, {
+        app: '', outputDir: 'dist', candidates: [], plain: false, probes: [], limits: { maxFiles: 1000, maxBytes: 100 * MB, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } },
+      });
+      if (out.tree?.files !== walked) throw new Error(`collect received ${out.tree?.files} files of ${walked}`);
+      times.collect.push(performance.now() - started);
     }
     await egress.close();
-    return [{ section: 'end to end', case: `a no-op build command: sandbox off (A) vs on (B: bubblewrap, ${sandboxed.caps} caps, egress forwarder)`, a: ms(median(times.off)), b: ms(median(times.on)), ratio: ratio(median(times.on), median(times.off)) }];
+    rows.unshift({ section: 'end to end', case: `a no-op build command: sandbox off (A) vs on (B: bubblewrap, ${sandboxed.caps} caps, egress forwarder)`, a: ms(median(times.off)), b: ms(median(times.on)), ratio: ratio(median(times.on), median(times.off)) });
+    rows.push({ section: 'end to end', case: 'a 100-file output taken out: the worker walking the build\'s folder (A, before) vs the collect step in the sandbox and its checked tar stream (B)', a: ms(median(times.walk)), b: ms(median(times.collect)), ratio: ratio(median(times.collect), median(times.walk)) });
+    return rows;
   } finally {
     await ws.remove();
     await uid?.release();

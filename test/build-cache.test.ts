@@ -64,6 +64,18 @@ describe('build cache', () => {
     expect((await stack.site(id, '/')).body.toString()).toContain('<title>Cached</title>');
   });
 
+  it('treats an archive that cannot be unpacked as a miss: removed, installed afresh, saved anew', async () => {
+    await rm(path.join(stack.config.workDir!, 'slipway-cache'), { recursive: true, force: true });
+    for await (const { key } of stack.storage.list('cache/')) if (key.endsWith('.tgz')) await stack.storage.putText(key, 'not a gzip archive');
+    const log = await build(await stack.deploy({ repoUrl }));
+    expect(log).toContain('[slipway] cache: node_modules for this lockfile could not be unpacked; removed, the build goes on without it');
+    expect(log).toContain('$ npm ci');
+    expect(log).toMatch(/\[slipway\] cache: saved deps/);
+    await rm(path.join(stack.config.workDir!, 'slipway-cache'), { recursive: true, force: true });
+    const again = await build(await stack.deploy({ repoUrl }));
+    expect(again).toContain('[slipway] cache: hit (this lockfile, manager and Node): the install is skipped');
+  });
+
   it('with cache: false neither restores nor saves', async () => {
     const before = await cacheObjects();
     const log = await build(await stack.deploy({ repoUrl, cache: false }));

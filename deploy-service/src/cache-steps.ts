@@ -67,7 +67,9 @@ export async function restoreKeptTree(use: CacheUse, claimed: ClaimedDisk | null
 /** Unpacks the archives a build can use (all but deps when the kept node_modules came back). */
 export async function restoreArchives(use: CacheUse, keptHit: boolean, c: StepContext): Promise<RestoredCache> {
   const { cache, scope, keys } = use;
+  /** Whose an archive is, for the log: nothing for the build's own scope. */
   const from = (a: CachedArchive) => (a.scope === scope.own ? '' : ` (${a.whose} cache)`);
+  const whose = (a: CachedArchive) => (a.scope === scope.own ? '' : `; ${a.whose} cache`);
   if (keptHit) {
     c.log.line('[slipway] cache: hit (this lockfile, manager and Node; node_modules kept on this worker): the install is skipped');
     const framework = await cache.findBuild(scope, c.signal);
@@ -89,8 +91,8 @@ export async function restoreArchives(use: CacheUse, keptHit: boolean, c: StepCo
   if (deps) {
     c.log.line(
       deps.exact
-        ? `[slipway] cache: hit (this lockfile, manager and Node${from(deps).replace(' (', '; ').replace(')', '')}): the install is skipped`
-        : `[slipway] cache: partial (an earlier lockfile${from(deps).replace(' (', '; ').replace(')', '')}): installing with a warm cache`,
+        ? `[slipway] cache: hit (this lockfile, manager and Node${whose(deps)}): the install is skipped`
+        : `[slipway] cache: partial (an earlier lockfile${whose(deps)}): installing with a warm cache`,
     );
   }
   const framework = await cache.findBuild(scope, c.signal);
@@ -152,9 +154,10 @@ export async function keepDisk(use: CacheUse, c: StepContext): Promise<void> {
     // The whole disk at /build: a rename from src/ to keep/ must not cross two mounts (EXDEV).
     wholeDisk: true,
     stdout: async (stream) => {
-      const facts = (await receiveFacts(stream)) as { paths?: unknown };
-      paths = Array.isArray(facts.paths) ? facts.paths.filter((p): p is string => typeof p === 'string') : [];
-      stream.resume();
+      const received = await receiveFacts(stream);
+      const facts = received.facts as { paths?: unknown } | null;
+      paths = Array.isArray(facts?.paths) ? facts.paths.filter((p): p is string => typeof p === 'string') : [];
+      received.rest.resume();
     },
   });
   if (result.code !== 0 || result.stdoutError || paths.length === 0) return;

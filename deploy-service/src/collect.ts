@@ -47,11 +47,12 @@ export async function collectOutput(c: StepContext, request: CollectRequest): Pr
   const result = await c.step([process.execPath, c.sandboxed ? SANDBOX.collect : COLLECT_SCRIPT, JSON.stringify(params)], 'collect', {
     label: '[slipway] collecting the output',
     stdout: async (stream) => {
-      const parsed = FactsSchema.safeParse(await receiveFacts(stream));
+      const received = await receiveFacts(stream);
+      const parsed = FactsSchema.safeParse(received.facts);
       if (!parsed.success) throw new Error(`the collect step's facts are not what Slipway sends: ${parsed.error.message}`);
       facts = parsed.data;
-      if (facts.app && facts.output != null) tree = await receiveTree(stream, c.ws.output, request.limits);
-      else stream.resume();
+      if (facts.app && facts.output != null) tree = await receiveTree(received.rest, c.ws.output, request.limits);
+      else received.rest.resume();
     },
   });
   const err = result.stdoutError;

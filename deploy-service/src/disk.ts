@@ -8,9 +8,10 @@
 // The worker never reads what is inside: it makes the folders, measures, and removes.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, readdir, rm, statfs, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isAlive } from './sandbox';
 
 const run = promisify(execFile);
 
@@ -134,8 +135,9 @@ export class BuildDisk {
 
 /** A sparse file holding an empty ext4 filesystem of `limits.bytes` with room for `limits.inodes` files. */
 async function makeImage(image: string, limits: DiskLimits): Promise<void> {
-  await run('truncate', ['-s', String(limits.bytes), image], { timeout: TOOL_TIMEOUT_MS });
-  await chmod(image, 0o600);
+  // A sparse file: it takes on the host only what the build writes.
+  await writeFile(image, '', { mode: 0o600, flag: 'wx' });
+  await truncate(image, limits.bytes);
   // No journal (a crashed build's disk is thrown away), no reserved blocks, no inode tables written up front.
   await run('mkfs.ext4', ['-q', '-F', '-b', '4096', '-m', '0', '-N', String(limits.inodes), '-O', '^has_journal', '-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard', image], { timeout: TOOL_TIMEOUT_MS });
 }
@@ -195,15 +197,6 @@ export async function collectLeftovers(workDir: string): Promise<number> {
     removed += 1;
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

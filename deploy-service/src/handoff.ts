@@ -8,7 +8,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
 import { BuildFailedError, RepoTooLargeError, UnsafePathError, formatBytes, pathInside, safeRelativePath } from '@slipway/shared';
@@ -17,51 +17,44 @@ export const MAX_FACTS_BYTES = 64 * 1024;
 /** S3 keys are at most 1,024 bytes; what comes before a file's name takes less than 100. */
 const MAX_NAME_BYTES = 900;
 
-/** Reads the first line of `stream` (one JSON value); the rest of the stream stays unread for the caller. */
-export async function receiveFacts(stream: Readable): Promise<unknown> {
-  const chunks: Buffer[] = [];
+/**
+ * Reads the first line of `stream` (one JSON value) and gives the rest as a stream of its own. Read
+ * through the stream's iterator: putting bytes back (unshift) is lost when the stream has just ended.
+ */
+export async function receiveFacts(stream: Readable): Promise<{ facts: unknown; rest: Readable }> {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
   let size = 0;
+  let after: Buffer | null = null;
   for (;;) {
-    const chunk = (stream.read() as Buffer | null) ?? (await nextChunk(stream));
-    if (chunk === null) break;
-    const newline = chunk.indexOf(0x0a);
+    const next = await chunks.next();
+    if (next.done) break;
+    const newline = next.value.indexOf(0x0a);
     if (newline >= 0) {
-      chunks.push(chunk.subarray(0, newline));
-      // What follows the line is the caller's: put it back.
-      if (newline + 1 < chunk.length) stream.unshift(chunk.subarray(newline + 1));
+      head.push(next.value.subarray(0, newline));
+      after = next.value.subarray(newline + 1);
       break;
     }
-    chunks.push(chunk);
-    size += chunk.length;
+    head.push(next.value);
+    size += next.value.length;
     if (size > MAX_FACTS_BYTES) throw new Error(`a sandbox step's first line passed ${MAX_FACTS_BYTES} bytes`);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = Buffer.concat(head).toString('utf8');
+  let facts: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    facts = JSON.parse(text) as unknown;
   } catch {
     throw new Error(`a sandbox step did not start with its facts line (got ${JSON.stringify(text.slice(0, 200))})`);
   }
-}
-
-function nextChunk(stream: Readable): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      stream.off('readable', onReadable);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-    };
-    const onReadable = () => {
-      const chunk = stream.read() as Buffer | null;
-      if (chunk === null) return;
-      done();
-      resolve(chunk);
-    };
-    const onEnd = () => (done(), resolve(null));
-    const onError = (err: Error) => (done(), reject(err));
-    stream.on('readable', onReadable);
-    stream.once('end', onEnd);
-    stream.once('error', onError);
-  });
+  const remaining = async function* () {
+    if (after && after.length > 0) yield after;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  };
+  return { facts, rest: Readable.from(remaining(), { objectMode: false }) };
 }
 
 export interface TreeLimits {
@@ -87,6 +80,7 @@ export interface ReceivedTree {
 export async function receiveTree(stream: Readable, dest: string, limits: TreeLimits): Promise<ReceivedTree> {
   await mkdir(dest, { recursive: true, mode: 0o700 });
   const result: ReceivedTree = { files: 0, bytes: 0, skipped: 0 };
+  let folders = 0;
   let failure: unknown = null;
   const parser = new Parser({ strict: true });
   const writes: Promise<void>[] = [];
@@ -105,6 +99,8 @@ export async function receiveTree(stream: Readable, dest: string, limits: TreeLi
     if (rel === '') return void entry.resume(); // the folder itself
     if (entry.type === 'Directory') {
       entry.resume();
+      // Folders cost the worker's disk inodes too: as many as files may be, at most.
+      if (++folders > limits.maxFiles) throw new RepoTooLargeError(`${limits.what} has more than ${limits.maxFiles.toLocaleString('en-US')} folders; the limit is ${limits.maxFiles.toLocaleString('en-US')} (${limits.limitNames.files})`);
       await mkdir(pathInside(dest, rel), { recursive: true, mode: 0o755 });
       return;
     }

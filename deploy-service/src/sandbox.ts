@@ -308,7 +308,8 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
