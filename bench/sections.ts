@@ -191,7 +191,7 @@ export async function benchSandbox(ctx: BenchContext): Promise<Row[]> {
       times.walk.push(performance.now() - started);
       started = performance.now();
       await rm(ws.output, { recursive: true, force: true });
-      const step: Step = (argv, name, extra) => runCommand(argv, log, { ...common, support: sandboxed, name: `bench-collect-${round}-${name}`, ...extra });
+      const step: Step = (argv, name, extra) => runCommand(argv, log, { ...common, support: sandboxed, own: true, name: `bench-collect-${round}-${name}`, ...extra });
       const out = await collectOutput({ ws, sandboxed: sandboxed.kind === 'bwrap', log, step, signal: new AbortController().signal }, {
         app: '', outputDir: 'dist', candidates: [], plain: false, probes: [], limits: { maxFiles: 1000, maxBytes: 100 * MB, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } },
       });

@@ -146,6 +146,20 @@ console.log('using secret ' + e.API_SECRET + ' for the build');
     expect((await stack.site(record.id, '/')).body.toString()).toBe('scripted\n');
   });
 
+  it('publishes names with spaces, quotes and non-ASCII characters as they are, from a build', async () => {
+    const names = ['my page.txt', "it's \"quoted\".txt", 'ünïcødé/名前.txt'];
+    const repoUrl = await stack.repo('odd-names', {
+      'build.js': `const fs = require('fs'); fs.mkdirSync('dist/ünïcødé', { recursive: true }); fs.writeFileSync('dist/index.html', 'home'); for (const n of ${JSON.stringify(names)}) fs.writeFileSync('dist/' + n, n);`,
+    });
+    const id = await stack.deploy({ repoUrl, buildCommand: 'node build.js' });
+    expect((await stack.waitFor(id)).status).toBe('deployed');
+    for (const name of names) {
+      const res = await stack.site(id, `/${name.split('/').map(encodeURIComponent).join('/')}`);
+      expect(res.status, name).toBe(200);
+      expect(res.body.toString()).toBe(name);
+    }
+  });
+
   it('deploys the requested branch', async () => {
     const repoUrl = await stack.repo('branches', { 'index.html': 'main branch' }, { extraBranches: { preview: { 'index.html': 'preview branch' } } });
     const id = await stack.deploy({ repoUrl, branch: 'preview' });

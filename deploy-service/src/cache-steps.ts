@@ -149,7 +149,7 @@ export async function keepDisk(use: CacheUse, c: StepContext): Promise<void> {
   const { uid, gid } = await stat(c.ws.src);
   await chown(keep, uid, gid);
   let paths: string[] = [];
-  const result = await c.step([process.execPath, SANDBOX.collect, JSON.stringify({ mode: 'keep' })], 'cache-keep', {
+  const result = await c.step(['/bin/sh', SANDBOX.collect, 'keep', SANDBOX.src, SANDBOX.keep], 'cache-keep', {
     label: '[slipway] cache: keeping node_modules on this worker',
     // The whole disk at /build: a rename from src/ to keep/ must not cross two mounts (EXDEV).
     wholeDisk: true,

@@ -4,7 +4,7 @@
 // copied or unpacked) back into the fresh source and handed to the new build's uid; otherwise they
 // are removed and the archive path is taken. A warm redeploy then costs no unpacking.
 //
-// In the build's sandbox the build itself moves its node_modules folders aside (collect.cjs keep);
+// In the build's sandbox the build itself moves its node_modules folders aside (collect.sh keep);
 // the worker only renames folders it checked, changes owners without following links (chown -R -h),
 // and removes. A kept disk counts in BUILD_CACHE_MB by the blocks its image file holds.
 import { randomBytes } from 'node:crypto';

@@ -1,8 +1,7 @@
-// Taking the output out of a build that has run: Slipway's collect step (sandbox/collect.cjs) runs in
+// Taking the output out of a build that has run: Slipway's collect step (sandbox/collect.sh) runs in
 // the build's sandbox as the build, resolves the app and output folders in the sandbox's own view and
 // sends its facts and a tar stream of the output; the worker receives the files into the work
 // folder's output/ (handoff.ts) and works from that copy only.
-import path from 'node:path';
 import { z } from 'zod';
 import { BuildFailedError, RepoTooLargeError } from '@slipway/shared';
 import type { StepContext } from './cache-steps';
@@ -11,9 +10,11 @@ import { COLLECT_SCRIPT, SANDBOX } from './sandbox';
 
 const FactsSchema = z.object({
   app: z.boolean(),
-  output: z.string().max(4096).nullable().optional(),
-  requested: z.enum(['outside', 'missing']).nullable().optional(),
-  exists: z.record(z.string(), z.boolean()).optional(),
+  /** Which candidate is the output: its index, -1 none, -2 the app folder itself. */
+  chosen: z.number().int().min(-2).optional(),
+  requested: z.enum(['ok', 'outside', 'missing']).nullable().optional(),
+  /** A 0 or 1 per probe, in order. */
+  probes: z.string().regex(/^[01]*$/).optional(),
 });
 
 export interface CollectRequest {
@@ -41,17 +42,17 @@ export interface CollectedOutput {
 
 export async function collectOutput(c: StepContext, request: CollectRequest): Promise<CollectedOutput> {
   const src = c.sandboxed ? SANDBOX.src : c.ws.src;
-  const params = { mode: 'output', src, app: request.app, outputDir: request.outputDir, candidates: request.candidates, plain: request.plain, probes: request.probes };
+  const argv = ['output', src, request.app, request.outputDir ?? '-', request.plain ? '1' : '0', String(request.candidates.length), ...request.candidates, String(request.probes.length), ...request.probes];
   let facts: z.infer<typeof FactsSchema> | null = null;
   let tree: ReceivedTree | null = null;
-  const result = await c.step([process.execPath, c.sandboxed ? SANDBOX.collect : COLLECT_SCRIPT, JSON.stringify(params)], 'collect', {
+  const result = await c.step(['/bin/sh', c.sandboxed ? SANDBOX.collect : COLLECT_SCRIPT, ...argv], 'collect', {
     label: '[slipway] collecting the output',
     stdout: async (stream) => {
       const received = await receiveFacts(stream);
       const parsed = FactsSchema.safeParse(received.facts);
       if (!parsed.success) throw new Error(`the collect step's facts are not what Slipway sends: ${parsed.error.message}`);
       facts = parsed.data;
-      if (facts.app && facts.output != null) tree = await receiveTree(received.rest, c.ws.output, request.limits);
+      if (facts.app && (facts.requested === 'ok' || (facts.chosen ?? -1) !== -1)) tree = await receiveTree(received.rest, c.ws.output, request.limits);
       else received.rest.resume();
     },
   });
@@ -70,6 +71,8 @@ export async function collectOutput(c: StepContext, request: CollectRequest): Pr
   if (!got.app) throw new BuildFailedError(`rootDir "${rootDir}" is no longer a folder of the repository after the build (the build moved it or put a link in its place)`);
   if (got.requested === 'missing') throw new BuildFailedError(`the output folder "${request.outputDir}" (outputDir) does not exist after the build`);
   if (got.requested === 'outside') throw new BuildFailedError(`the output folder "${request.outputDir}" (outputDir) leads outside the repository`);
-  const rel = got.output == null ? '' : path.posix.relative(request.app, got.output);
-  return { dir: tree ? c.ws.output : null, rel, exists: got.exists ?? {}, tree };
+  const chosen = got.chosen ?? -1;
+  const rel = got.requested === 'ok' ? request.outputDir! : chosen >= 0 ? request.candidates[chosen] ?? '' : '';
+  const exists = Object.fromEntries(request.probes.map((probe, i) => [probe, got.probes?.[i] === '1']));
+  return { dir: tree ? c.ws.output : null, rel, exists, tree };
 }

@@ -8,7 +8,7 @@
 // The worker never reads what is inside: it makes the folders, measures, and removes.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, readdir, rm, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, rmdir, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { isAlive } from './sandbox';
@@ -119,14 +119,23 @@ export class BuildDisk {
     return this.image;
   }
 
-  /** Removes everything: the mount and its image, or the folder. */
+  /**
+   * Removes everything: the mount and its image, or the folder. A loop disk is unmounted lazily:
+   * flushing what a build wrote (gigabytes, perhaps) into an image about to be deleted is not worth
+   * waiting for; the loop device lets go of the image once the kernel is done with it.
+   */
   async remove(): Promise<void> {
     if (this.image) {
-      await unmount(this.root).catch(() => undefined);
+      await run('umount', ['-l', this.root], { timeout: TOOL_TIMEOUT_MS }).catch((err: { stderr?: string }) => {
+        // Not mounted (detached to be kept, or never mounted) is fine; anything else keeps the folder.
+        if (!/not mounted|no mount point/i.test(err.stderr ?? '')) throw err;
+      });
       await unlink(this.image).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
-      await rm(this.root, { recursive: true, force: true });
+      await rmdir(this.root).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
       return;
     }
     await removeTree(this.root);
@@ -148,8 +157,9 @@ async function mount(image: string, at: string): Promise<void> {
   await run('mount', ['-o', 'loop,nosuid,nodev,noatime,discard,noinit_itable', image, at], { timeout: TOOL_TIMEOUT_MS });
 }
 
+/** A full unmount: what the build wrote reaches the image (a kept disk is mounted again later). */
 async function unmount(at: string): Promise<void> {
-  await run('umount', [at], { timeout: TOOL_TIMEOUT_MS });
+  await run('umount', [at], { timeout: 5 * 60_000 });
 }
 
 /**

@@ -127,7 +127,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     /** Slipway's own steps: none of the build's variables (its NODE_OPTIONS must not reach them), their own deadline. */
     const step: Step = async (argv, name, extra) => {
       // From the source's root: the app folder may be gone (a build can move it or put a link there).
-      const result = await runCommand(argv, log, { ...common, cwd: ws.src, env: {}, name: `${build}-${name}`, timeoutMs: STEP_TIMEOUT_MS, ...extra });
+      const result = await runCommand(argv, log, { ...common, cwd: ws.src, env: {}, own: true, name: `${build}-${name}`, timeoutMs: STEP_TIMEOUT_MS, ...extra });
       signal.throwIfAborted();
       return result;
     };

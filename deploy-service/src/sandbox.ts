@@ -21,14 +21,14 @@ export const SANDBOX = {
   tmp: '/tmp',
   keep: '/build/keep',
   init: '/run/slipway/init.cjs',
-  collect: '/run/slipway/collect.cjs',
+  collect: '/run/slipway/collect.sh',
   egress: '/run/slipway/egress.sock',
   proxyPort: 3128,
 } as const;
 
 export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
 /** Slipway's own step after a build, run in the sandbox as the build (see the script). */
-export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/collect.cjs');
+export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/collect.sh');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/alternatives', '/etc/nsswitch.conf', '/etc/localtime', '/etc/mime.types'];
 /** Per-build uids when the worker is root (BUILD_UIDS): by default a large range no ordinary account uses. */
