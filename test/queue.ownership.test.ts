@@ -5,7 +5,9 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Queue, createRedis, siteKeys, storageKeys, type Redis } from '@slipway/shared';
+import { createHash } from 'node:crypto';
+import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Redis } from '@slipway/shared';
+import { startWorker } from '../deploy-service/src/worker';
 import { createDeployment } from '../upload-service/src/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
@@ -110,6 +112,34 @@ describe('enqueue', () => {
 
     await s.startWorker();
     expect((await s.waitFor(record.id)).status).toBe('deployed');
+  });
+});
+
+describe('settle', () => {
+  it('a settle whose reply was lost is recorded, not undone: the site stays up and its build is kept', async () => {
+    stack = await startStack({ workers: 0 });
+    const s = stack;
+    const proxy: LossyProxy = await startLossyProxy(s.redisServer.port);
+    cleanup.push(() => proxy.close());
+    const logger = pino({ level: 'silent' });
+    const client: Redis = createRedis(proxy.url, logger);
+    await client.connect();
+    cleanup.push(async () => client.destroy());
+    // Loads the script, so the worker's SETTLE runs as EVALSHA <this sha>, the marker below.
+    await new Queue(client).finish('warmup000001', 'nobody', { liveBuild: 'warmup00' });
+    const settleSha = createHash('sha1').update(QUEUE_SCRIPTS.LUA_HELPERS! + QUEUE_SCRIPTS.SETTLE_SCRIPT!).digest('hex');
+    const worker = await startWorker({ config: s.config, redis: client, storage: s.storage, logger, name: 'lossy' });
+    cleanup.push(() => worker.close({ force: true }));
+
+    proxy.loseReplyTo(settleSha);
+    const id = await s.deploy({ repoUrl: await s.repo('lost-settle', staticSite()) });
+    const record = await s.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    // The slot is done with it (its repeated settle answered, its clean-up run).
+    await waitUntil('the slot to be idle', async () => (worker.slots[0]!.current === null ? true : undefined));
+    expect(await builds(s, id)).toEqual([record.liveBuild]);
+    expect((await s.site(id, '/')).status).toBe(200);
+    expect(await s.queue.stats()).toMatchObject({ waiting: 0, processing: 0 });
   });
 });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import getPort from 'get-port';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { ClaimStalledError, Queue, createRedis, newDeploymentId, type DeploymentRecord, type Redis } from '@slipway/shared';
+import { ClaimStalledError, Queue, createRedis, isRedisUnavailable, newDeploymentId, type DeploymentRecord, type Redis } from '@slipway/shared';
 import { startRedisServer, type RedisServer } from '../dev/redis-server';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
 
@@ -339,6 +339,104 @@ describe('outcomes and pointers', () => {
     expect(await queue.enqueue('nosuchid0001')).toBe('missing');
     expect(await waiting()).toEqual([]);
     expect(await held('A')).toEqual([id]);
+  });
+});
+
+describe('every step a slot repeats after a lost reply answers as the first did', () => {
+  /** A queue on a connection through a proxy that can lose one reply (Redis runs the command; the slot never hears). */
+  async function lossyQueue(): Promise<{ proxy: LossyProxy; lossy: Queue }> {
+    const proxy = await startLossyProxy(server.port);
+    extra.push(proxy);
+    const conn = createRedis(proxy.url, logger, 'lossy');
+    await conn.connect();
+    extra.push({ close: async () => conn.destroy() });
+    const lossy = new Queue(conn);
+    // Each script once, on an id no one holds: the server knows them all, so a lost reply below is
+    // the reply of a script that ran (not of a NOSCRIPT answer, after which the script never ran).
+    await lossy.finish('nosuchid0000', 'Z', { liveBuild: 'none0000' });
+    await lossy.fail('nosuchid0000', 'Z', 'x');
+    await lossy.release('nosuchid0000', 'Z');
+    await lossy.retryLater('nosuchid0000', 'Z', 'x', 1, 0);
+    return { proxy, lossy };
+  }
+  /** Runs `step` with its reply lost (it rejects), then again as the slot's persist() does, once the connection is back. */
+  async function twice<T>(proxy: LossyProxy, marker: string, step: () => Promise<T>): Promise<T> {
+    proxy.loseReplyTo(marker);
+    await expect(step()).rejects.toThrow();
+    for (;;) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!isRedisUnavailable(err)) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
+  it('SETTLE deployed: recorded, with the build it replaced and the id it claimed, nothing written twice', async () => {
+    const { proxy, lossy } = await lossyQueue();
+    const id = await queued();
+    await claim('A');
+    await lossy.start(id, 'A');
+    await lossy.finish(id, 'A', { liveBuild: 'first000' });
+    await queue.redeploy(id);
+    await claim('A');
+    await lossy.start(id, 'A');
+    const next = await queued();
+    const result = await twice(proxy, 'second00', () => lossy.finish(id, 'A', { liveBuild: 'second00' }, { claimNext: true }));
+    expect(result).toEqual({ recorded: true, previousBuild: 'first000', next });
+    expect(await record(id)).toMatchObject({ status: 'deployed', liveBuild: 'second00' });
+    expect(await held('A')).toEqual([next]);
+    // Another slot's repeat, or a different outcome, is still not this slot's.
+    expect((await queue.finish(id, 'B', { liveBuild: 'second00' })).recorded).toBe(false);
+    expect((await queue.fail(id, 'A', 'late')).recorded).toBe(false);
+  });
+
+  it.each([
+    ['fail', (q: Queue, id: string) => q.fail(id, 'A', 'the build broke'), 'failed'],
+    ['canceled', (q: Queue, id: string) => q.canceled(id, 'A'), 'canceled'],
+  ] as const)('SETTLE %s: recorded', async (_name, step, status) => {
+    const { proxy, lossy } = await lossyQueue();
+    const id = await queued();
+    await claim('A');
+    await lossy.start(id, 'A');
+    expect((await twice(proxy, id, () => step(lossy, id))).recorded).toBe(true);
+    expect(await record(id)).toMatchObject({ status });
+    await nothingLeft();
+  });
+
+  it('RELEASE: released once, the attempt handed back once', async () => {
+    const { proxy, lossy } = await lossyQueue();
+    const id = await queued();
+    await claim('A');
+    await lossy.start(id, 'A');
+    expect(await twice(proxy, id, () => lossy.release(id, 'A'))).toBe('released');
+    expect(await record(id)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(await waiting()).toEqual([id]);
+  });
+
+  it('RETRY: retrying once (one entry in the delayed set), and dead once on the last attempt', async () => {
+    const { proxy, lossy } = await lossyQueue();
+    const id = await queued();
+    await claim('A');
+    await lossy.start(id, 'A');
+    expect(await twice(proxy, id, () => lossy.retryLater(id, 'A', 'S3 is down', MAX_ATTEMPTS, 60_000))).toBe('retrying');
+    expect(await redis.zCard('build-queue:delayed')).toBe(1);
+    await redis.zRem('build-queue:delayed', id);
+    await redis.lPush('build-queue', id);
+    await claim('A');
+    await lossy.start(id, 'A');
+    expect(await twice(proxy, id, () => lossy.retryLater(id, 'A', 'S3 is down', 1, 0))).toBe('dead');
+    expect(await queue.dead()).toEqual([expect.objectContaining({ id })]);
+  });
+
+  it('a repeat by a slot that never held the id is still lost', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.release(id, 'B')).toBe('lost');
+    expect(await queue.retryLater(id, 'B', 'x', MAX_ATTEMPTS, 0)).toBe('lost');
+    expect(await record(id)).toMatchObject({ status: 'building', worker: 'A' });
   });
 });
 

@@ -212,8 +212,9 @@ export class Slot {
       await this.settleFailure(record, log, abort.signal, err, started, logger);
     } finally {
       this.build = null;
-      // A build that did not go live leaves nothing behind.
-      if (!deployed) await this.removeOutput(id, build, logger);
+      // A build that did not go live leaves nothing behind. Read again first: a settle whose reply
+      // was lost may have made it live after all, and a live build is never removed.
+      if (!deployed) await this.removeUnlessLive(id, build, logger);
     }
   }
 
@@ -249,6 +250,14 @@ export class Slot {
     }
     if (outcome === 'lost') logger.warn({ ms }, 'build ended, but the deployment is no longer this slot\'s: outcome not recorded');
     else logger.info({ ms, outcome, reason: err instanceof Error ? err.message.split('\n')[0] : undefined }, 'build ended');
+  }
+
+  private async removeUnlessLive(id: string, build: string, logger: Logger): Promise<void> {
+    const live = await this.deps.queue.liveBuild(id).catch(() => undefined);
+    if (live === build) return;
+    // Redis cannot say: kept for now; the next build of this id removes what never went live.
+    if (live === undefined) return logger.warn({ build }, 'could not read whether a build went live; its output is left for the next build of this deployment');
+    await this.removeOutput(id, build, logger);
   }
 
   private async removeOutput(id: string, build: string, logger: Logger): Promise<void> {

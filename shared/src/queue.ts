@@ -63,13 +63,19 @@ local function settle_canceled(record, now, why)
   redis.call('HSET', record, 'status', 'canceled', 'error', why, 'finishedAt', now)
   redis.call('HDEL', record, 'cancelRequested')
 end
--- The owner lets go of a started build (release, retry): 'lost' when it no longer held it,
--- 'canceled' when a cancel is pending (that wins), nil when the caller decides what comes next.
-local function let_go(record, processing, id, now)
-  if redis.call('LREM', processing, 0, id) == 0 then return 'lost' end
+-- The owner lets go of a started build (release, retry): 'lost' when it no longer held it, or the
+-- outcome it recorded then when this is its repeat (a lost reply: the mark tells); 'canceled' when a
+-- cancel is pending (that wins), nil when the caller decides what comes next (and marks it).
+local function let_go(record, processing, id, now, slot)
+  if redis.call('LREM', processing, 0, id) == 0 then
+    local settled = redis.call('HGET', record, 'settled') or ''
+    if string.sub(settled, 1, #slot + 1) == slot .. ' ' then return string.sub(settled, #slot + 2) end
+    return 'lost'
+  end
   redis.call('HDEL', record, 'worker')
   if redis.call('HGET', record, 'cancelRequested') == '1' then
     settle_canceled(record, now, 'canceled while building')
+    redis.call('HSET', record, 'settled', slot .. ' canceled')
     return 'canceled'
   end
   return nil
@@ -152,7 +158,7 @@ if #KEYS >= 7 then
   redis.call('HSET', running, label, id)
 end
 redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now)
-redis.call('HDEL', record, 'error', 'finishedAt')
+redis.call('HDEL', record, 'error', 'finishedAt', 'settled')
 redis.call('HINCRBY', record, 'attempts', 1)
 return 'started'
 `;
@@ -163,16 +169,33 @@ return 'started'
 // same step: the branch alias to this deployment, and production too when it built the production
 // branch and production is not pinned by a rollback; never to a deployment older than the one they
 // point at (a slow build finishing late), and never for a failure.
+// Safe to repeat: the step leaves a mark (settled = "<slot> <outcome> <build>"), so a slot asking again
+// after a lost reply is told its outcome was recorded, with the same replaced build and the id the
+// first ask claimed, and nothing is written twice.
 const SETTLE_SCRIPT = `
 -- KEYS: record, processing, queue, [project, projectBranches]
--- ARGV: id, slot, liveBuild ('' for none), aliasLabel, createdMs, production ('1'/'0'), claimNext ('1'/'0'), field, value, ...
+-- ARGV: id, slot, liveBuild ('' for none), aliasLabel, createdMs, production ('1'/'0'), claimNext ('1'/'0'), outcome, field, value, ...
+-- Returns {recorded (1/0), the build this one replaced ('' for none), the next id claimed ('' for none)}:
+--   {0, '', ''} when the slot did not own the build (nothing written).
 local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
-local id, slot, build, label, at, production = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-if redis.call('LREM', processing, 0, id) == 0 then return {0, '', ''} end
+local id, slot, build, label, at, production, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[8]
+local mark = slot .. ' ' .. outcome .. ' ' .. build
+if redis.call('LREM', processing, 0, id) == 0 then
+  if redis.call('HGET', record, 'settled') == mark then
+    local held = redis.call('LRANGE', processing, 0, 0)
+    local nextId = ''
+    if ARGV[7] == '1' and redis.call('LLEN', processing) == 1 then nextId = held[1] end
+    return {1, redis.call('HGET', record, 'replacedBuild') or '', nextId}
+  end
+  return {0, '', ''}
+end
 if redis.call('HGET', record, 'worker') ~= slot or redis.call('HGET', record, 'status') ~= 'building' then return {0, '', ''} end
 local previous = redis.call('HGET', record, 'liveBuild') or ''
-if build ~= '' then redis.call('HSET', record, 'liveBuild', build) end
-redis.call('HSET', record, unpack(ARGV, 8))
+if build ~= '' then
+  redis.call('HSET', record, 'liveBuild', build)
+  if previous ~= '' then redis.call('HSET', record, 'replacedBuild', previous) else redis.call('HDEL', record, 'replacedBuild') end
+end
+redis.call('HSET', record, 'settled', mark, unpack(ARGV, 9))
 redis.call('HDEL', record, 'cancelRequested')
 if build ~= '' and #KEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
   local project, branches = KEYS[4], KEYS[5]
@@ -197,13 +220,15 @@ return {1, previous, nextId}
 // the attempt handed back (a shutdown is not the deployment's failure). A cancel asked for meanwhile
 // wins: the deployment ends canceled instead.
 const RELEASE_SCRIPT = `
--- KEYS: record, processing, queue     ARGV: id, now
+-- KEYS: record, processing, queue     ARGV: id, now, slot
+-- Returns 'released', 'canceled' (a cancel was pending), or 'lost' (the slot did not hold it); a
+-- repeat after a lost reply returns what the first call did.
 local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
-local id, now = ARGV[1], ARGV[2]
-local outcome = let_go(record, processing, id, now)
+local id, now, slot = ARGV[1], ARGV[2], ARGV[3]
+local outcome = let_go(record, processing, id, now, slot)
 if outcome then return outcome end
 redis.call('HINCRBY', record, 'attempts', -1)
-redis.call('HSET', record, 'status', 'queued', 'queuedAt', now)
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'settled', slot .. ' released')
 redis.call('RPUSH', queue, id)
 return 'released'
 `;
@@ -212,19 +237,21 @@ return 'released'
 // last attempt. A cancel asked for meanwhile wins.
 const RETRY_SCRIPT = `
 -- KEYS: record, processing, delayed, dead, deadReasons
--- ARGV: id, maxAttempts, dueAtMs, reason, now
+-- ARGV: id, maxAttempts, dueAtMs, reason, now, slot
+-- Returns 'retrying', 'dead' (its last attempt), 'canceled' (a cancel was pending), or 'lost' (the
+-- slot did not hold it); a repeat after a lost reply returns what the first call did.
 local record, processing, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local id, maxAttempts, dueAt, why, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local outcome = let_go(record, processing, id, now)
+local id, maxAttempts, dueAt, why, now, slot = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local outcome = let_go(record, processing, id, now, slot)
 if outcome then return outcome end
 local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
 if attempts >= maxAttempts then
   local reason = 'gave up after ' .. attempts .. ' attempts: ' .. why
-  redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
+  redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now, 'settled', slot .. ' dead')
   bury(dead, reasons, id, reason, now)
   return 'dead'
 end
-redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', 'attempt ' .. attempts .. ' failed: ' .. why .. '; retrying')
+redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', 'attempt ' .. attempts .. ' failed: ' .. why .. '; retrying', 'settled', slot .. ' retrying')
 redis.call('ZADD', delayed, dueAt, id)
 return 'retrying'
 `;
@@ -339,7 +366,7 @@ local status = redis.call('HGET', record, 'status')
 if not status then return 'missing' end
 if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return status end
 if redis.call('HEXISTS', record, 'removing') == 1 then return 'removing' end
-redis.call('HDEL', record, 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested')
+redis.call('HDEL', record, 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested', 'settled')
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'attempts', '0')
 redis.call('DEL', log)
 redis.call('LREM', dead, 0, id)
@@ -553,7 +580,7 @@ export class Queue {
 
   /** Puts a started build back at the tail of the list (it runs next), unless a cancel is pending. */
   async release(id: string, slot: string): Promise<ReleaseResult> {
-    return (await this.script(RELEASE_SCRIPT, [recordKey(id), processingKey(slot), QUEUE_KEY], [id, now()])) as ReleaseResult;
+    return (await this.script(RELEASE_SCRIPT, [recordKey(id), processingKey(slot), QUEUE_KEY], [id, now(), slot])) as ReleaseResult;
   }
 
   /**
@@ -562,7 +589,7 @@ export class Queue {
    */
   async retryLater(id: string, slot: string, reason: string, maxAttempts: number, delayMs: number): Promise<RetryResult> {
     const keys = [recordKey(id), processingKey(slot), DELAYED_KEY, DEAD_KEY, DEAD_REASONS_KEY];
-    return (await this.script(RETRY_SCRIPT, keys, [id, String(maxAttempts), String(Date.now() + delayMs), reason, now()])) as RetryResult;
+    return (await this.script(RETRY_SCRIPT, keys, [id, String(maxAttempts), String(Date.now() + delayMs), reason, now(), slot])) as RetryResult;
   }
 
   /** Moves a claimed id that can never run to the dead list, with the reason. */
@@ -715,7 +742,7 @@ export class Queue {
         alias = [label, String(Date.parse(createdAt ?? '') || 0), production === '1' ? '1' : '0'];
       }
     }
-    const [recorded, previous, next] = (await this.script(SETTLE_SCRIPT, keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', ...args])) as [number, string, string];
+    const [recorded, previous, next] = (await this.script(SETTLE_SCRIPT, keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', fields.status ?? '', ...args])) as [number, string, string];
     return { recorded: recorded === 1, previousBuild: previous || null, next: next || null };
   }
 

@@ -48,6 +48,10 @@ export const DeploymentRecordSchema = z.object({
   attempts: count.default(0),
   error: z.string().optional(),
   worker: z.string().optional(),
+  /** The mark the outcome's SETTLE left ("<slot> <status> <build>"), so a repeat of it after a lost reply is known. */
+  settled: z.string().optional(),
+  /** The build a deployed build replaced as live, for a repeated SETTLE to answer the same. */
+  replacedBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
   createdAt: z.string(),
   queuedAt: z.string().optional(),
   startedAt: z.string().optional(),
