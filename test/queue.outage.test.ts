@@ -7,6 +7,7 @@ import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
 import { startStack, startStackOn, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';
+import { startLossyProxy } from './harness/lossy-proxy';
 
 const FAST = { HEARTBEAT_TTL_SECONDS: '2', REAPER_INTERVAL_SECONDS: '1', RETRY_BASE_MS: '300' };
 
@@ -91,5 +92,51 @@ describe('S3 outages', () => {
     expect(await stack!.queue.dead()).toEqual([{ id, reason: record.error, at: record.finishedAt }]);
     expect(await stack!.queue.stats()).toMatchObject({ waiting: 0, processing: 0, delayed: 0, dead: 1 });
     await storage.start();
+  });
+});
+
+describe('a silent S3 (it takes connections and never answers)', () => {
+  it('a build gives up its attempt naming S3, /readyz answers within 2 s naming s3, a site read answers 503', { timeout: 90_000 }, async () => {
+    // The proxy forwards every request to the run's s3rver and, once silenced, passes no answer back.
+    const proxy = await startLossyProxy(Number(new URL(inject('s3Endpoint')).port));
+    const s3Endpoint = `http://127.0.0.1:${new URL(proxy.url).port}`;
+    try {
+      stack = await startStackOn(
+        { s3Endpoint, gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') },
+        { workers: 1, env: { S3_TIMEOUT_SECONDS: '2', RETRY_BASE_MS: '60000', SITE_CACHE_MB: '0' } },
+      );
+      const served = await stack.deploy({ repoUrl: await stack.repo('silent-served', staticSite()) });
+      expect((await stack.waitFor(served)).status).toBe('deployed');
+      expect((await stack.site(served, '/')).status).toBe(200); // its manifest is now in memory
+      for (const worker of stack.workers.splice(0)) await worker.close();
+      const id = await stack.deploy({ repoUrl: await stack.repo('silent-build', staticSite()) });
+
+      proxy.silence();
+      let started = Date.now();
+      const ready = await fetch(`${stack.api}/readyz`);
+      const readyMs = Date.now() - started;
+      expect(readyMs).toBeLessThan(2000);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ redis: 'ok', s3: 'unavailable' });
+
+      started = Date.now();
+      const file = await stack.site(served, '/css/site.css');
+      const siteMs = Date.now() - started;
+      expect(siteMs).toBeLessThan(12_000);
+      expect(file.status).toBe(503);
+      expect(JSON.parse(file.body.toString()).error.message).toMatch(/^object storage \(S3\) is unavailable/);
+
+      started = Date.now();
+      await stack.startWorker();
+      const record = await waitUntil('the attempt to give up', async () => {
+        const r = await stack!.queue.get(id);
+        return r?.error ? r : undefined;
+      }, 30_000);
+      console.log(`silent S3 (S3_TIMEOUT_SECONDS=2): /readyz ${readyMs} ms, a site file ${siteMs} ms, a build's attempt ${Date.now() - started} ms`);
+      expect(record).toMatchObject({ status: 'queued', attempts: 1 });
+      expect(record.error).toMatch(/^attempt 1 failed: platform error: object storage \(S3\) is unavailable \(no answer in time\); retrying$/);
+    } finally {
+      await proxy.close();
+    }
   });
 });

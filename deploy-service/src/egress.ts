@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { chmod, rm } from 'node:fs/promises';
-import { isIpAddress, nonPublicRange } from '@slipway/shared';
+import { isIpAddress, nonPublicRange, withDeadline } from '@slipway/shared';
 
 export interface EgressPolicy {
   /**
@@ -163,7 +163,7 @@ export async function resolveTarget(host: string, port: number, policy: EgressPo
   else {
     if (!/^[a-z0-9.-]+$/.test(name)) throw new Refused(`${JSON.stringify(name)} is not a host name`);
     try {
-      addresses = (await withDeadline(lookup(name, { all: true, verbatim: true }), LOOKUP_TIMEOUT_MS)).map((a) => a.address);
+      addresses = (await withDeadline(lookup(name, { all: true, verbatim: true }), LOOKUP_TIMEOUT_MS, `${name} did not resolve within ${LOOKUP_TIMEOUT_MS} ms`)).map((a) => a.address);
     } catch {
       throw new Refused(`${name} does not resolve`);
     }
@@ -178,11 +178,4 @@ export async function resolveTarget(host: string, port: number, policy: EgressPo
   const first = addresses[0];
   if (!first) throw new Refused(`${name} does not resolve`);
   return first;
-}
-
-/** `promise`, or a rejection once `ms` have passed. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -8,6 +8,7 @@ import {
   ClaimStalledError,
   Queue,
   describeError,
+  describeFailure,
   isRedisUnavailable,
   newBuildId,
   storageKeys,
@@ -241,7 +242,7 @@ export class Slot {
       this.claimedNext = result.next;
       outcome = recorded(result.recorded, 'failed');
     } else {
-      const reason = `platform error: ${describeError(err)}`;
+      const reason = `platform error: ${describeFailure(err)}`;
       const delay = retryDelay(config.retryBaseMs, record.attempts);
       log.line(`[slipway] ${reason}`);
       await this.closeLog(id, log);

@@ -26,3 +26,11 @@ export async function forEachBounded<T>(items: AsyncIterable<T> | Iterable<T>, l
   await Promise.all(inFlight);
   if (failure) throw failure.error;
 }
+
+/** `promise`, or a rejection with `message` once `ms` have passed (the promise itself is left to settle). */
+export function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  promise.catch(() => undefined);
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -36,6 +36,7 @@ const EnvSchema = z.object({
   S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_FORCE_PATH_STYLE: z.enum(['0', '1'], { error: 'must be 0 or 1' }).optional(),
+  S3_TIMEOUT_SECONDS: int(30, 1, 3600),
   S3_BUCKET: z
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
@@ -149,6 +150,8 @@ export interface Config {
     readonly bucket: string;
     readonly accessKeyId: string | undefined;
     readonly secretAccessKey: string | undefined;
+    /** An S3 connection idle this long (no byte either way) ends its request as unavailable. */
+    readonly timeoutMs: number;
   };
   readonly baseDomain: string;
   /** The public address of a deployed site; `{id}` stands for the deployment id. */
@@ -257,6 +260,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bucket: e.S3_BUCKET,
       accessKeyId: e.AWS_ACCESS_KEY_ID,
       secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+      timeoutMs: e.S3_TIMEOUT_SECONDS * 1000,
     }),
     baseDomain: e.BASE_DOMAIN.toLowerCase(),
     siteUrlTemplate: e.SITE_URL_TEMPLATE ?? `http://{id}.${e.BASE_DOMAIN.toLowerCase()}:${e.PORT}/`,

@@ -5,6 +5,7 @@ export * from './errors';
 export * from './ids';
 export * from './logger';
 export * from './net-policy';
+export * from './outage';
 export * from './paths';
 export * from './queue';
 export * from './record';

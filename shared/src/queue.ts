@@ -14,6 +14,8 @@ const DEAD_KEY = 'build-queue:dead';
 const DEAD_REASONS_KEY = 'build-queue:dead:reasons';
 const DELAYED_KEY = 'build-queue:delayed';
 const REAPER_LOCK_KEY = 'build-queue:reaper-lock';
+/** Written by every readiness probe: proves Redis answers and takes writes (a full Redis refuses them). */
+const READY_KEY = 'build-queue:ready';
 const PROCESSING_PREFIX = 'build-queue:processing:';
 const HEARTBEAT_PREFIX = 'build-queue:heartbeat:';
 /** Pub/sub channel on which a cancel request names the deployment id to stop. */
@@ -651,6 +653,11 @@ export class Queue {
 
   async cancel(id: string): Promise<CancelResult> {
     return (await this.script(CANCEL_SCRIPT, [recordKey(id), QUEUE_KEY, DELAYED_KEY], [id, now(), CANCEL_CHANNEL])) as CancelResult;
+  }
+
+  /** One small write (O(1)): rejects when Redis cannot take one (down, read-only, out of memory). */
+  async ready(): Promise<void> {
+    await this.redis.set(READY_KEY, new Date().toISOString(), { expiration: { type: 'EX', value: 60 } });
   }
 
   async isCancelRequested(id: string): Promise<boolean> {

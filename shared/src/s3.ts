@@ -16,6 +16,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Config } from './config';
+import { UnavailableError, describeError } from './errors';
 
 export interface StoredObject {
   body: Readable;
@@ -32,6 +33,10 @@ export interface StoredObject {
  * SDK's default 50 or opening ones it then drops.
  */
 export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S3Client {
+  // A silent S3 must end every request: connecting within 5 s, then no socket idle longer than
+  // S3_TIMEOUT_SECONDS (an upload or download that makes progress goes on), and at most 15 minutes
+  // whole. requestTimeout without throwOnRequestTimeout only logs a warning (@smithy/node-http-handler 4.14).
+  const timeouts = { connectionTimeout: 5_000, socketTimeout: s3.timeoutMs, requestTimeout: 15 * 60_000, throwOnRequestTimeout: true };
   const agent = { keepAlive: true, maxSockets: Math.max(DEFAULT_SOCKETS, transfers), maxFreeSockets: Math.max(DEFAULT_SOCKETS, transfers) };
   return new S3Client({
     region: s3.region,
@@ -44,8 +49,7 @@ export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
-    // Without these a silent S3 hangs a build (with a live heartbeat) for ever.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 60_000, httpAgent: new http.Agent(agent), httpsAgent: new https.Agent(agent) },
+    requestHandler: { ...timeouts, httpAgent: new http.Agent(agent), httpsAgent: new https.Agent(agent) },
   });
 }
 
@@ -55,24 +59,60 @@ const DEFAULT_SOCKETS = 50;
 /** Tries of one streamed upload before its error is the caller's. */
 const PUT_FILE_ATTEMPTS = 3;
 
+/**
+ * S3 did not answer, or answered that it is not well: the error names object storage, whatever the
+ * SDK said, and only the kind of failure (its address, say, stays in the cause, for the logs).
+ */
+export class S3UnavailableError extends UnavailableError {
+  constructor(cause: unknown) {
+    super(`object storage (S3) is unavailable (${failureKind(cause)})`, cause);
+    this.name = 'S3UnavailableError';
+  }
+}
+
+/** A word for how a call failed: its code, an HTTP status, or its error's name. */
+export function failureKind(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number } } | null;
+  if (typeof e?.code === 'string') return e.code;
+  if (e?.$metadata?.httpStatusCode) return `HTTP ${e.$metadata.httpStatusCode}`;
+  if (e?.name === 'TimeoutError') return 'no answer in time';
+  return typeof e?.name === 'string' ? e.name : describeError(err).slice(0, 60);
+}
+
 export class Storage {
   constructor(
     readonly client: S3Client,
     readonly bucket: string,
   ) {}
 
-  /** Creates the bucket when it does not exist (local stacks and tests; compose has an init step). */
-  async ensureBucket(): Promise<void> {
+  /**
+   * One request; an unavailable S3 becomes S3UnavailableError, and so does a caller's deadline (a
+   * signal aborted with a TimeoutError, as AbortSignal.timeout does); any other abort (a cancel) is the caller's.
+   */
+  private async call<T>(request: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return await request();
     } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+      if (err instanceof S3UnavailableError) throw err;
+      if (signal?.aborted) throw (signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError' ? new S3UnavailableError(signal.reason) : err;
+      if (isS3Unavailable(err)) throw new S3UnavailableError(err);
+      throw err;
     }
   }
 
-  async ping(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+  /** Creates the bucket when it does not exist (local stacks and tests; compose has an init step). */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.call(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.call(() => this.client.send(new CreateBucketCommand({ Bucket: this.bucket })));
+    }
+  }
+
+  /** One cheap request (readiness); `signal` bounds it. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.call(() => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal }), signal);
   }
 
   /**
@@ -96,30 +136,28 @@ export class Storage {
     const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
     const body = handle.createReadStream(); // closes the handle when it ends or is destroyed
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: size,
-          ContentType: options.contentType,
-          Metadata: options.mode === undefined ? undefined : { mode: (options.mode & 0o777).toString(8) },
-        }),
-        { abortSignal: options.signal },
-      );
+      const command = new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: size,
+        ContentType: options.contentType,
+        Metadata: options.mode === undefined ? undefined : { mode: (options.mode & 0o777).toString(8) },
+      });
+      await this.call(() => this.client.send(command, { abortSignal: options.signal }), options.signal);
     } finally {
       body.destroy();
     }
   }
 
   async putText(key: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType }));
+    await this.call(() => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: text, ContentType: contentType })));
   }
 
   /** The object's body as a stream (or the bytes `start`–`end` of it, inclusive), or null when there is no such key. */
   async get(key: string, range?: { start: number; end: number }, signal?: AbortSignal): Promise<StoredObject | null> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }), { abortSignal: signal });
+      const res = await this.call(() => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }), { abortSignal: signal }), signal);
       const mode = res.Metadata?.mode ? parseInt(res.Metadata.mode, 8) : undefined;
       return { body: res.Body as Readable, mode: Number.isInteger(mode) ? mode : undefined, contentType: res.ContentType, contentLength: res.ContentLength, etag: res.ETag };
     } catch (err) {
@@ -132,7 +170,7 @@ export class Storage {
   async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })));
       for (const obj of page.Contents ?? []) {
         if (obj.Key) yield { key: obj.Key, size: obj.Size ?? 0 };
       }
@@ -144,7 +182,7 @@ export class Storage {
   async *listFolders(prefix: string): AsyncGenerator<string> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      const page = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token })));
       for (const common of page.CommonPrefixes ?? []) {
         if (common.Prefix) yield common.Prefix.slice(prefix.length).replace(/\/$/, '');
       }
@@ -174,9 +212,7 @@ export class Storage {
     // s3rver sometimes answers 500 to DeleteObjects on keys under a `/` prefix (a race inside it); retry.
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
-        );
+        const res = await this.call(() => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } })));
         const failed = res.Errors ?? [];
         if (failed.length === 0) return;
         if (attempt >= 3) throw new Error(`could not delete ${failed.length} objects, e.g. ${failed[0]?.Key}: ${failed[0]?.Message}`);
@@ -196,9 +232,12 @@ export function isNotFound(err: unknown): boolean {
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'EAI_AGAIN']);
 
-/** True for errors that mean "S3 is not reachable or not well right now". */
+/** True for errors that mean "S3 is not reachable or not well right now" (a timeout included). */
 export function isS3Unavailable(err: unknown): boolean {
+  if (err instanceof S3UnavailableError) return true;
   if (err instanceof S3ServiceException) return (err.$metadata.httpStatusCode ?? 500) >= 500;
+  // The HTTP handler's own timeouts (connection, idle socket, whole request).
+  if ((err as { name?: unknown } | null)?.name === 'TimeoutError') return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && NETWORK_CODES.has(code);
 }

@@ -14,9 +14,10 @@ import {
   describeError,
   formatBytes,
   isDeploymentId,
-  isRedisUnavailable,
+  describeFailure,
+  outageOf,
+  withDeadline,
   publicRecord,
-  isS3Unavailable,
   type Config,
   type DeploymentRecord,
   type Logger,
@@ -58,6 +59,8 @@ const STATUS_BY_CODE: Record<string, number> = {
 };
 
 const LOG_POLL_MS = 500;
+/** Each readiness check's deadline: Kubernetes waits 1 s for a probe by default, compose 5 s. */
+const READY_DEADLINE_MS = 900;
 
 export function createApp(deps: AppDeps): express.Express {
   const { queue, config } = deps;
@@ -170,14 +173,21 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
-  // Readiness: Redis and S3 answer, so requests can be served (readinessProbe, compose healthcheck).
+  // Readiness: Redis takes a write and S3 answers, so requests can be served (readinessProbe, compose
+  // healthcheck). Two O(1) calls in parallel, each given READY_DEADLINE_MS: the answer comes within
+  // a probe's budget whatever Redis or S3 is doing, and names the part that is down.
   app.get('/readyz', async (_req, res) => {
-    // The reasons go to the log, not the answer: they can name internal addresses.
-    const check = (what: string) => (err: unknown) => {
-      deps.logger.warn({ err: describeError(err), what }, 'readiness check failed');
-      return 'unavailable';
+    const check = async (what: 'redis' | 's3', probe: () => Promise<unknown>) => {
+      try {
+        await withDeadline(probe(), READY_DEADLINE_MS, `${what} did not answer within ${READY_DEADLINE_MS} ms`);
+        return 'ok';
+      } catch (err) {
+        // The reasons go to the log, not the answer: they can name internal addresses.
+        deps.logger.warn({ err: describeError(err), what }, 'readiness check failed');
+        return outageOf(err) === 'redis-oom' ? 'out of memory' : 'unavailable';
+      }
     };
-    const [redis, s3] = await Promise.all([queue.stats().then(() => 'ok', check('redis')), deps.storage.ping().then(() => 'ok', check('s3'))]);
+    const [redis, s3] = await Promise.all([check('redis', () => queue.ready()), check('s3', () => deps.storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)))]);
     res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
   });
 
@@ -256,8 +266,9 @@ function toHttpError(err: unknown): { status: number; code: string; message: str
     return { status: 413, code: 'BODY_TOO_LARGE', message: `the request body is larger than ${limit}; the limit is ${limit}` };
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return { status: 415, code: 'INVALID_INPUT', message: describeError(err) };
-  if (isRedisUnavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'Redis is unavailable; try again shortly' };
-  if (isS3Unavailable(err)) return { status: 503, code: 'UNAVAILABLE', message: 'object storage is unavailable; try again shortly' };
+  // S3 first: some of its network errors carry the same codes as Redis's. The message names the part, not its address.
+  const outage = outageOf(err);
+  if (outage !== null) return { status: 503, code: 'UNAVAILABLE', message: `${describeFailure(err)}; try again shortly` };
   // Any other error is ours; its text may hold internals, so the client gets a generic line.
   return { status: 500, code: 'INTERNAL', message: 'internal error; the server log has the details' };
 }

@@ -140,6 +140,8 @@ export interface SitesOptions {
   cacheFileBytes?: number;
 }
 
+/** A site's read of S3 (a manifest, a small file, the start of a large one) gives up after this: a visitor does not wait longer. */
+const SITE_READ_MS = 10_000;
 /** Manifests in memory: up to this many bytes of JSON (a 20,000-file site's is about 2 MB). */
 const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -155,7 +157,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
     sizeCalculation: (v) => ('bytes' in v ? Math.max(1, v.bytes) : 1),
     // Concurrent requests for one build share one read.
     fetchMethod: async (_key, _stale, { context }) => {
-      const object = await storage.get(siteKeys.manifest(context.id, context.build));
+      const object = await storage.get(siteKeys.manifest(context.id, context.build), undefined, AbortSignal.timeout(SITE_READ_MS));
       if (!object) return NO_MANIFEST;
       const text = (await readAll(object.body)).toString('utf8');
       return { manifest: JSON.parse(text) as SiteManifest, bytes: text.length };
@@ -167,7 +169,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
           maxSize: cacheBytes,
           sizeCalculation: (b) => Math.max(1, b.length),
           fetchMethod: async (key) => {
-            const object = await storage.get(key);
+            const object = await storage.get(key, undefined, AbortSignal.timeout(SITE_READ_MS));
             return object ? readAll(object.body) : undefined;
           },
         })
@@ -268,7 +270,11 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
       res.end(range ? body.subarray(range.start, range.end + 1) : body);
       return;
     }
-    const object = await storage.get(key, range ?? undefined);
+    // Bounded until S3 starts answering; then the body may take as long as the client does (S3's idle
+    // socket timeout still ends a transfer that stalls).
+    const started = new AbortController();
+    const timer = setTimeout(() => started.abort(new DOMException(`S3 did not start answering within ${SITE_READ_MS} ms`, 'TimeoutError')), SITE_READ_MS);
+    const object = await storage.get(key, range ?? undefined, started.signal).finally(() => clearTimeout(timer));
     if (!object) return missing(res);
     await pipeline(object.body, res);
   }
