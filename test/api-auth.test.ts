@@ -139,6 +139,28 @@ describe('failed tokens are throttled per address', () => {
   });
 });
 
+describe('TRUST_PROXY', () => {
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    for (const s of stacks) await s.close();
+  });
+  const wrongFrom = (s: Stack, forwarded: string) =>
+    fetch(`${s.api}/deploy`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-0123456789abcdef', 'content-type': 'application/json', 'x-forwarded-for': forwarded }, body: '{}' }).then((r) => r.status);
+
+  it('behind one proxy (TRUST_PROXY=1), limits count each forwarded client on its own', async () => {
+    const s = await startStack({ workers: 0, env: { API_TOKENS: TOKEN, AUTH_FAILURE_LIMIT: '2', TRUST_PROXY: '1' } });
+    stacks.push(s);
+    expect([await wrongFrom(s, '203.0.113.7'), await wrongFrom(s, '203.0.113.7'), await wrongFrom(s, '203.0.113.7')]).toEqual([401, 401, 429]);
+    expect(await wrongFrom(s, '198.51.100.9')).toBe(401);
+  });
+
+  it('unset, X-Forwarded-For is believed from no one: a client cannot escape its limit by naming another address', async () => {
+    const s = await startStack({ workers: 0, env: { API_TOKENS: TOKEN, AUTH_FAILURE_LIMIT: '2' } });
+    stacks.push(s);
+    expect([await wrongFrom(s, '203.0.113.7'), await wrongFrom(s, '203.0.113.8'), await wrongFrom(s, '203.0.113.9')]).toEqual([401, 401, 429]);
+  });
+});
+
 describe('configuration', () => {
   it('warns at start when the API listens beyond loopback without API_HOSTS', async () => {
     const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {

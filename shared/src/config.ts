@@ -65,6 +65,10 @@ const EnvSchema = z.object({
   REAPER_INTERVAL_SECONDS: int(10, 1, 3600),
   RETRY_BASE_MS: int(10_000, 1, 3_600_000),
   ALLOW_PRIVATE_NETWORKS: flag,
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(\d{1,2}|[0-9a-f.:/,\s]+|loopback|linklocal|uniquelocal)$/i, 'must be a number of proxy hops (1 for one ingress), or a comma-separated list of proxy addresses or CIDR ranges')
+    .optional(),
   GIT_ALLOWED_HOSTS: z
     .string()
     .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
@@ -172,6 +176,11 @@ export interface Config {
   /** First retry delay after a platform failure; doubled for each further attempt, with jitter. */
   readonly retryBaseMs: number;
   readonly allowPrivateNetworks: boolean;
+  /**
+   * Which proxies in front of the API to believe about the client's address (X-Forwarded-For): a hop
+   * count, or their addresses; false (the default) believes none, so limits count the socket's address.
+   */
+  readonly trustProxy: number | string | false;
   /** When set, the only hosts repositories may come from. */
   readonly gitAllowedHosts: readonly string[] | undefined;
   /** Memory for sites' small files (each at most siteCacheFileBytes); 0 turns the file cache off. */
@@ -278,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
+    trustProxy: e.TRUST_PROXY === undefined ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY.split(',').map((a) => a.trim()).filter(Boolean).join(','),
     gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
     siteCacheBytes: e.SITE_CACHE_MB * 1024 * 1024,
     siteCacheFileBytes: e.SITE_CACHE_FILE_KB * 1024,

@@ -66,7 +66,9 @@ export function createApp(deps: AppDeps): express.Express {
   const { queue, config } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // TRUST_PROXY: behind an ingress, the client is the address it forwards (else every client would
+  // share the ingress's address, and its limits); without it X-Forwarded-For is ignored, never believed.
+  app.set('trust proxy', config.trustProxy);
 
   const metrics = createMetrics(queue);
   app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes }));
@@ -77,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.on('finish', () => end({ method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? 'unmatched', status: res.statusCode }));
     next();
   });
-  // Per client address (trust proxy is off: behind a proxy, limit there or set it on). One budget for
+  // Per client address (see TRUST_PROXY). One budget for
   // every change a client asks for: deploy, cancel, redeploy.
   const changeLimit = rateLimit({
     windowMs: RATE_WINDOW_MS,
