@@ -4,7 +4,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '@slipway/shared';
+import getPort from 'get-port';
+import { loadConfig, newDeploymentId } from '@slipway/shared';
 import { staticSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';
@@ -193,5 +194,77 @@ describe('configuration', () => {
     expect(loadConfig({ API_TOKENS: `${TOKEN}, sha256:${'a'.repeat(64)}` }).apiTokenHashes).toEqual([createHash('sha256').update(TOKEN).digest('hex'), 'a'.repeat(64)]);
     expect(() => loadConfig({ API_TOKENS: 'short' })).toThrowError(/API_TOKENS=\(hidden\): must be comma-separated tokens of 16 or more characters/);
     expect(loadConfig({}).apiTokenHashes).toEqual([]);
+  });
+});
+
+describe('live log streams', () => {
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    for (const s of stacks) await s.close();
+  });
+
+  /** A queued deployment no worker takes: its log stream stays open. */
+  async function waitingDeployment(s: Stack): Promise<string> {
+    const id = newDeploymentId();
+    await s.queue.createUploading({ id, repoUrl: 'https://git.example.com/site.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: `http://${id}.localhost/` });
+    await s.queue.enqueue(id);
+    return id;
+  }
+
+  /** Opens an event stream and collects what arrives; `done` resolves when the server ends it. */
+  function openStream(api: string, id: string) {
+    const controller = new AbortController();
+    let text = '';
+    const response = fetch(`${api}/deployments/${id}/logs`, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+    const done = response.then(async (res) => {
+      if (res.status !== 200) return { status: res.status, text: await res.text() };
+      const reader = res.body!.getReader();
+      for (;;) {
+        const { value, done: end } = await reader.read();
+        if (end) return { status: 200, text };
+        text += Buffer.from(value).toString();
+      }
+    });
+    done.catch(() => undefined);
+    // The answer's head has arrived: the server counts the stream as open.
+    const opened = response.then(() => undefined);
+    return { done, opened, abort: () => controller.abort(), text: () => text };
+  }
+
+  it('are capped per client (LOG_STREAMS_PER_CLIENT) and end after LOG_STREAM_SECONDS, asking the client to reconnect', async () => {
+    const s = await startStack({ workers: 0, env: { LOG_STREAMS_PER_CLIENT: '2', LOG_STREAM_SECONDS: '2' } });
+    stacks.push(s);
+    const id = await waitingDeployment(s);
+    const streams = [openStream(s.api, id), openStream(s.api, id)];
+    await Promise.all(streams.map((x) => x.opened));
+    const third = await openStream(s.api, id).done;
+    expect(third.status).toBe(429);
+    expect(third.text).toMatch(/LOG_STREAMS_PER_CLIENT/);
+    const ended = await Promise.all(streams.map((x) => x.done));
+    for (const e of ended) expect(e.text).toContain('event: end\ndata: reconnect\n\n');
+  });
+
+  it('a SIGTERM to the upload-service ends them with a final event, and it exits 0 well within 10 s', async () => {
+    const s = await startStack({ workers: 0 });
+    stacks.push(s);
+    const id = await waitingDeployment(s);
+    const port = await getPort();
+    const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+      env: { ...s.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const api = `http://127.0.0.1:${port}`;
+    await waitUntil('the API to listen', async () => ((await fetch(`${api}/healthz`).then((r) => r.ok, () => false)) ? true : undefined), 20_000);
+    const streams = [openStream(api, id), openStream(api, id)];
+    await Promise.all(streams.map((x) => x.opened));
+    const started = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited;
+    const ms = Date.now() - started;
+    console.log(`upload-service: SIGTERM to exit with 2 log streams open: ${ms} ms`);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(10_000);
+    for (const stream of streams) expect((await stream.done).text).toContain('event: end\ndata: shutdown\n\n');
   });
 });

@@ -86,6 +86,9 @@ const EnvSchema = z.object({
   JANITOR_INTERVAL_SECONDS: int(3600, 1, 7 * 24 * 3600),
   DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
   AUTH_FAILURE_LIMIT: int(20, 1, 1_000_000),
+  LOG_STREAMS_PER_CLIENT: int(10, 1, 100_000),
+  LOG_STREAMS_MAX: int(1000, 1, 1_000_000),
+  LOG_STREAM_SECONDS: int(1800, 1, 7 * 24 * 3600),
   MAX_CONCURRENT_CLONES: int(4, 1, 256),
   MAX_WAITING_CLONES: int(16, 0, 10_000),
   BUILD_SANDBOX: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
@@ -195,6 +198,10 @@ export interface Config {
   readonly deployRateLimit: number;
   /** Failed tokens or hook signatures per client in 10 minutes before it is answered 429. */
   readonly authFailureLimit: number;
+  /** Live log streams (server-sent events) per client address and in all, and how long one lives. */
+  readonly logStreamsPerClient: number;
+  readonly logStreamsMax: number;
+  readonly logStreamMs: number;
   readonly maxConcurrentClones: number;
   /** Requests that may wait for a clone slot; past that, 429. */
   readonly maxWaitingClones: number;
@@ -301,6 +308,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     janitorIntervalMs: e.JANITOR_INTERVAL_SECONDS * 1000,
     deployRateLimit: e.DEPLOY_RATE_LIMIT,
     authFailureLimit: e.AUTH_FAILURE_LIMIT,
+    logStreamsPerClient: e.LOG_STREAMS_PER_CLIENT,
+    logStreamsMax: e.LOG_STREAMS_MAX,
+    logStreamMs: e.LOG_STREAM_SECONDS * 1000,
     maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
     maxWaitingClones: e.MAX_WAITING_CLONES,
     buildSandbox: e.BUILD_SANDBOX === 'on',

@@ -6,7 +6,6 @@ import { rateLimit } from 'express-rate-limit';
 import pLimit from 'p-limit';
 import {
   ConflictError,
-  FINAL_STATUSES,
   NotFoundError,
   SlipwayError,
   TooManyRequestsError,
@@ -32,6 +31,7 @@ import { hooksRouter } from './hooks';
 import { projectsRouter } from './projects';
 import { sitesMiddleware } from './sites';
 import { FailureThrottle } from './throttle';
+import { LogStreams } from './log-stream';
 
 export interface AppDeps {
   config: Config;
@@ -58,7 +58,6 @@ const STATUS_BY_CODE: Record<string, number> = {
   UNAVAILABLE: 503,
 };
 
-const LOG_POLL_MS = 500;
 /** Each readiness check's deadline: Kubernetes waits 1 s for a probe by default, compose 5 s. */
 const READY_DEADLINE_MS = 900;
 
@@ -71,6 +70,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('trust proxy', config.trustProxy);
 
   const metrics = createMetrics(queue);
+  // Live log streams, which a shutdown ends (main.ts) rather than waits for.
+  const streams = new LogStreams(queue, config);
+  app.locals.logStreams = streams;
   app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes }));
   app.use(apiHeaders);
   app.use((req, res, next) => {
@@ -143,7 +145,7 @@ export function createApp(deps: AppDeps): express.Express {
     await getRecord(queue, id);
     const after = typeof req.query.after === 'string' && /^\d+-\d+$/.test(req.query.after) ? req.query.after : '-';
     if (req.get('accept')?.includes('text/event-stream')) {
-      await streamLog(req, res, queue, id, after);
+      await streams.serve(req, res, id, after);
       return;
     }
     res.json(await queue.readLog(id, after));
@@ -218,28 +220,6 @@ async function getRecord(queue: Queue, id: string): Promise<DeploymentRecord> {
   const record = isDeploymentId(id) ? await queue.get(id) : null;
   if (!record) throw new NotFoundError(`no deployment with id ${JSON.stringify(id.slice(0, 64))}`);
   return record;
-}
-
-/** Server-sent events: each log line as a `data:` event, then `event: end` once the build is over. */
-async function streamLog(req: Request, res: Response, queue: Queue, id: string, after: string): Promise<void> {
-  res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-  res.flushHeaders();
-  let cursor = after;
-  let closed = false;
-  req.on('close', () => (closed = true));
-  while (!closed) {
-    const { lines, cursor: next } = await queue.readLog(id, cursor);
-    for (const line of lines) res.write(`data: ${line.replace(/\r?\n/g, ' ')}\n\n`);
-    cursor = next;
-    if (lines.length > 0) res.write(`id: ${cursor}\n\n`);
-    const record = await queue.get(id);
-    if (!record || (FINAL_STATUSES.includes(record.status) && lines.length === 0)) {
-      res.write(`event: end\ndata: ${record?.status ?? 'unknown'}\n\n`);
-      break;
-    }
-    await new Promise((r) => setTimeout(r, LOG_POLL_MS));
-  }
-  res.end();
 }
 
 function errorHandler(logger: Logger) {

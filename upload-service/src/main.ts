@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
 import { createApp } from './app';
+import type { LogStreams } from './log-stream';
 
 const config = loadConfigOrExit('upload-service');
 const logger = createLogger('upload-service', config.logLevel);
@@ -38,22 +39,41 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+/** Compose's default stop grace is 10 s and Kubernetes' 30 s: exit well within the shorter. */
+const SHUTDOWN_DEADLINE_MS = 8000;
+
 let shuttingDown = false;
+/**
+ * In order: stop accepting, end the live log streams (each gets `event: end` / `data: shutdown`),
+ * close idle keep-alive connections, let the requests in flight finish, then close Redis and exit 0.
+ * Past SHUTDOWN_DEADLINE_MS what is still open is cut; a second signal exits at once.
+ */
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) {
     logger.warn({ signal }, 'second signal: exiting now');
     process.exit(1);
   }
   shuttingDown = true;
-  logger.info({ signal }, 'shutting down: no new requests, finishing the ones in flight');
-  // The last resort if something refuses to close; unref'd so it never keeps the process alive.
-  setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000).unref();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const started = Date.now();
+  logger.info({ signal }, 'shutting down: no new requests, ending log streams, finishing the ones in flight');
+  // The last resort, if closing itself hangs; unref'd so it never keeps the process alive.
+  setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS + 1500).unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await (app.locals.logStreams as LogStreams).closeAll();
+  server.closeIdleConnections();
+  const cut = setTimeout(() => {
+    logger.warn({ ms: Date.now() - started }, 'requests still in flight at the shutdown deadline: closing them');
+    server.closeAllConnections();
+  }, SHUTDOWN_DEADLINE_MS);
+  cut.unref();
+  await closed;
+  clearTimeout(cut);
   try {
     await redis.close();
   } catch (err) {
     logger.error({ err: describeError(err) }, 'closing redis failed');
   }
+  logger.info({ ms: Date.now() - started }, 'stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
