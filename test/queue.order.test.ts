@@ -57,3 +57,36 @@ describe('build-queue', () => {
     }
   });
 });
+
+describe('costs independent of history', () => {
+  it('readiness, /queue, /metrics and the reaper scan nothing with 100,000 deployments in Redis', { timeout: 120_000 }, async () => {
+    stack = await startStack({ workers: 1 });
+    const s = stack;
+    for (let batch = 0; batch < 100; batch++) {
+      const multi = s.redis.multi();
+      for (let i = 0; i < 1000; i++) {
+        const id = `hist${String(batch * 1000 + i).padStart(8, '0')}`;
+        multi.hSet(`deployment:${id}`, { id, repoUrl: 'https://git.example.com/site.git', status: 'deployed', attempts: '1', createdAt: new Date().toISOString(), url: `http://${id}.localhost/` });
+        multi.zAdd('deployments', { score: batch * 1000 + i, value: id });
+      }
+      await multi.exec();
+    }
+    await s.redis.configResetStat();
+    const timed = async (what: string, call: () => Promise<unknown>) => {
+      const started = performance.now();
+      await call();
+      return `${what} ${(performance.now() - started).toFixed(1)} ms`;
+    };
+    const figures = [
+      await timed('/readyz', () => fetch(`${s.api}/readyz`).then((r) => r.json())),
+      await timed('/queue', () => fetch(`${s.api}/queue`).then((r) => r.json())),
+      await timed('/metrics', () => fetch(`${s.api}/metrics`).then((r) => r.text())),
+      await timed('a reaper pass', () => s.queue.recoverOrphans(5, 1000)),
+    ];
+    console.log(`with 100,000 deployments in Redis: ${figures.join(', ')}`);
+    const stats = await s.redis.info('commandstats');
+    expect(stats).not.toMatch(/cmdstat_scan:/);
+    expect(stats).not.toMatch(/cmdstat_keys:/);
+    expect((await (await fetch(`${s.api}/queue`)).json()) as { workers: unknown[] }).toMatchObject({ waiting: 0, processing: 0, workers: [expect.objectContaining({ current: null })] });
+  });
+});

@@ -53,6 +53,10 @@ const waiting = () => redis.lRange('build-queue', 0, -1);
 const held = (slot: string) => redis.lRange(`build-queue:processing:${slot}`, 0, -1);
 const record = async (id: string) => (await queue.get(id))!;
 const alive = (slot: string) => queue.heartbeat(slot, null, new Date(), 60);
+/** What a slot's heartbeat expiring leaves: no heartbeat, and the slot due in the slots set. */
+const expire = (slot: string) => redis.multi().del(`build-queue:heartbeat:${slot}`).zAdd('build-queue:slots', { score: 0, value: slot }).exec();
+/** An id left in a slot's processing list (as a claim leaves it: the slot listed in the slots set). */
+const strand = (slot: string, id: string) => redis.multi().lPush(`build-queue:processing:${slot}`, id).zAdd('build-queue:slots', { score: 0, value: slot }, { condition: 'NX' }).exec();
 
 /** Every list and set empty: the state at the end of any run. */
 async function nothingLeft(): Promise<void> {
@@ -171,7 +175,7 @@ describe('an idle slot holds nothing: its sweep takes back what was stranded', (
 
   it('a stranded copy of an id that already waits elsewhere is dropped, not doubled', async () => {
     const id = await queued();
-    await redis.lPush('build-queue:processing:A', id);
+    await strand('A', id);
     expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
     expect(await waiting()).toEqual([id]);
   });
@@ -206,7 +210,7 @@ describe('recovery judges the owner, not only the status', () => {
 
   it('a dead slot\'s queued copy of an id that is also waiting on the list is dropped', async () => {
     const id = await queued();
-    await redis.lPush('build-queue:processing:A', id);
+    await strand('A', id);
     expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 1 });
     expect(await waiting()).toEqual([id]);
   });
@@ -216,7 +220,7 @@ describe('recovery judges the owner, not only the status', () => {
     await claim('A');
     await alive('A');
     expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 0 });
-    await redis.del('build-queue:heartbeat:A');
+    await expire('A');
     expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 0, dead: 0, dropped: 0 }); // the lock is still held
     await redis.del('build-queue:reaper-lock');
     expect(await queue.recoverOrphans(MAX_ATTEMPTS, 1000)).toEqual({ requeued: 1, dead: 0, dropped: 0 });

@@ -46,6 +46,8 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const conns: Redis[] = [];
   const slots: Slot[] = [];
 
+  const seeded = await queue.seedSlots();
+  if (seeded > 0) logger.info({ slots: seeded }, 'listed the slots of processing lists made before the slots set');
   const policy = await queue.evictionPolicy();
   if (policy !== null && policy !== 'noeviction') {
     logger.warn({ policy }, 'Redis maxmemory-policy is not noeviction: under memory pressure it can drop queued deployments; set maxmemory-policy noeviction');

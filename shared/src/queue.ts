@@ -18,6 +18,13 @@ const REAPER_LOCK_KEY = 'build-queue:reaper-lock';
 const READY_KEY = 'build-queue:ready';
 const PROCESSING_PREFIX = 'build-queue:processing:';
 const HEARTBEAT_PREFIX = 'build-queue:heartbeat:';
+/**
+ * Every slot that may hold a processing list, scored by when its heartbeat expires (ms): kept by the
+ * heartbeats, emptied by the reaper. What the reaper, stats and metrics read instead of scanning the keyspace.
+ */
+const SLOTS_KEY = 'build-queue:slots';
+/** Set once the slots set was filled from the processing lists of workers that predate it (one SCAN, ever). */
+const SLOTS_SEEDED_KEY = 'build-queue:slots:seeded';
 /** Pub/sub channel on which a cancel request names the deployment id to stop. */
 export const CANCEL_CHANNEL = 'build-queue:cancel';
 const RECORD_PREFIX = 'deployment:';
@@ -289,9 +296,10 @@ return #ids
 // 'building' id goes back (its attempt counted) only if this very slot was building it, or to the
 // dead list once its attempts are used up; any other copy is stale and dropped.
 const RECOVER_SCRIPT = `
--- KEYS: processing, heartbeat, queue, delayed, dead, deadReasons
+-- KEYS: processing, heartbeat, queue, delayed, dead, deadReasons, slots
 -- ARGV: recordPrefix, maxAttempts, now, slot, checkHeartbeat ('1'/'0'), why
-local processing, heartbeat, queue, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- Returns {requeued, died, dropped}; a dead slot (checkHeartbeat) leaves the slots set once its list is empty.
+local processing, heartbeat, queue, delayed, dead, reasons, slots = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local recordPrefix, maxAttempts, now, slot, checkHeartbeat, why = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if checkHeartbeat == '1' and redis.call('EXISTS', heartbeat) == 1 then return {0, 0, 0} end
 local requeued, died, dropped = 0, 0, 0
@@ -332,6 +340,7 @@ while true do
     dropped = dropped + 1
   end
 end
+if checkHeartbeat == '1' then redis.call('ZREM', slots, slot) end
 return {requeued, died, dropped}
 `;
 
@@ -528,6 +537,10 @@ export class Queue {
    */
   static async claim(conn: Redis, slot: string, timeoutSeconds: number): Promise<string | null> {
     const limitMs = timeoutSeconds * 1000 + CLAIM_REPLY_GRACE_MS;
+    // A slot that holds a list is in the slots set, so a reaper finds it (already due, if it never beats).
+    // Sent together with the claim, not awaited on its own: the watchdog below covers both.
+    const listed = conn.zAdd(SLOTS_KEY, { score: 0, value: slot }, { condition: 'NX' });
+    listed.catch(() => undefined);
     const move = conn.blMove(QUEUE_KEY, processingKey(slot), 'RIGHT', 'LEFT', timeoutSeconds);
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ClaimStalledError(slot, limitMs)), limitMs)));
@@ -613,14 +626,32 @@ export class Queue {
     return Number(await this.script(PROMOTE_SCRIPT, [DELAYED_KEY, QUEUE_KEY], [String(Date.now()), String(limit)]));
   }
 
-  /** Marks a slot alive for `ttlSeconds`, with what it is building. */
+  /** Marks a slot alive for `ttlSeconds`, with what it is building; it stays in the slots set until reaped. */
   async heartbeat(slot: string, current: string | null, since: Date, ttlSeconds: number): Promise<void> {
     const info: WorkerInfo = { id: slot, current, since: since.toISOString() };
-    await this.redis.set(heartbeatKey(slot), JSON.stringify(info), { expiration: { type: 'EX', value: ttlSeconds } });
+    await this.redis
+      .multi()
+      .set(heartbeatKey(slot), JSON.stringify(info), { expiration: { type: 'EX', value: ttlSeconds } })
+      .zAdd(SLOTS_KEY, { score: Date.now() + ttlSeconds * 1000, value: slot })
+      .exec();
   }
 
+  /** A slot that stops: its heartbeat goes now (the reaper takes it off the slots set once its list is empty). */
   async clearHeartbeat(slot: string): Promise<void> {
-    await this.redis.del(heartbeatKey(slot));
+    await this.redis.multi().del(heartbeatKey(slot)).zAdd(SLOTS_KEY, { score: 0, value: slot }).exec();
+  }
+
+  /**
+   * Once per Redis (a marker key): adds the slots of processing lists made before the slots set
+   * existed, due at once, so their work is reaped. The only scan of the keyspace, ever.
+   */
+  async seedSlots(): Promise<number> {
+    if ((await this.redis.set(SLOTS_SEEDED_KEY, new Date().toISOString(), { condition: 'NX' })) === null) return 0;
+    let seeded = 0;
+    for await (const keys of this.redis.scanIterator({ MATCH: `${PROCESSING_PREFIX}*`, COUNT: 100 })) {
+      for (const key of keys) seeded += await this.redis.zAdd(SLOTS_KEY, { score: 0, value: key.slice(PROCESSING_PREFIX.length) }, { condition: 'NX' });
+    }
+    return seeded;
   }
 
   /**
@@ -631,16 +662,14 @@ export class Queue {
     const total: RecoverResult = { requeued: 0, dead: 0, dropped: 0 };
     const locked = await this.redis.set(REAPER_LOCK_KEY, String(process.pid), { condition: 'NX', expiration: { type: 'PX', value: lockMs } });
     if (locked === null) return total;
-    for await (const keys of this.redis.scanIterator({ MATCH: `${PROCESSING_PREFIX}*`, COUNT: 100 })) {
-      for (const key of keys) {
-        const slot = key.slice(PROCESSING_PREFIX.length);
-        // This process's own slots are alive by definition; they sweep their own lists.
-        if (ownSlots.has(slot)) continue;
-        const result = await this.recoverSlot(slot, maxAttempts, true, `worker ${slot} stopped responding`);
-        total.requeued += result.requeued;
-        total.dead += result.dead;
-        total.dropped += result.dropped;
-      }
+    // Only the slots whose heartbeat has expired (the script checks the heartbeat itself again).
+    for (const slot of await this.redis.zRangeByScore(SLOTS_KEY, '-inf', Date.now())) {
+      // This process's own slots are alive by definition; they sweep their own lists.
+      if (ownSlots.has(slot)) continue;
+      const result = await this.recoverSlot(slot, maxAttempts, true, `worker ${slot} stopped responding`);
+      total.requeued += result.requeued;
+      total.dead += result.dead;
+      total.dropped += result.dropped;
     }
     return total;
   }
@@ -708,25 +737,22 @@ export class Queue {
     return { lines, cursor: entries.at(-1)?.id ?? after };
   }
 
+  /** The lists' lengths and the live slots: a few round trips whatever the keyspace holds (no SCAN). */
   async stats(): Promise<QueueStats> {
-    const [waiting, delayed, dead] = await Promise.all([this.redis.lLen(QUEUE_KEY), this.redis.zCard(DELAYED_KEY), this.redis.lLen(DEAD_KEY)]);
-    let processing = 0;
-    for await (const keys of this.redis.scanIterator({ MATCH: `${PROCESSING_PREFIX}*`, COUNT: 100 })) {
-      for (const key of keys) processing += await this.redis.lLen(key);
-    }
-    const workers: WorkerInfo[] = [];
-    for await (const keys of this.redis.scanIterator({ MATCH: `${HEARTBEAT_PREFIX}*`, COUNT: 100 })) {
-      if (keys.length === 0) continue;
-      for (const value of await this.redis.mGet(keys)) {
-        if (value) workers.push(JSON.parse(value) as WorkerInfo);
-      }
-    }
+    const [waiting, delayed, dead, slots] = await Promise.all([this.redis.lLen(QUEUE_KEY), this.redis.zCard(DELAYED_KEY), this.redis.lLen(DEAD_KEY), this.redis.zRange(SLOTS_KEY, 0, -1)]);
+    if (slots.length === 0) return { waiting, processing: 0, delayed, dead, workers: [] };
+    const multi = this.redis.multi();
+    for (const slot of slots) multi.lLen(processingKey(slot));
+    multi.mGet(slots.map(heartbeatKey));
+    const replies = (await multi.exec()) as unknown[];
+    const processing = replies.slice(0, slots.length).reduce<number>((sum, n) => sum + Number(n), 0);
+    const workers = (replies.at(-1) as (string | null)[]).filter((v): v is string => v !== null).map((v) => JSON.parse(v) as WorkerInfo);
     workers.sort((a, b) => a.id.localeCompare(b.id));
     return { waiting, processing, delayed, dead, workers };
   }
 
   private async recoverSlot(slot: string, maxAttempts: number, checkHeartbeat: boolean, why: string): Promise<RecoverResult> {
-    const keys = [processingKey(slot), heartbeatKey(slot), QUEUE_KEY, DELAYED_KEY, DEAD_KEY, DEAD_REASONS_KEY];
+    const keys = [processingKey(slot), heartbeatKey(slot), QUEUE_KEY, DELAYED_KEY, DEAD_KEY, DEAD_REASONS_KEY, SLOTS_KEY];
     const [requeued, dead, dropped] = (await this.script(RECOVER_SCRIPT, keys, [RECORD_PREFIX, String(maxAttempts), now(), slot, checkHeartbeat ? '1' : '0', why])) as [
       number,
       number,
