@@ -1,5 +1,6 @@
 // The HTTP API as the CLI sees it: the answers it reads, typed, and one request function that turns
 // every failure into a CliError with the exit code it stands for (refused → 3, unreachable or 5xx → 4).
+import { randomUUID } from 'node:crypto';
 import { CliError, EXIT } from './errors';
 
 export type Status = 'uploading' | 'queued' | 'building' | 'deployed' | 'failed' | 'canceled';
@@ -73,6 +74,8 @@ export interface Pointed {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** How long postOnce asks again with the same key before it gives up. */
+const RETRY_WINDOW_MS = 60_000;
 /** The API's own page limit. */
 const MAX_PAGE = 100;
 
@@ -95,6 +98,25 @@ export class Api {
     return this.request<T>('POST', path, body);
   }
 
+  /**
+   * A POST that makes something (a deployment), sent with an Idempotency-Key of its own and sent again
+   * with the same key when no answer came (the connection broke) or the API says the first is still
+   * being prepared: the API then answers with the one deployment, never a second.
+   */
+  async postOnce<T>(path: string, body: unknown): Promise<T> {
+    const key = randomUUID();
+    const deadline = Date.now() + RETRY_WINDOW_MS;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+      try {
+        return await this.request<T>('POST', path, body, { 'idempotency-key': key });
+      } catch (err) {
+        const retry = err instanceof CliError && (err.exitCode === EXIT.unreachable || /still preparing/.test(err.message));
+        if (!retry || Date.now() + wait > deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   /** Up to `max` items of a paged listing, newest first, following `next` page by page. */
   async list<T>(path: string, max: number): Promise<T[]> {
     const items: T[] = [];
@@ -108,8 +130,8 @@ export class Api {
     return items;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  private async request<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...extra };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let status: number;

@@ -28,7 +28,7 @@ const FULL_COMMIT = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 export async function deploy(api: Api, options: DeployOptions): Promise<ExitCode> {
   const plan = await makePlan(api, options);
-  const accepted = await api.post<Accepted>(plan.path, plan.body);
+  const accepted = await api.postOnce<Accepted>(plan.path, plan.body);
   if (!options.wait) {
     // The site is not up yet: the id is what a script needs next (`slipway logs <id> --follow`).
     process.stdout.write(options.json ? `${JSON.stringify(accepted)}\n` : `${accepted.id}\n`);

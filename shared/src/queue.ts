@@ -14,6 +14,11 @@ const DEAD_KEY = 'build-queue:dead';
 const DEAD_REASONS_KEY = 'build-queue:dead:reasons';
 const DELAYED_KEY = 'build-queue:delayed';
 const REAPER_LOCK_KEY = 'build-queue:reaper-lock';
+/** A client's Idempotency-Key (hashed with who sent it and where) → the deployment it made, for 24 h. */
+const idempotencyKey = (hash: string) => `idempotency:${hash}`;
+/** Held (and renewed) by the request preparing that deployment: a retry while it lives is told to wait. */
+const idempotencyLeaseKey = (hash: string) => `idempotency:${hash}:lease`;
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** Written by every readiness probe: proves Redis answers and takes writes (a full Redis refuses them). */
 const READY_KEY = 'build-queue:ready';
 const PROCESSING_PREFIX = 'build-queue:processing:';
@@ -682,6 +687,30 @@ export class Queue {
 
   async cancel(id: string): Promise<CancelResult> {
     return (await this.script(CANCEL_SCRIPT, [recordKey(id), QUEUE_KEY, DELAYED_KEY], [id, now(), CANCEL_CHANNEL])) as CancelResult;
+  }
+
+  /**
+   * The deployment an Idempotency-Key stands for: `candidate` when the key is new (it is taken for
+   * it now), else the one it was taken for, with the request it was taken by (`request`: a hash).
+   */
+  async idempotent(hash: string, candidate: { id: string; request: string }): Promise<{ id: string; request: string }> {
+    const key = idempotencyKey(hash);
+    const value = JSON.stringify(candidate);
+    const taken = await this.redis.set(key, value, { condition: 'NX', expiration: { type: 'EX', value: IDEMPOTENCY_TTL_SECONDS } });
+    if (taken !== null) return candidate;
+    const held = JSON.parse((await this.redis.get(key)) ?? value) as { id: string; request: string };
+    return held;
+  }
+
+  /** Takes the key's lease for `ms` (false while another request holds it); renew() extends it, release() lets it go. */
+  async leaseIdempotent(hash: string, ms: number): Promise<{ renew(): Promise<void>; release(): Promise<void> } | null> {
+    const key = idempotencyLeaseKey(hash);
+    const token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    if ((await this.redis.set(key, token, { condition: 'NX', expiration: { type: 'PX', value: ms } })) === null) return null;
+    return {
+      renew: async () => void (await this.redis.set(key, token, { condition: 'XX', expiration: { type: 'PX', value: ms } })),
+      release: async () => void (await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", { keys: [key], arguments: [token] })),
+    };
   }
 
   /** One small write (O(1)): rejects when Redis cannot take one (down, read-only, out of memory). */

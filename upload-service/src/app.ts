@@ -24,7 +24,7 @@ import {
   type Storage,
 } from '@slipway/shared';
 import { requireToken, sameOriginOnly } from './auth';
-import { createDeployment } from './deploy';
+import { createDeployment, idempotencyOf } from './deploy';
 import { createMetrics } from './metrics';
 import { PAGE_HTML } from './page';
 import { hooksRouter } from './hooks';
@@ -114,7 +114,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/deploy', async (req, res) => {
     let record;
     try {
-      record = await createDeployment({ ...deps, clones }, req.body);
+      record = await createDeployment({ ...deps, clones }, req.body, idempotencyOf(req, 'deploy'));
     } catch (err) {
       metrics.deploys.inc({ outcome: err instanceof SlipwayError ? err.code : 'INTERNAL' });
       throw err;

@@ -3,7 +3,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import {
+  ConflictError,
   DeployRequestSchema,
   InvalidInputError,
   SlipwayError,
@@ -31,6 +33,15 @@ import { checkRepoUrl, type RepoTarget } from './url-policy';
 
 /** How long a failed enqueue is asked again before the answer is 503. */
 const ENQUEUE_CONFIRM_MS = 10_000;
+/** The lease of a request preparing an idempotent deployment: renewed while it works, so a retry can tell a live one from a dead one. */
+const LEASE_MS = 15_000;
+
+/** A client's Idempotency-Key, with who sent it and to which route: the same key from another token is another key. */
+export interface Idempotency {
+  key: string;
+  who: string;
+  where: string;
+}
 
 export interface DeployDeps {
   config: Config;
@@ -43,17 +54,29 @@ export interface DeployDeps {
   clones: LimitFunction;
 }
 
-export async function createDeployment(deps: DeployDeps, body: unknown): Promise<DeploymentRecord> {
+/**
+ * The request's Idempotency-Key (visible ASCII, at most 255 characters), scoped to its API token and
+ * route; undefined when it sends none, InvalidInputError for one that cannot be a key.
+ */
+export function idempotencyOf(req: { get(name: string): string | undefined }, where: string): Idempotency | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new InvalidInputError('Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say)');
+  const token = /^Bearer +(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+  return { key, where, who: token ? createHash('sha256').update(token).digest('hex') : 'anonymous' };
+}
+
+export async function createDeployment(deps: DeployDeps, body: unknown, idempotency?: Idempotency): Promise<DeploymentRecord> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('the request body must be a JSON object such as {"repoUrl": "https://github.com/owner/site.git"}');
   }
   const parsed = DeployRequestSchema.safeParse(body);
   if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
-  return startDeployment(deps, parsed.data, {});
+  return startDeployment(deps, parsed.data, {}, idempotency);
 }
 
 /** A deployment of a project: its settings, the branch asked for (else production's), its aliases. */
-export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string): Promise<DeploymentRecord> {
+export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string, idempotency?: Idempotency): Promise<DeploymentRecord> {
   const chosen = branch ?? project.productionBranch;
   const request: DeployRequest = {
     repoUrl: project.repoUrl,
@@ -68,10 +91,12 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
     spaFallback: project.spaFallback,
   };
   const production = chosen === project.productionBranch ? ('1' as const) : undefined;
-  return startDeployment(deps, request, { project: project.name, aliasLabel: branchLabel(chosen, project.name), production });
+  return startDeployment(deps, request, { project: project.name, aliasLabel: branchLabel(chosen, project.name), production }, idempotency);
 }
 
-async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>): Promise<DeploymentRecord> {
+type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>;
+
+async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency): Promise<DeploymentRecord> {
   const { config } = deps;
   const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
   if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
@@ -80,17 +105,43 @@ async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: 
   if (clones.activeCount + clones.pendingCount >= config.maxConcurrentClones + config.maxWaitingClones) {
     throw new TooManyRequestsError(`${clones.activeCount + clones.pendingCount} deployments are being prepared; the limit is ${config.maxConcurrentClones + config.maxWaitingClones}, try again shortly`, 5);
   }
-  return clones(() => prepare(deps, request, target, extra));
+  if (!idempotency) return clones(() => prepare(deps, request, target, extra, { id: newDeploymentId() }));
+  return idempotent(deps, idempotency, request, extra, (id, renew) => clones(() => prepare(deps, request, target, extra, { id, renew })));
 }
 
-async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>): Promise<DeploymentRecord> {
-  const { config, queue, storage } = deps;
+/**
+ * The same key within 24 h (from the same token, to the same route) answers with the same
+ * deployment: the one it made, as it is now; or, when the request that took the key died before
+ * queueing it (no live lease), the same deployment prepared again, under the same id. The same key
+ * for a different request is a conflict, and so is a retry while the first is still preparing.
+ */
+async function idempotent(deps: DeployDeps, i: Idempotency, request: DeployRequest, extra: Extra, run: (id: string, renew: () => Promise<void>) => Promise<DeploymentRecord>): Promise<DeploymentRecord> {
+  const hash = createHash('sha256').update(`${i.who}\0${i.where}\0${i.key}`).digest('hex');
+  const asked = createHash('sha256').update(JSON.stringify([request, extra])).digest('hex');
+  const held = await platform('Redis', () => deps.queue.idempotent(hash, { id: newDeploymentId(), request: asked }));
+  if (held.request !== asked) throw new ConflictError('this Idempotency-Key was used for another request in the last 24 hours; use a new key for a new request');
+  const lease = await platform('Redis', () => deps.queue.leaseIdempotent(hash, LEASE_MS));
+  if (!lease) throw new ConflictError(`a request with this Idempotency-Key is still preparing deployment ${held.id}; ask again in a few seconds`);
+  try {
+    const existing = await platform('Redis', () => deps.queue.get(held.id));
+    if (existing && existing.status !== 'uploading') return existing;
+    return await run(held.id, lease.renew);
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+}
 
-  const id = newDeploymentId();
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }): Promise<DeploymentRecord> {
+  const { config, queue, storage } = deps;
+  const { id } = claim;
   const logger = deps.logger.child({ deploymentId: id });
   const started = Date.now();
+  // An idempotent request renews its lease while it works: a retry meanwhile is told to wait.
+  const renewing = claim.renew ? setInterval(() => void claim.renew!().catch(() => undefined), LEASE_MS / 3) : null;
   const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
   try {
+    // An id prepared again (its first request died mid-upload) starts from an empty source.
+    if (claim.renew) await platform('S3', () => storage.deletePrefix(`${storageKeys.source(id)}/`));
     const { commit, branch, packages } = await cloneRepo(
       target,
       request.branch,
@@ -147,6 +198,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
     logger.info({ repoUrl: target.url, commit, rootDir: request.rootDir, workspacePackages: packages, ...fields, ms: Date.now() - started }, 'deployment queued');
     return { ...record, ...fields, status: 'queued' };
   } finally {
+    if (renewing) clearInterval(renewing);
     await rm(dir, { recursive: true, force: true });
   }
 }

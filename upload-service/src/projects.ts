@@ -19,7 +19,7 @@ import {
   type Queue,
 } from '@slipway/shared';
 import { z } from 'zod';
-import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
+import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from './deploy';
 import { deployHookToken } from './hooks';
 import { checkRepoUrl } from './url-policy';
 
@@ -74,7 +74,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.post('/projects/:name/deployments', async (req, res) => {
     const { branch, commit } = parse(ProjectDeploySchema, req.body ?? {});
     const project = await mustGet(req.params.name);
-    const record = await createProjectDeployment(deps, project, branch, commit);
+    const record = await createProjectDeployment(deps, project, branch, commit, idempotencyOf(req, `project:${project.name}`));
     res.status(202).json({
       id: record.id,
       status: record.status,
