@@ -4,6 +4,7 @@
 // first still prepares, is a conflict.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
@@ -81,6 +82,8 @@ describe('Idempotency-Key', () => {
     child.kill('SIGKILL');
     await exited;
     expect(await dying).toBeNull(); // the client got no answer
+    const leftClone = (await readdir(stack.config.workDir!)).filter((n) => n.startsWith(`slipway-clone-${child.pid}-`));
+    expect(leftClone).toHaveLength(1);
 
     // The retry (as a client would make it) waits out the dead request's lease, then takes over.
     const retried = await waitUntil('the retry to be taken', async () => {
@@ -92,5 +95,16 @@ describe('Idempotency-Key', () => {
     expect(retried.body.id).toBe(id);
     expect((await stack.waitFor(id, undefined, 60_000)).status).toBe('deployed');
     expect(await sourceObjects(id)).toBe(Object.keys(files).length);
+
+    // The next upload-service to start removes the clone folder the killed one left.
+    const next = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+      env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(await getPort()), LOG_LEVEL: 'silent' },
+      stdio: 'ignore',
+    });
+    try {
+      await waitUntil('the clone folder removed', async () => ((await readdir(stack.config.workDir!)).includes(leftClone[0]!) ? undefined : true), 20_000);
+    } finally {
+      next.kill('SIGKILL');
+    }
   });
 });

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rm, rmdir, statfs, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isAlive } from './sandbox';
+import { leftoverFolders } from '@slipway/shared';
 
 const run = promisify(execFile);
 
@@ -184,8 +184,8 @@ async function duTotal(args: string[]): Promise<number> {
 
 /**
  * The build folders of workers that are gone (a work folder's name holds its worker's pid, see
- * workspace.ts), with their mounted disks and those disks' images: each worker removes them at start.
- * Returns how many folders it removed.
+ * workspace.ts; older ones, without it, once a day old), with their mounted disks and those disks'
+ * images: each worker removes them at start. Returns how many folders it removed.
  */
 export async function collectLeftovers(workDir: string): Promise<number> {
   const mounts = (await readFile('/proc/self/mounts', 'utf8').catch(() => ''))
@@ -193,10 +193,7 @@ export async function collectLeftovers(workDir: string): Promise<number> {
     .map((line) => line.split(' ').map((field) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)))))
     .filter((fields) => fields.length > 1);
   let removed = 0;
-  for (const name of await readdir(workDir).catch(() => [] as string[])) {
-    const pid = /^slipway-build-[a-z0-9]+-(\d+)-[A-Za-z0-9]{6}$/.exec(name)?.[1];
-    if (!pid || isAlive(Number(pid))) continue;
-    const dir = path.join(workDir, name);
+  for (const dir of await leftoverFolders(workDir, 'slipway-build-')) {
     for (const [source, at] of mounts) {
       if (!at?.startsWith(`${dir}/`)) continue;
       const image = /^\/dev\/loop\d+$/.test(source ?? '') ? (await readFile(`/sys/block/${path.basename(source!)}/loop/backing_file`, 'utf8').catch(() => '')).trim() : '';

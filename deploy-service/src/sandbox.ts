@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomInt } from 'node:crypto';
+import { isAlive } from '@slipway/shared';
 
 /** Where things are inside the sandbox. */
 export const SANDBOX = {
@@ -306,14 +307,4 @@ export async function writeIdentityFiles(dir: string, uid: number): Promise<{ pa
 
 function isRoot(): boolean {
   return process.getuid?.() === 0;
-}
-
-/** Whether a process with this pid exists (EPERM: it does, another user's). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -3,6 +3,7 @@ export * from './concurrency';
 export * from './config';
 export * from './errors';
 export * from './ids';
+export * from './leftovers';
 export * from './logger';
 export * from './net-policy';
 export * from './outage';

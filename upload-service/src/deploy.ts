@@ -138,7 +138,8 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   const started = Date.now();
   // An idempotent request renews its lease while it works: a retry meanwhile is told to wait.
   const renewing = claim.renew ? setInterval(() => void claim.renew!().catch(() => undefined), LEASE_MS / 3) : null;
-  const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), 'slipway-clone-'));
+  // The pid in the name: a later upload-service removes what this one leaves if it dies (main.ts).
+  const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
   try {
     // An id prepared again (its first request died mid-upload) starts from an empty source.
     if (claim.renew) await platform('S3', () => storage.deletePrefix(`${storageKeys.source(id)}/`));

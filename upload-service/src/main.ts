@@ -1,6 +1,8 @@
 // Starts the upload-service: config, Redis, S3, the HTTP server, and an orderly shutdown on SIGTERM/SIGINT.
 import type { AddressInfo } from 'node:net';
-import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, leftoverFolders, loadConfigOrExit } from '@slipway/shared';
 import { createApp } from './app';
 import type { LogStreams } from './log-stream';
 
@@ -9,6 +11,14 @@ const logger = createLogger('upload-service', config.logLevel);
 const redis = createRedis(config.redisUrl, logger);
 const storage = new Storage(createS3Client(config.s3, config.uploadConcurrency), config.s3.bucket);
 const queue = new Queue(redis);
+
+// The clone folders of upload-services that died mid-request (their names hold the pid).
+for (const dir of await leftoverFolders(config.workDir ?? tmpdir(), 'slipway-clone-')) {
+  await rm(dir, { recursive: true, force: true }).then(
+    () => logger.info({ dir }, 'removed the clone folder of an upload-service that is gone'),
+    (err: unknown) => logger.warn({ err: describeError(err), dir }, 'could not remove the clone folder of an upload-service that is gone'),
+  );
+}
 
 // A connection problem at start is logged and retried in the background, like one later on.
 redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }, 'redis connect failed'));
