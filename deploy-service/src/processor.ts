@@ -169,7 +169,7 @@ export async function processDeployment(deps: ProcessDeps, record: DeploymentRec
     log.line(`[slipway] publishing ${collected.tree!.files} files`);
     const publishing = AbortSignal.any([signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)]);
     setMaxListeners(0, publishing);
-    const output = await publishOutput(storage, record.id, build, collected.dir, {
+    const output = await publishOutput(storage, record, build, collected.dir, {
       concurrency: config.uploadConcurrency,
       maxFiles: config.maxOutputFiles,
       maxBytes: config.maxOutputBytes,

@@ -5,8 +5,10 @@
 // Beside the files go what serving needs (shared/src/site-manifest.ts): each file's SHA-256 (the
 // strong ETag), Brotli and gzip variants of compressible files (made once here, never per request),
 // and the output's _redirects and _headers rules, parsed here so a malformed file fails the build.
-// The manifest is written last: a build without one was never completely published. It publishes the
-// worker's own copy of the output (received from the build's sandbox, see collect.ts).
+// The deployment's facts (shared/src/backup.ts: what a Redis that lost it needs to serve it again) go
+// just before the manifest, which is written last: a build without one was never completely
+// published. It publishes the worker's own copy of the output (received from the build's sandbox,
+// see collect.ts).
 import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -16,11 +18,13 @@ import zlib from 'node:zlib';
 import {
   BuildFailedError,
   COMPRESS_MAX_BYTES,
+  backupKeys,
   COMPRESS_MIN_BYTES,
   MANIFEST_VERSION,
   MAX_RULES_FILE_BYTES,
   SiteRulesError,
   contentTypeFor,
+  deploymentFacts,
   forEachBounded,
   isCompressible,
   keyUnder,
@@ -29,6 +33,8 @@ import {
   siteKeys,
   storageKeys,
   walkFiles,
+  writeDeploymentFacts,
+  type DeploymentRecord,
   type Encoding,
   type ManifestFile,
   type SiteManifest,
@@ -52,12 +58,13 @@ export interface PublishResult extends UploadResult {
 
 export async function publishOutput(
   storage: Storage,
-  id: string,
+  record: DeploymentRecord,
   build: string,
   outputDir: string,
   options: { concurrency: number; maxFiles: number; maxBytes: number; tmpDir: string; signal?: AbortSignal },
 ): Promise<PublishResult> {
   const { signal } = options;
+  const id = record.id;
   const manifest: SiteManifest = { version: MANIFEST_VERSION, files: {}, redirects: [], headers: [] };
   try {
     manifest.redirects = parseRedirects(await ruleFile(outputDir, '_redirects'));
@@ -96,6 +103,7 @@ export async function publishOutput(
     result.bytes += file.size;
   });
   signal?.throwIfAborted();
+  if (result.files > 0) await writeDeploymentFacts(storage, deploymentFacts(record, build, result));
   await storage.putText(siteKeys.manifest(id, build), JSON.stringify(manifest), 'application/json');
   return result;
 }
@@ -138,11 +146,13 @@ async function readNoFollow(file: string): Promise<NodeJS.ReadableStream> {
   return handle.createReadStream(); // closes the handle when it ends or is destroyed
 }
 
-/** Removes one build's objects: its files, variants and manifest. */
+/** Removes one build's objects: its facts, files, variants and manifest. */
 export async function removeBuild(storage: Storage, id: string, build: string): Promise<number> {
+  // The facts first: a removal cut short leaves folders, which the next one finds and removes.
+  const facts = await storage.deletePrefix(backupKeys.facts(id, build));
   // Four folders (files, two variants, manifest): a fixed, small number at once.
   const counts = await Promise.all(siteKeys.folders(build).map((folder) => storage.deletePrefix(`${storageKeys.dist(id)}/${folder}/`)));
-  return counts.reduce((a, b) => a + b, 0);
+  return counts.reduce((a, b) => a + b, facts);
 }
 
 /**

@@ -107,7 +107,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
       if (id && (await queue.isCancelRequested(id).catch(() => false))) slot.cancel(id);
     }
   }
-  const stopJanitor = startJanitor({ config, redis, storage, logger });
+  const stopJanitor = startJanitor({ config, redis, storage, logger, projects: queue.projects });
   for (const slot of slots) slot.start();
   logger.info({ slots: slots.map((s) => s.id) }, 'worker started');
 

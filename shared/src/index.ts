@@ -1,4 +1,5 @@
 // The shared package's public face: what both services may use.
+export * from './backup';
 export * from './concurrency';
 export * from './config';
 export * from './errors';
@@ -9,6 +10,7 @@ export * from './net-policy';
 export * from './outage';
 export * from './paths';
 export * from './queue';
+export * from './reconcile';
 export * from './record';
 export * from './redis';
 export * from './request';

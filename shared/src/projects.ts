@@ -7,6 +7,8 @@
 //   project:<name>:running        hash: branch label → the id that last started building
 //   domains                       hash: custom host name → the project whose production it serves
 //   hook:<name>:<sha256>          string, with a TTL: a push hook body already taken (replays refused)
+//   projects:unsaved              hash: project name → a change count, for projects changed since their
+//                                 copy in S3 (backup.ts) was last written; every change adds to it
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
 import { randomBytes } from 'node:crypto';
@@ -16,6 +18,8 @@ import { toHash } from './record';
 
 export const PROJECTS_KEY = 'projects';
 export const DOMAINS_KEY = 'domains';
+/** Projects whose S3 copy is behind (name → changes counted), marked in the step of each change. */
+const UNSAVED_KEY = 'projects:unsaved';
 export const projectKey = (name: string) => `project:${name}`;
 export const projectDeploymentsKey = (name: string) => `project:${name}:deployments`;
 export const projectBranchesKey = (name: string) => `project:${name}:branches`;
@@ -50,7 +54,8 @@ end
 
 // CREATE: only when the name is free and its domains are not another project's.
 const CREATE_SCRIPT = `
--- KEYS: project, projects, domains     ARGV: name, createdMs, domainsJson, field, value, ...
+-- KEYS: project, projects, domains, unsaved     ARGV: name, createdMs, domainsJson, field, value, ...
+-- Returns 'ok', 'exists', or 'domain:<host>' (another project holds it; nothing written).
 ${DOMAINS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 local hosts = cjson.decode(ARGV[3])
@@ -61,12 +66,14 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 set_domains(KEYS[1], KEYS[3], ARGV[1], hosts)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 return 'ok'
 `;
 
 // UPDATE: set and clear fields of an existing project; domains ('-' when unchanged) claimed first.
 const UPDATE_SCRIPT = `
--- KEYS: project, domains     ARGV: name, domainsJson or '-', clearCount, clear..., field, value, ...
+-- KEYS: project, domains, unsaved     ARGV: name, domainsJson or '-', clearCount, clear..., field, value, ...
+-- Returns 'ok', 'no-project', or 'domain:<host>' (another project holds it; nothing written).
 ${DOMAINS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
 if ARGV[2] ~= '-' then
@@ -76,23 +83,27 @@ end
 local n = tonumber(ARGV[3])
 for i = 4, n + 3 do redis.call('HDEL', KEYS[1], ARGV[i]) end
 if #ARGV > n + 3 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 4)) end
+redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 return 'ok'
 `;
 
 // DELETE: the project, its indexes and its domains.
 const DELETE_SCRIPT = `
--- KEYS: project, projects, domains, deployments, branches, pending, running     ARGV: name
+-- KEYS: project, projects, domains, deployments, branches, pending, running, unsaved     ARGV: name
+-- Returns 1, or 0 when there was no such project.
 ${DOMAINS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 set_domains(KEYS[1], KEYS[3], ARGV[1], {})
 redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[8], ARGV[1], 1)
 return 1
 `;
 
 // POINT: production → a deployed deployment of this project (rollback pins, promote unpins).
 const POINT_SCRIPT = `
--- KEYS: project, projectDeployments, record     ARGV: id, pin ('1' or '0')
+-- KEYS: project, projectDeployments, record, unsaved     ARGV: id, pin ('1' or '0'), name
+-- Returns 'ok', 'no-project', 'not-in-project' or 'not-deployed' (nothing written).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not-in-project' end
 if redis.call('HGET', KEYS[3], 'status') ~= 'deployed' or not redis.call('HGET', KEYS[3], 'liveBuild') then return 'not-deployed' end
@@ -100,6 +111,7 @@ if redis.call('HEXISTS', KEYS[3], 'removing') == 1 then return 'not-deployed' en
 local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
 return 'ok'
 `;
 
@@ -119,9 +131,51 @@ export class Projects {
     const { domains, ...rest } = input;
     const fields = toHash({ ...rest, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main', hookSecret: newHookSecret() });
     return (await this.redis.eval(CREATE_SCRIPT, {
-      keys: [projectKey(input.name), PROJECTS_KEY, DOMAINS_KEY],
+      keys: [projectKey(input.name), PROJECTS_KEY, DOMAINS_KEY, UNSAVED_KEY],
       arguments: [input.name, String(now.getTime()), JSON.stringify(domains ?? []), ...Object.entries(fields).flat()],
     })) as 'ok' | 'exists' | `domain:${string}`;
+  }
+
+  /**
+   * Writes a project back from its S3 copy (reconcile.ts): its stored fields as they are, a new hook
+   * secret, the domains no other project holds now. 'exists' when the name is taken again.
+   */
+  async restore(name: string, fields: Record<string, string>, domains: readonly string[]): Promise<{ result: 'ok' | 'exists'; domainsLeft: string[] }> {
+    const createdMs = String(Date.parse(fields.createdAt ?? '') || Date.now());
+    const hash = { ...fields, name, hookSecret: newHookSecret() };
+    let hosts = [...domains];
+    const left: string[] = [];
+    for (;;) {
+      const result = (await this.redis.eval(CREATE_SCRIPT, {
+        keys: [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, UNSAVED_KEY],
+        arguments: [name, createdMs, JSON.stringify(hosts), ...Object.entries(hash).flat()],
+      })) as 'ok' | 'exists' | `domain:${string}`;
+      if (!result.startsWith('domain:')) return { result: result as 'ok' | 'exists', domainsLeft: left };
+      const taken = result.slice('domain:'.length);
+      left.push(taken);
+      hosts = hosts.filter((h) => h !== taken);
+    }
+  }
+
+  /** The raw `project:<name>` hash (empty when there is none): what its S3 copy is made from. */
+  hash(name: string): Promise<Record<string, string>> {
+    return this.redis.hGetAll(projectKey(name));
+  }
+
+  /** Up to `limit` projects changed since their S3 copy was written, with their change counts. */
+  async unsaved(limit: number): Promise<{ name: string; changes: string }[]> {
+    const { entries } = await this.redis.hScan(UNSAVED_KEY, '0', { COUNT: limit });
+    return entries.slice(0, limit).map(({ field, value }) => ({ name: field, changes: value }));
+  }
+
+  /** The project's S3 copy is written as of `changes` (a change since then keeps it unsaved). */
+  async saved(name: string, changes: string): Promise<void> {
+    await this.redis.eval("if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0", { keys: [UNSAVED_KEY], arguments: [name, changes] });
+  }
+
+  /** Its change count now ('0' when it has none pending): read before its copy is written. */
+  async changes(name: string): Promise<string> {
+    return (await this.redis.hGet(UNSAVED_KEY, name)) ?? '0';
   }
 
   async get(name: string): Promise<ProjectRecord | null> {
@@ -138,21 +192,21 @@ export class Projects {
     const set = toHash({ ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== null && v !== undefined)), updatedAt: now.toISOString() });
     const hosts = domains === undefined ? '-' : JSON.stringify(domains ?? []);
     return (await this.redis.eval(UPDATE_SCRIPT, {
-      keys: [projectKey(name), DOMAINS_KEY],
+      keys: [projectKey(name), DOMAINS_KEY, UNSAVED_KEY],
       arguments: [name, hosts, String(clear.length), ...clear, ...Object.entries(set).flat()],
     })) as 'ok' | 'no-project' | `domain:${string}`;
   }
 
   /** Removes the project, its aliases, domains and history index; its deployments keep their own URLs. */
   async delete(name: string): Promise<boolean> {
-    const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name)];
+    const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name), UNSAVED_KEY];
     return (await this.redis.eval(DELETE_SCRIPT, { keys, arguments: [name] })) === 1;
   }
 
   /** A new hook secret for an existing project (the old one stops working at once); null when there is none. */
   async rotateHookSecret(name: string): Promise<string | null> {
     const secret = newHookSecret();
-    const done = await this.redis.eval(UPDATE_SCRIPT, { keys: [projectKey(name), DOMAINS_KEY], arguments: [name, '-', '0', 'hookSecret', secret] });
+    const done = await this.redis.eval(UPDATE_SCRIPT, { keys: [projectKey(name), DOMAINS_KEY, UNSAVED_KEY], arguments: [name, '-', '0', 'hookSecret', secret] });
     return done === 'ok' ? secret : null;
   }
 
@@ -191,7 +245,7 @@ export class Projects {
 
   /** Points production at `id` now: pinned (rollback) or not (promote). */
   async point(name: string, id: string, pin: boolean): Promise<PointResult> {
-    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id)], arguments: [id, pin ? '1' : '0'] })) as PointResult;
+    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY], arguments: [id, pin ? '1' : '0', name] })) as PointResult;
   }
 
   /** The newest deployed production deployment older than `before` (what a plain rollback goes back to). */

@@ -46,8 +46,8 @@ const heartbeatKey = (slot: string) => `${HEARTBEAT_PREFIX}${slot}`;
 
 /** How many log entries a deployment's stream keeps (the byte cap is the build runner's). */
 const LOG_MAX_ENTRIES = 20_000;
-/** An `uploading` record expires if its upload-service dies before enqueueing it. */
-const UPLOADING_TTL_SECONDS = 3600;
+/** An `uploading` record expires if its upload-service dies before enqueueing it (its source is then the janitor's). */
+export const UPLOADING_TTL_SECONDS = 3600;
 /** The dead list keeps at most this many ids, none older than DEAD_MAX_AGE_MS (trimmed by the reaper). */
 export const DEAD_MAX_ENTRIES = 10_000;
 export const DEAD_MAX_AGE_MS = 30 * 24 * 3600_000;

@@ -69,6 +69,8 @@ export const DeploymentRecordSchema = z.object({
   project: z.string().optional(),
   aliasLabel: z.string().optional(),
   production: z.literal('1').optional(),
+  /** When reconcile put the record back from S3 after Redis lost it (its env values were not restored). */
+  restoredAt: z.string().optional(),
   /** Set while a cancel waits for the build's owner to stop it. */
   cancelRequested: z.literal('1').optional(),
 });

@@ -8,6 +8,8 @@ import type { Redis } from './redis';
 import { DEPLOYMENTS_KEY, logKey, recordKey } from './queue';
 
 const JANITOR_LOCK_KEY = 'janitor:lock';
+/** Where a janitor step stopped, for the next pass to go on from. */
+const janitorCursorKey = (step: string) => `janitor:cursor:${step}`;
 
 export interface RetentionDays {
   previewDays: number;
@@ -75,9 +77,30 @@ export class Retention {
     await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", { keys: [JANITOR_LOCK_KEY], arguments: [token] });
   }
 
-  /** Up to `limit` ids created before `before` (ms), oldest first, skipping the first `offset`. */
-  async oldest(before: number, limit: number, offset: number): Promise<string[]> {
-    return this.redis.zRange(DEPLOYMENTS_KEY, '-inf', before, { BY: 'SCORE', LIMIT: { offset, count: limit } });
+  /**
+   * Up to `limit` ids created before `before` (ms), oldest first, after `from` (a cursor this
+   * returned, `<score>:<id>`; null: from the oldest). Each comes with the cursor that continues after it.
+   */
+  async oldest(before: number, limit: number, from: string | null): Promise<{ id: string; cursor: string }[]> {
+    const split = from?.indexOf(':') ?? -1;
+    const [score, member] = from && split > 0 ? [from.slice(0, split), from.slice(split + 1)] : ['-inf', ''];
+    // Ids sharing the cursor's score (created in the same millisecond) come in member order.
+    const slack = from ? 64 : 0;
+    const rows = await this.redis.zRangeWithScores(DEPLOYMENTS_KEY, score, before, { BY: 'SCORE', LIMIT: { offset: 0, count: limit + slack } });
+    return rows
+      .filter((r) => !(from && String(r.score) === score && r.value <= member))
+      .slice(0, limit)
+      .map((r) => ({ id: r.value, cursor: `${r.score}:${r.value}` }));
+  }
+
+  /** Where the janitor's `step` stopped in its last pass (null: at the start). */
+  async cursor(step: 'retention' | 'sources'): Promise<string | null> {
+    return (await this.redis.get(janitorCursorKey(step))) ?? null;
+  }
+
+  async setCursor(step: 'retention' | 'sources', cursor: string | null): Promise<void> {
+    if (cursor === null) await this.redis.del(janitorCursorKey(step));
+    else await this.redis.set(janitorCursorKey(step), cursor);
   }
 
   async mark(id: string, days: RetentionDays, now = Date.now()): Promise<MarkResult> {

@@ -166,23 +166,45 @@ export class Storage {
     }
   }
 
-  /** Every object under `prefix`, a page (at most 1,000) at a time. */
-  async *list(prefix: string): AsyncGenerator<{ key: string; size: number }> {
+  /** A small object's text (JSON written by Slipway), or null when there is none; over `maxBytes` is an error. */
+  async getText(key: string, maxBytes: number, signal?: AbortSignal): Promise<string | null> {
+    const object = await this.get(key, undefined, signal);
+    if (!object) return null;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of object.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        object.body.destroy();
+        throw new Error(`${key} is over ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** Every object under `prefix`, a page (at most 1,000) at a time, or only the first `limit`. */
+  async *list(prefix: string, limit?: number): AsyncGenerator<{ key: string; size: number; lastModified: Date | undefined }> {
     let token: string | undefined;
     do {
-      const page = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })));
+      const page = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: limit })));
       for (const obj of page.Contents ?? []) {
-        if (obj.Key) yield { key: obj.Key, size: obj.Size ?? 0 };
+        if (obj.Key) yield { key: obj.Key, size: obj.Size ?? 0, lastModified: obj.LastModified };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = page.IsTruncated && limit === undefined ? page.NextContinuationToken : undefined;
     } while (token);
   }
 
-  /** The names of the "folders" directly under `prefix` (which ends with `/`), a page at a time. */
-  async *listFolders(prefix: string): AsyncGenerator<string> {
+  /**
+   * The names of the "folders" directly under `prefix` (which ends with `/`), a page at a time; with
+   * `startAfter`, only those after that name.
+   */
+  async *listFolders(prefix: string, startAfter?: string): AsyncGenerator<string> {
     let token: string | undefined;
     do {
-      const page = await this.call(() => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token })));
+      const page = await this.call(() =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token, StartAfter: token ? undefined : startAfter && `${prefix}${startAfter}/\u{10FFFF}` })),
+      );
       for (const common of page.CommonPrefixes ?? []) {
         if (common.Prefix) yield common.Prefix.slice(prefix.length).replace(/\/$/, '');
       }

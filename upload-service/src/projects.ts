@@ -11,8 +11,11 @@ import {
   ProjectNameSchema,
   Projects,
   UpdateProjectSchema,
+  describeError,
   isDeploymentId,
+  saveProjectCopy,
   siteUrl,
+  withDeadline,
   type Config,
   type DeploymentRecord,
   type ProjectRecord,
@@ -24,6 +27,8 @@ import { deployHookToken } from './hooks';
 import { checkRepoUrl } from './url-policy';
 
 const DEFAULT_PAGE = 20;
+/** A change waits this long for its project's copy in S3; past it the janitor writes the copy. */
+const COPY_WAIT_MS = 5_000;
 const MAX_PAGE = 100;
 
 export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards: { change: RequestHandler[]; read: RequestHandler }): express.Router {
@@ -41,6 +46,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const created = await projects.create(input);
     if (created === 'exists') throw new ConflictError(`a project named ${input.name} exists already`);
     if (created !== 'ok') throw domainTaken(created);
+    await saveCopy(input.name);
     const project = await mustGet(input.name);
     res.status(201).json({ ...(await view(project)), ...hookSecrets(project.name, project.hookSecret!) });
   });
@@ -62,12 +68,14 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const updated = await projects.update(name, change);
     if (updated === 'no-project') throw new NotFoundError(`no project named ${name}`);
     if (updated !== 'ok') throw domainTaken(updated);
+    await saveCopy(name);
     res.json(await view(await mustGet(name)));
   });
 
   router.delete('/projects/:name', async (req, res) => {
     const name = nameOf(req);
     if (!(await projects.delete(name))) throw new NotFoundError(`no project named ${name}`);
+    await saveCopy(name);
     res.status(204).end();
   });
 
@@ -140,6 +148,14 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     if (result === 'no-project') throw new NotFoundError(`no project named ${project.name}`);
     if (result === 'not-in-project') throw new NotFoundError(`deployment ${id} is not a deployment of ${project.name}`);
     if (result === 'not-deployed') throw new ConflictError(`deployment ${id} has no deployed build to serve`);
+    await saveCopy(project.name);
+  }
+
+  /** Writes the project's copy in S3 (backup.ts); when S3 cannot, the change stands and the janitor writes it. */
+  async function saveCopy(name: string): Promise<void> {
+    await withDeadline(saveProjectCopy(projects, deps.storage, name), COPY_WAIT_MS, `no answer from object storage within ${COPY_WAIT_MS} ms`).catch((err: unknown) =>
+      deps.logger.warn({ err: describeError(err), project: name }, 'could not write the project\'s copy in S3; the janitor writes it later'),
+    );
   }
 
   /**

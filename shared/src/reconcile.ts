@@ -1,0 +1,173 @@
+// Reconcile: puts back into Redis what S3 says was live, after Redis lost it (restarted empty, a
+// failover to a stale replica, a dump restored from last week). It reads the copies backup.ts writes:
+// projects first (settings, domains, a rollback's pin), then every deployment whose record is gone
+// and that has a complete build with facts (its manifest and deployment.json), as `deployed` with
+// that build live, listed in its project, its branch alias and production moved by the same rules
+// SETTLE follows. It never overwrites: what Redis has wins, so running it again (or while the
+// platform works) changes nothing. What it cannot restore it says: env values and hook secrets (never
+// in S3), builds published before facts were written, domains another project took meanwhile.
+//
+// Run by `npm run reconcile` (deploy-service/src/reconcile-command.ts), and by the janitor when Redis
+// lacks the marker it sets (an empty or reset Redis).
+import { forEachBounded } from './concurrency';
+import { BUILD_ID_PATTERN, isDeploymentId } from './ids';
+import { DeploymentFactsSchema, ProjectCopySchema, backupKeys, readCopy, type DeploymentFacts } from './backup';
+import { projectBranchesKey, projectDeploymentsKey, projectKey, type Projects } from './projects';
+import { DEPLOYMENTS_KEY, recordKey } from './queue';
+import { DeploymentRecordSchema } from './record';
+import type { Redis } from './redis';
+import { siteKeys } from './site-manifest';
+import { storageKeys, type Storage } from './s3';
+
+/** Set once Redis holds Slipway's state (or reconcile has run on it); missing means new or reset. */
+const MARKER_KEY = 'slipway:marker';
+/** S3 reads at once while restoring. */
+const CONCURRENCY = 8;
+/** Problems listed in a report; the rest are counted. */
+const MAX_PROBLEMS = 200;
+
+// RESTORE: a deployment's record from its facts, only when Redis has none, with its listings and the
+// aliases SETTLE would have moved (a branch alias and an unpinned production take the newest).
+const RESTORE_SCRIPT = `
+-- KEYS: record, deployments, [project, projectDeployments, projectBranches]
+-- ARGV: id, createdMs, aliasLabel ('' for none), production ('1'/'0'), field, value, ...
+-- Returns 'restored', or 'exists' (Redis has a record: nothing written).
+local id, at, label, production = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('ZADD', KEYS[2], at, id)
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('ZADD', KEYS[4], at, id)
+  if label ~= '' and at >= tonumber(redis.call('HGET', KEYS[5], label .. ':at') or '-1') then
+    redis.call('HSET', KEYS[5], label, id, label .. ':at', at)
+  end
+  if production == '1' and redis.call('HGET', KEYS[3], 'pinned') ~= '1'
+     and at >= tonumber(redis.call('HGET', KEYS[3], 'productionAt') or '-1') then
+    redis.call('HSET', KEYS[3], 'production', id, 'productionAt', at)
+  end
+end
+return 'restored'
+`;
+
+export interface ReconcileReport {
+  projects: { restored: number; present: number };
+  deployments: { restored: number; present: number; unrestorable: number };
+  /** One line per thing not (or not wholly) restored, for the operator. */
+  problems: string[];
+  /** Problems beyond the ones listed. */
+  moreProblems: number;
+}
+
+export async function reconcile(deps: { redis: Redis; storage: Storage; projects: Projects }, now = new Date()): Promise<ReconcileReport> {
+  const { redis, storage, projects } = deps;
+  const report: ReconcileReport = { projects: { restored: 0, present: 0 }, deployments: { restored: 0, present: 0, unrestorable: 0 }, problems: [], moreProblems: 0 };
+  const problem = (line: string) => (report.problems.length < MAX_PROBLEMS ? report.problems.push(line) : report.moreProblems++);
+  const pinned = new Map<string, string>();
+
+  for await (const { key } of storage.list(backupKeys.projects)) {
+    const name = /^projects\/([a-z0-9-]+)\.json$/.exec(key)?.[1];
+    if (!name) continue;
+    if (Object.keys(await projects.hash(name)).length > 0) {
+      report.projects.present++;
+      continue;
+    }
+    const copy = await readCopy(storage, key, ProjectCopySchema).catch(() => null);
+    if (!copy || copy.fields.name !== name) {
+      problem(`project ${name}: its copy in S3 (${key}) is unreadable; not restored`);
+      continue;
+    }
+    // Production is what its restored deployments say, unless a rollback pinned it.
+    const { production, productionAt, pinned: pin, domains, ...fields } = copy.fields;
+    const keep: Record<string, string> = pin === '1' && production ? { production, productionAt: productionAt ?? '0', pinned: '1' } : {};
+    let hosts: string[] = [];
+    try {
+      hosts = domains ? (JSON.parse(domains) as string[]).filter((h) => typeof h === 'string') : [];
+    } catch {
+      problem(`project ${name}: its domains in S3 are unreadable; restored without them`);
+    }
+    const { result, domainsLeft } = await projects.restore(name, { ...fields, ...keep }, hosts);
+    if (result === 'exists') {
+      report.projects.present++;
+      continue;
+    }
+    report.projects.restored++;
+    if (keep.production) pinned.set(name, keep.production);
+    problem(`project ${name}: restored with a new hook secret (rotate it with POST /projects/${name}/hook-secret and set it on the forge; the old one is not in S3)`);
+    if (copy.envNames.length > 0) problem(`project ${name}: env values not restored (never stored in S3): set ${copy.envNames.join(', ')} again`);
+    for (const host of domainsLeft) problem(`project ${name}: domain ${host} not restored: another project holds it now`);
+  }
+
+  await forEachBounded(storage.listFolders(storageKeys.dist('')), CONCURRENCY, async (id) => {
+    if (!isDeploymentId(id)) return;
+    if ((await redis.exists(recordKey(id))) === 1) {
+      report.deployments.present++;
+      return;
+    }
+    const facts = await newestFacts(storage, id);
+    if (typeof facts === 'string') {
+      report.deployments.unrestorable++;
+      problem(`deployment ${id}: ${facts}; its objects are left in S3`);
+      return;
+    }
+    const hash: Record<string, string> = {
+      ...facts.fields,
+      id,
+      status: 'deployed',
+      liveBuild: facts.build,
+      finishedAt: facts.publishedAt,
+      outputFiles: String(facts.outputFiles),
+      outputBytes: String(facts.outputBytes),
+      restoredAt: now.toISOString(),
+    };
+    if (!DeploymentRecordSchema.safeParse(hash).success) {
+      report.deployments.unrestorable++;
+      problem(`deployment ${id}: its facts in S3 do not make a valid record; not restored`);
+      return;
+    }
+    const createdMs = Date.parse(hash.createdAt ?? '') || Date.parse(facts.publishedAt) || now.getTime();
+    const project = hash.project;
+    const keys = [recordKey(id), DEPLOYMENTS_KEY, ...(project ? [projectKey(project), projectDeploymentsKey(project), projectBranchesKey(project)] : [])];
+    const result = await redis.eval(RESTORE_SCRIPT, { keys, arguments: [id, String(createdMs), hash.aliasLabel ?? '', hash.production === '1' ? '1' : '0', ...Object.entries(hash).flat()] });
+    if (result === 'exists') {
+      report.deployments.present++;
+      return;
+    }
+    report.deployments.restored++;
+    if (facts.envNames.length > 0) problem(`deployment ${id}: restored without its env values (never stored in S3: ${facts.envNames.join(', ')}); a redeploy would build without them`);
+  });
+
+  for (const [name, id] of pinned) {
+    if ((await redis.exists(recordKey(id))) === 0) problem(`project ${name}: production was pinned to ${id} (a rollback), which could not be restored; promote a deployment to serve production again`);
+  }
+  await redis.set(MARKER_KEY, now.toISOString());
+  return report;
+}
+
+/** The deployment's newest build that was completely published with its facts, or why there is none. */
+async function newestFacts(storage: Storage, id: string): Promise<DeploymentFacts | string> {
+  const builds = new Set<string>();
+  for await (const folder of storage.listFolders(`${storageKeys.dist(id)}/`)) {
+    const build = siteKeys.buildOf(folder);
+    if (BUILD_ID_PATTERN.test(build)) builds.add(build);
+  }
+  if (builds.size === 0) return 'no build under its prefix';
+  let newest: DeploymentFacts | null = null;
+  let complete = 0;
+  for (const build of builds) {
+    const manifest = await storage.list(siteKeys.manifest(id, build), 1).next();
+    if (manifest.done) continue;
+    complete++;
+    const facts = await readCopy(storage, backupKeys.facts(id, build), DeploymentFactsSchema).catch(() => null);
+    if (facts && facts.build === build && facts.fields.id === id && (!newest || facts.publishedAt > newest.publishedAt)) newest = facts;
+  }
+  if (newest) return newest;
+  return complete === 0 ? 'no completely published build' : 'its builds were published before Slipway wrote deployment facts, so nothing says which project or alias it served';
+}
+
+/**
+ * Whether Redis is new or was reset since Slipway last wrote to it: its marker is missing. The
+ * janitor then runs reconcile (which sets the marker).
+ */
+export async function redisWasReset(redis: Redis): Promise<boolean> {
+  return (await redis.exists(MARKER_KEY)) === 0;
+}
