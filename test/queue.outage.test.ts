@@ -80,6 +80,26 @@ describe('S3 outages', () => {
     expect((await stack!.site(id, '/')).body.toString()).toContain('Home');
   });
 
+  it('an outage as long, for its retry settings, as 5 minutes is for the defaults leaves every deployment deployed', { timeout: 90_000 }, async () => {
+    // RETRY_BASE_MS 300 is the default 10 s scaled by 0.03, so 9 s here stand for 5 minutes; the
+    // attempts are the default (MAX_ATTEMPTS=8). With the old default of 5 attempts the waits added up
+    // to 2.25–4.5 s here (75–150 s unscaled), and the deployments failed (seen: "gave up after 5 attempts").
+    const storage = await stackWithOwnS3({ HEARTBEAT_TTL_SECONDS: '2', REAPER_INTERVAL_SECONDS: '1', RETRY_BASE_MS: '300' });
+    const repoUrl = await stack!.repo('s3-long', staticSite());
+    const ids = [await stack!.deploy({ repoUrl }), await stack!.deploy({ repoUrl }), await stack!.deploy({ repoUrl })];
+    await storage.stop();
+    await stack!.startWorker({ slots: 2 });
+    const down = Date.now();
+    await waitUntil('every deployment to have failed an attempt', async () => ((await Promise.all(ids.map((id) => stack!.queue.get(id)))).every((r) => (r?.attempts ?? 0) >= 2) ? true : undefined));
+    await new Promise((r) => setTimeout(r, Math.max(0, 9_000 - (Date.now() - down))));
+    await storage.start();
+    for (const id of ids) {
+      const record = await stack!.waitFor(id, ['deployed', 'failed'], 60_000);
+      expect(record.status, record.error).toBe('deployed');
+      expect(record.attempts).toBeGreaterThan(2);
+    }
+  });
+
   it('an id whose attempts run out lands in build-queue:dead with the reason', async () => {
     const storage = await stackWithOwnS3({ ...FAST, MAX_ATTEMPTS: '2', RETRY_BASE_MS: '100' });
     const id = await stack!.deploy({ repoUrl: await stack!.repo('s3-dead', staticSite()) });

@@ -23,9 +23,11 @@ describe('retry delays', () => {
     expect(retryDelay(60_000, 20)).toBeLessThanOrEqual(300_000);
   });
 
-  it('span 75 to 150 seconds with the defaults (MAX_ATTEMPTS=5, RETRY_BASE_MS=10000)', () => {
+  it('outlast a 5-minute outage with the defaults (MAX_ATTEMPTS=8, RETRY_BASE_MS=10000): 7.6 to 15 minutes', () => {
     const config = loadConfig({});
-    expect(window(config.retryBaseMs, config.maxAttempts, 0)).toBe(75_000);
-    expect(window(config.retryBaseMs, config.maxAttempts, 0.999999)).toBeCloseTo(150_000, -2);
+    // 5 + 10 + 20 + 40 + 80 + 150 + 150 s at the least (the last two capped at 5 min, halved by jitter).
+    expect(window(config.retryBaseMs, config.maxAttempts, 0)).toBe(455_000);
+    expect(window(config.retryBaseMs, config.maxAttempts, 0)).toBeGreaterThan(5 * 60_000);
+    expect(window(config.retryBaseMs, config.maxAttempts, 0.999999)).toBeCloseTo(910_000, -2);
   });
 });
