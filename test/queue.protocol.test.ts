@@ -191,6 +191,40 @@ describe('an idle slot holds nothing: its sweep takes back what was stranded', (
   });
 });
 
+describe('a malformed field never fails a script half-way (Redis keeps the writes made before a failure)', () => {
+  it('RECOVER with a malformed attempts count takes the id back instead of dropping it from every list', async () => {
+    const id = await queued();
+    await claim('A');
+    await queue.start(id, 'A');
+    await redis.hSet(`deployment:${id}`, 'attempts', 'two');
+    // On main the script popped the id, then failed on tonumber(nil) >= 3: the id was in no list at all.
+    expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 1, dead: 0, dropped: 0 });
+    expect(await waiting()).toEqual([id]);
+  });
+
+  it('START, RETRY and SETTLE read a malformed count or alias time as missing', async () => {
+    const id = await queued();
+    await redis.hSet(`deployment:${id}`, 'attempts', 'x');
+    await claim('A');
+    expect(await queue.start(id, 'A')).toBe('started');
+    expect(await redis.hGet(`deployment:${id}`, 'attempts')).toBe('1');
+    await redis.hSet(`deployment:${id}`, 'attempts', 'y');
+    expect(await queue.retryLater(id, 'A', 'S3 is unavailable', MAX_ATTEMPTS, 0)).toBe('retrying');
+    expect(await redis.zScore('build-queue:delayed', id)).not.toBeNull();
+    // A project whose productionAt and branch times are junk: SETTLE still records, aliases move.
+    const other = newDeploymentId();
+    await redis.hSet('project:site', { name: 'site', repoUrl: 'https://git.example.com/site.git', productionBranch: 'main', createdAt: 'x', updatedAt: 'x', productionAt: 'junk' });
+    await redis.hSet('project:site:branches', { 'main:at': 'junk' });
+    await queue.createUploading({ id: other, repoUrl: 'https://git.example.com/site.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: `http://${other}.localhost/`, project: 'site', aliasLabel: 'main', production: '1' });
+    expect(await queue.enqueue(other)).toBe('queued');
+    expect(await claim('B')).toBe(other);
+    expect(await queue.start(other, 'B')).toBe('started');
+    expect((await queue.finish(other, 'B', { status: 'deployed', liveBuild: 'build00001' })).recorded).toBe(true);
+    expect(await redis.hGet('project:site', 'production')).toBe(other);
+    expect(await redis.hGet('project:site:branches', 'main')).toBe(other);
+  });
+});
+
 describe('recovery judges the owner, not only the status', () => {
   it('claim, SIGKILL before START, cancel, redeploy, another slot builds it: the dead slot\'s stale copy is dropped', async () => {
     const id = await queued();

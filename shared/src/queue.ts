@@ -68,6 +68,11 @@ export class ClaimStalledError extends Error {
 // Helpers shared by the scripts. A dead entry's reason starts with the ISO time it died, so the
 // reaper can trim by age, and an id is on the dead list at most once.
 const LUA_HELPERS = `
+-- A number read from a hash field, or the default when it is missing or malformed: a script must
+-- never fail on what it reads after it has written (Redis keeps a failed script's writes).
+local function num(value, default)
+  return tonumber(value or '') or default
+end
 local function bury(dead, reasons, id, reason, now)
   redis.call('LREM', dead, 0, id)
   redis.call('LPUSH', dead, id)
@@ -173,7 +178,7 @@ if #KEYS >= 7 then
 end
 redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now)
 redis.call('HDEL', record, 'error', 'finishedAt', 'settled')
-redis.call('HINCRBY', record, 'attempts', 1)
+redis.call('HSET', record, 'attempts', num(redis.call('HGET', record, 'attempts'), 0) + 1)
 return 'started'
 `;
 
@@ -213,11 +218,11 @@ redis.call('HSET', record, 'settled', mark, unpack(ARGV, 9))
 redis.call('HDEL', record, 'cancelRequested')
 if build ~= '' and #KEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
   local project, branches = KEYS[4], KEYS[5]
-  if at >= tonumber(redis.call('HGET', branches, label .. ':at') or '-1') then
+  if at >= num(redis.call('HGET', branches, label .. ':at'), -1) then
     redis.call('HSET', branches, label, id, label .. ':at', at)
   end
   if production == '1' and redis.call('HGET', project, 'pinned') ~= '1'
-     and at >= tonumber(redis.call('HGET', project, 'productionAt') or '-1') then
+     and at >= num(redis.call('HGET', project, 'productionAt'), -1) then
     redis.call('HSET', project, 'production', id, 'productionAt', at)
   end
 end
@@ -241,7 +246,7 @@ local record, processing, queue = KEYS[1], KEYS[2], KEYS[3]
 local id, now, slot = ARGV[1], ARGV[2], ARGV[3]
 local outcome = let_go(record, processing, id, now, slot)
 if outcome then return outcome end
-redis.call('HINCRBY', record, 'attempts', -1)
+redis.call('HSET', record, 'attempts', math.max(0, num(redis.call('HGET', record, 'attempts'), 1) - 1))
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'settled', slot .. ' released')
 redis.call('RPUSH', queue, id)
 return 'released'
@@ -258,7 +263,7 @@ local record, processing, delayed, dead, reasons = KEYS[1], KEYS[2], KEYS[3], KE
 local id, maxAttempts, dueAt, why, now, slot = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local outcome = let_go(record, processing, id, now, slot)
 if outcome then return outcome end
-local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
+local attempts = num(redis.call('HGET', record, 'attempts'), 0)
 if attempts >= maxAttempts then
   local reason = 'gave up after ' .. attempts .. ' attempts: ' .. why
   redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now, 'settled', slot .. ' dead')
@@ -330,7 +335,7 @@ while true do
     end
   elseif owned then
     redis.call('HDEL', record, 'worker')
-    local attempts = tonumber(redis.call('HGET', record, 'attempts') or '0')
+    local attempts = num(redis.call('HGET', record, 'attempts'), 0)
     if attempts >= maxAttempts then
       local reason = why .. ' on each of ' .. attempts .. ' attempts'
       redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)

@@ -38,11 +38,11 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('ZADD', KEYS[2], at, id)
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('ZADD', KEYS[4], at, id)
-  if label ~= '' and at >= tonumber(redis.call('HGET', KEYS[5], label .. ':at') or '-1') then
+  if label ~= '' and at >= (tonumber(redis.call('HGET', KEYS[5], label .. ':at') or '') or -1) then
     redis.call('HSET', KEYS[5], label, id, label .. ':at', at)
   end
   if production == '1' and redis.call('HGET', KEYS[3], 'pinned') ~= '1'
-     and at >= tonumber(redis.call('HGET', KEYS[3], 'productionAt') or '-1') then
+     and at >= (tonumber(redis.call('HGET', KEYS[3], 'productionAt') or '') or -1) then
     redis.call('HSET', KEYS[3], 'production', id, 'productionAt', at)
   end
 end

@@ -49,7 +49,7 @@ elseif serving then keep = tonumber(ARGV[3])
 elseif status == 'failed' then keep = tonumber(ARGV[5])
 else keep = tonumber(ARGV[6]) end
 local created = redis.call('ZSCORE', KEYS[2], id)
-if keep == 0 or not created or now - tonumber(created) < keep then return 'keep' end
+if keep == 0 or not tonumber(created or '') or now - tonumber(created) < keep then return 'keep' end
 redis.call('HSET', record, 'removing', '1')
 return 'remove'
 `;
