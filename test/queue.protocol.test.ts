@@ -191,6 +191,21 @@ describe('an idle slot holds nothing: its sweep takes back what was stranded', (
   });
 });
 
+describe('an uploading record', () => {
+  it('lives while its upload renews it, and never expires once queued', async () => {
+    const id = newDeploymentId();
+    await queue.createUploading({ id, repoUrl: 'https://git.example.com/site.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: `http://${id}.localhost/` });
+    await redis.expire(`deployment:${id}`, 5);
+    expect(await queue.keepUploading(id)).toBe(true);
+    expect(await redis.ttl(`deployment:${id}`)).toBeGreaterThan(3000);
+    expect(await queue.enqueue(id)).toBe('queued');
+    // A renewal that comes after the enqueue (a timer firing late) leaves the record persistent.
+    expect(await queue.keepUploading(id)).toBe(false);
+    expect(await redis.ttl(`deployment:${id}`)).toBe(-1);
+    expect(await queue.keepUploading(newDeploymentId())).toBe(false);
+  });
+});
+
 describe('a malformed field never fails a script half-way (Redis keeps the writes made before a failure)', () => {
   it('RECOVER with a malformed attempts count takes the id back instead of dropping it from every list', async () => {
     const id = await queued();

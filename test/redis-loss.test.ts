@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKeys, storageKeys } from '@slipway/shared';
 import { collectSources, janitorPass } from '../deploy-service/src/janitor';
-import { textSite } from './harness/fixtures';
+import { manyFiles, textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';
 
@@ -126,6 +126,25 @@ describe('Redis lost', () => {
     expect(out.stdout).toContain('- deployment legacyaaaaaa: no build under its prefix');
     // The marker is set: the next pass does not reconcile again.
     expect((await pass())!.reconciled).toBeNull();
+  });
+
+  it('a record lost during its upload is said so (not "Redis is unavailable"), and the upload is removed', async () => {
+    const repoUrl = await stack.repo('lost-mid-upload', manyFiles(1500));
+    const posting = call('POST', '/deploy', { repoUrl });
+    // As soon as the upload has recorded its deployment, Redis loses it.
+    const id = await waitUntil('the uploading record', async () => {
+      for (const key of await stack.redis.keys('deployment:*')) {
+        if ((await stack.redis.hGet(key, 'status')) === 'uploading') {
+          await stack.redis.del(key);
+          return key.slice('deployment:'.length);
+        }
+      }
+      return undefined;
+    }, 60_000);
+    const res = await posting;
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toBe(`the record of deployment ${id} was gone from Redis when its upload finished (Redis was reset or lost its data meanwhile); nothing was enqueued, try again`);
+    expect(await count(`${storageKeys.source(id)}/`)).toBe(0);
   });
 
   it('removes sources without a record once older than an upload may take, and only those', async () => {

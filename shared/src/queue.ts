@@ -130,6 +130,15 @@ if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[3], id) end
 return 'queued'
 `;
 
+// KEEP-UPLOADING: an upload in progress keeps its record alive (it expires only when its
+// upload-service dies); never a record that has left `uploading`, which enqueue made persistent.
+const KEEP_UPLOADING_SCRIPT = `
+-- KEYS: record     ARGV: ttlSeconds
+-- Returns 1 when the record is uploading (its life renewed), 0 when it is not (or is gone).
+if redis.call('HGET', KEYS[1], 'status') ~= 'uploading' then return 0 end
+return redis.call('EXPIRE', KEYS[1], ARGV[1])
+`;
+
 // START: claim → building. Only a slot that holds the id may start it. A record that is 'building'
 // for another slot which still holds the id is that slot's ('owned-elsewhere'); one whose owner no
 // longer holds it is a leftover of a lost write and is taken over. A retry of this step (its reply
@@ -488,6 +497,11 @@ export class Queue {
   /** Records a deployment whose source is being uploaded; it expires unless enqueue() follows. */
   async createUploading(record: DeploymentRecord): Promise<void> {
     await this.redis.multi().hSet(recordKey(record.id), toHash(record)).expire(recordKey(record.id), UPLOADING_TTL_SECONDS).exec();
+  }
+
+  /** Renews an `uploading` record's life while its upload goes on; false when it is gone or no longer uploading. */
+  async keepUploading(id: string): Promise<boolean> {
+    return Number(await this.script(KEEP_UPLOADING_SCRIPT, [recordKey(id)], [String(UPLOADING_TTL_SECONDS)])) === 1;
   }
 
   /**
@@ -852,6 +866,7 @@ function sha1(source: string): string {
 /** Every Lua script, for the test that checks the fields they write against the record schema. */
 export const QUEUE_SCRIPTS: Readonly<Record<string, string>> = {
   ENQUEUE_SCRIPT,
+  KEEP_UPLOADING_SCRIPT,
   START_SCRIPT,
   SETTLE_SCRIPT,
   RELEASE_SCRIPT,

@@ -35,6 +35,8 @@ import { checkRepoUrl, type RepoTarget } from './url-policy';
 const ENQUEUE_CONFIRM_MS = 10_000;
 /** The lease of a request preparing an idempotent deployment: renewed while it works, so a retry can tell a live one from a dead one. */
 const LEASE_MS = 15_000;
+/** How often an upload renews its `uploading` record's life (an hour, UPLOADING_TTL_SECONDS). */
+const KEEP_UPLOADING_MS = 60_000;
 
 /** A client's Idempotency-Key, with who sent it and to which route: the same key from another token is another key. */
 export interface Idempotency {
@@ -140,6 +142,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   const renewing = claim.renew ? setInterval(() => void claim.renew!().catch(() => undefined), LEASE_MS / 3) : null;
   // The pid in the name: a later upload-service removes what this one leaves if it dies (main.ts).
   const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
+  let keeping: NodeJS.Timeout | undefined;
   try {
     // An id prepared again (its first request died mid-upload) starts from an empty source.
     if (claim.renew) await platform('S3', () => storage.deletePrefix(`${storageKeys.source(id)}/`));
@@ -170,6 +173,8 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       url: siteUrl(config, id),
     };
     await platform('Redis', () => queue.createUploading(record));
+    // The record lives while the upload does (it expires only when this process dies first).
+    keeping = setInterval(() => void queue.keepUploading(id).catch(() => undefined), KEEP_UPLOADING_MS);
     let fields: Pick<DeploymentRecord, 'sourceFiles' | 'sourceBytes'>;
     try {
       const source = await platform('S3', () =>
@@ -196,10 +201,16 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       await undo(deps, id, logger);
       throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
     }
+    if (outcome === 'record-gone') {
+      await undo(deps, id, logger);
+      logger.error({ deploymentId: id }, 'the uploading record was gone when the upload finished');
+      throw new UnavailableError(`the record of deployment ${id} was gone from Redis when its upload finished (Redis was reset or lost its data meanwhile); nothing was enqueued, try again`);
+    }
     logger.info({ repoUrl: target.url, commit, rootDir: request.rootDir, workspacePackages: packages, ...fields, ms: Date.now() - started }, 'deployment queued');
     return { ...record, ...fields, status: 'queued' };
   } finally {
     if (renewing) clearInterval(renewing);
+    clearInterval(keeping);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -209,12 +220,13 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
  * is asked again (for up to ENQUEUE_CONFIRM_MS) until Redis answers: any status but `missing` means
  * the id is on the list. 'unknown' only when a request may have reached Redis and no answer came.
  */
-async function enqueueConfirmed(queue: Queue, id: string, fields: Partial<DeploymentRecord>): Promise<'queued' | 'not-queued' | 'unknown'> {
+async function enqueueConfirmed(queue: Queue, id: string, fields: Partial<DeploymentRecord>): Promise<'queued' | 'not-queued' | 'record-gone' | 'unknown'> {
   const deadline = Date.now() + ENQUEUE_CONFIRM_MS;
   let maybeSent = false;
   for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
     try {
-      return (await queue.enqueue(id, fields)) === 'missing' ? 'not-queued' : 'queued';
+      // Missing: the record is gone (Redis lost it; it no longer expires while the upload goes on).
+      return (await queue.enqueue(id, fields)) === 'missing' ? 'record-gone' : 'queued';
     } catch (err) {
       if (!isRedisUnavailable(err)) return 'not-queued'; // Redis answered with an error: the script did not run
       // An offline client sends nothing; any other failure (reset, timeout) may have come after Redis ran it.
