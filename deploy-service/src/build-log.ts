@@ -7,6 +7,8 @@ import type { Queue } from '@slipway/shared';
 
 const FLUSH_LINES = 200;
 const FLUSH_MS = 250;
+/** A batch Redis did not take is tried again after this. */
+const RETRY_FLUSH_MS = 1000;
 const TAIL_LINES = 20;
 /** The longest line kept; the rest of a longer one is counted and dropped as it arrives. */
 export const MAX_LINE_BYTES = 4000;
@@ -99,15 +101,35 @@ export class BuildLog {
     return this.all.join('\n') + (this.all.length ? '\n' : '');
   }
 
-  /** Writes every pending line; call before settling the deployment. */
+  /**
+   * Writes every pending line; call before settling the deployment. A batch Redis did not take (it is
+   * away) goes back in front of the pending lines and is written by the next flush, so an outage
+   * delays lines instead of losing them (a batch whose reply alone was lost may show twice).
+   */
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const lines = this.pending;
-    this.pending = [];
-    // Chained so batches reach the stream in order; a failed batch does not poison the ones after it.
-    this.flushing = this.flushing.catch(() => undefined).then(() => this.queue.appendLog(this.id, lines));
-    await this.flushing;
+    // Chained so batches reach the stream in order.
+    this.flushing = this.flushing.then(async () => {
+      const lines = this.pending;
+      this.pending = [];
+      try {
+        await this.queue.appendLog(this.id, lines);
+      } catch (err) {
+        this.pending = [...lines, ...this.pending];
+        this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), RETRY_FLUSH_MS);
+        throw err;
+      }
+    });
+    const done = this.flushing;
+    this.flushing = done.catch(() => undefined);
+    await done;
+  }
+
+  /** Stops the retry timer (the build is over; its last flush was awaited). */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private push(line: string): void {

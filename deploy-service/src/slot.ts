@@ -272,7 +272,10 @@ export class Slot {
 
   /** Writes the last log lines, and the whole log to logs/<id>.log; a failure here never changes the outcome. */
   private async closeLog(id: string, log: BuildLog): Promise<void> {
-    await log.flush().catch((err: unknown) => this.logger.warn({ deploymentId: id, err: describeError(err) }, 'could not write the build log to Redis'));
+    // Like the outcome that follows, the log waits for Redis to come back (lines are kept meanwhile).
+    await this.persist(() => log.flush())
+      .catch((err: unknown) => this.logger.warn({ deploymentId: id, err: describeError(err) }, 'could not write the build log to Redis'))
+      .finally(() => log.close());
     try {
       await this.deps.storage.putText(storageKeys.log(id), log.text());
     } catch (err) {

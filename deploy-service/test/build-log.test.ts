@@ -45,4 +45,24 @@ describe('BuildLog', () => {
     log.countRead(100_000);
     expect(log.flooded).toBe(true);
   });
+
+  it('keeps the lines Redis did not take and writes them, in order, once it does', async () => {
+    const written: string[] = [];
+    let refusals = 2;
+    const flaky = {
+      appendLog: async (_id: string, lines: readonly string[]) => {
+        if (refusals-- > 0) throw new Error('The client is closed');
+        written.push(...lines);
+      },
+    } as unknown as Queue;
+    const log = new BuildLog(flaky, 'x', 1_000_000);
+    log.line('one');
+    await expect(log.flush()).rejects.toThrow('closed');
+    log.line('two');
+    await expect(log.flush()).rejects.toThrow('closed');
+    log.line('three');
+    await log.flush();
+    log.close();
+    expect(written).toEqual(['one', 'two', 'three']);
+  });
 });
