@@ -5,7 +5,7 @@ import path from 'node:path';
 import getPort from 'get-port';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { ClaimStalledError, Queue, createRedis, isRedisUnavailable, newDeploymentId, type DeploymentRecord, type Redis } from '@slipway/shared';
+import { ClaimStalledError, Queue, createRedis, duplicateRedis, isRedisUnavailable, newDeploymentId, type DeploymentRecord, type Redis } from '@slipway/shared';
 import { startRedisServer, type RedisServer } from '../dev/redis-server';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
 
@@ -22,7 +22,7 @@ beforeAll(async () => {
   const port = await getPort();
   server = await startRedisServer({ port, dir: path.join(inject('tmpRoot'), `protocol-${process.pid}`) });
   redis = createRedis(server.url, logger);
-  blocking = createRedis(server.url, logger, 'blocking');
+  blocking = duplicateRedis(redis, logger, 'blocking');
   await Promise.all([redis.connect(), blocking.connect()]);
   queue = new Queue(redis);
 });
@@ -46,6 +46,12 @@ async function queued(): Promise<string> {
   await queue.createUploading(record);
   expect(await queue.enqueue(id)).toBe('queued');
   return id;
+}
+
+/** Polls `check` until it is true or `ms` pass. */
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) if (await check()) return true;
+  return false;
 }
 
 const claim = (slot: string) => Queue.claim(blocking, slot, 1);
@@ -149,7 +155,8 @@ describe('an idle slot holds nothing: its sweep takes back what was stranded', (
   it('a claim on a connection that went silent is given up by its watchdog, and its id taken back', { timeout: 20_000 }, async () => {
     const proxy = await startLossyProxy(server.port);
     extra.push(proxy);
-    const conn = createRedis(proxy.url, logger, 'silent');
+    // A slot's own connection, as the worker makes it (duplicateRedis: the claim's watchdog is its deadline).
+    const conn = duplicateRedis(createRedis(proxy.url, logger, 'base'), logger, 'silent');
     await conn.connect();
     extra.push({ close: async () => conn.destroy() });
     proxy.silence();
@@ -188,6 +195,25 @@ describe('an idle slot holds nothing: its sweep takes back what was stranded', (
     expect(await queue.sweep('A', MAX_ATTEMPTS)).toEqual({ requeued: 0, dead: 1, dropped: 0 });
     expect(await record(id)).toMatchObject({ status: 'failed', error: `worker A lost track of it on each of ${MAX_ATTEMPTS} attempts` });
     await nothingLeft();
+  });
+});
+
+describe('a connection that went silent', () => {
+  it('fails its commands within about 5 s as Redis unavailable, and connects again once the network answers', { timeout: 40_000 }, async () => {
+    const proxy = await startLossyProxy(server.port);
+    extra.push(proxy);
+    const conn = createRedis(proxy.url, logger, 'silent api');
+    await conn.connect();
+    extra.push({ close: async () => conn.destroy() });
+    expect(await conn.set('before', '1')).toBe('OK');
+    proxy.silence();
+    const started = Date.now();
+    // On main this waited for ever: node-redis's command timeout ends once a command is written.
+    const err = await conn.get('before').then(() => null, (e: unknown) => e);
+    expect(isRedisUnavailable(err)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(6_500);
+    proxy.speak();
+    expect(await waitFor(async () => (await conn.get('before').catch(() => null)) === '1', 25_000)).toBe(true);
   });
 });
 

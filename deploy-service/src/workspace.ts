@@ -64,11 +64,14 @@ export async function createWorkspace(workDir: string | undefined, id: string, d
   return ws;
 }
 
+const HAND_OVER_TIMEOUT_MS = 5 * 60_000;
+
 /** Hands the build's folders to its own uid; the work folder and the disk's root stay the worker's. */
 export async function handOver(ws: Workspace, uid: number | null): Promise<void> {
   if (uid === null) return;
   // -h: a link is changed itself, never what it points at (kept node_modules may hold links).
-  await promisify(execFile)('chown', ['-R', '-h', `${uid}:${uid}`, ws.src, ws.home, ws.tmp]);
+  // Bounded like every child process: a kept tree of a million files takes seconds, not minutes.
+  await promisify(execFile)('chown', ['-R', '-h', `${uid}:${uid}`, ws.src, ws.home, ws.tmp], { timeout: HAND_OVER_TIMEOUT_MS });
 }
 
 /** Downloads every object under `prefix/` into `dir`; a key that would land outside `dir` is refused. */

@@ -2,6 +2,7 @@
 // the process down on a connection error) and the same reconnect backoff.
 import {
   ClientClosedError,
+  DisconnectsClientError,
   ClientOfflineError,
   ConnectionTimeoutError,
   ErrorReply,
@@ -28,10 +29,13 @@ const newClient = (url: string) =>
 export type Redis = ReturnType<typeof newClient>;
 
 export function createRedis(url: string, logger: Logger, name = 'redis'): Redis {
-  return watchConnection(newClient(url), logger, name);
+  return watchReplies(watchConnection(newClient(url), logger, name), logger, name);
 }
 
-/** A second connection with the same settings, for a blocking command (which holds its connection). */
+/**
+ * A second connection with the same settings, for a blocking command (which holds its connection;
+ * its claim has a watchdog of its own, see Queue.claim, so the reply watchdog is not added).
+ */
 export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
   return watchConnection(client.duplicate(), logger, name);
 }
@@ -54,6 +58,65 @@ function watchConnection(client: Redis, logger: Logger, name: string): Redis {
   return client;
 }
 
+/** How often a connection is asked for a PING, and how long its answer may take. */
+const PROBE_MS = 2000;
+const PROBE_REPLY_MS = 3000;
+/** A connection that neither becomes ready nor fails for this long is stuck in its handshake. */
+const STUCK_MS = 10_000;
+
+/**
+ * Every command ends: node-redis 6's command timeout covers only the wait before a command is
+ * written, and a socket timeout never fires while commands are being written, so on a network that
+ * went silent (packets dropped, no reset) every command would wait for ever. A PING every 2 s that
+ * gets no answer in 3 s (or a handshake stuck for 10 s) drops the connection: the commands waiting
+ * fail at once as Redis unavailable (503 for the API, a back-off for a worker), and the client
+ * connects again. So no command waits more than about 5 s past the moment Redis stopped answering.
+ */
+function watchReplies(client: Redis, logger: Logger, name: string): Redis {
+  let probing = false;
+  let kicking = false;
+  let lastSign = Date.now();
+  for (const event of ['ready', 'error', 'reconnecting', 'connect']) client.on(event, () => (lastSign = Date.now()));
+  const kick = (why: string) => {
+    logger.error({ client: name, why }, 'redis stopped answering: dropping the connection and connecting again');
+    kicking = true;
+    lastSign = Date.now();
+    try {
+      client.destroy();
+      client.connect().catch(() => undefined);
+    } finally {
+      kicking = false;
+    }
+  };
+  const timer = setInterval(() => {
+    if (probing || !client.isOpen) return;
+    if (!client.isReady) {
+      if (Date.now() - lastSign > STUCK_MS) kick(`its connection did not become ready in ${STUCK_MS / 1000} s`);
+      return;
+    }
+    probing = true;
+    let answered = false;
+    const deadline = setTimeout(() => {
+      if (!answered && client.isReady) kick(`no answer to PING in ${PROBE_REPLY_MS / 1000} s`);
+    }, PROBE_REPLY_MS);
+    client
+      .ping()
+      .catch(() => undefined)
+      .finally(() => {
+        answered = true;
+        clearTimeout(deadline);
+        probing = false;
+        lastSign = Date.now();
+      });
+  }, PROBE_MS);
+  timer.unref();
+  // Closed by its owner (not by a kick): the watchdog stops with it.
+  client.on('end', () => {
+    if (!kicking) clearInterval(timer);
+  });
+  return client;
+}
+
 /** True for errors that mean "Redis is not reachable right now" rather than a bad command. */
 const TRANSIENT_REPLIES = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|OOM)\b/;
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -66,6 +129,7 @@ export function isRedisUnavailable(err: unknown): boolean {
   return (
     err instanceof ClientOfflineError ||
     err instanceof ClientClosedError ||
+    err instanceof DisconnectsClientError ||
     err instanceof ConnectionTimeoutError ||
     err instanceof SocketClosedUnexpectedlyError ||
     err instanceof SocketTimeoutError ||

@@ -10,6 +10,8 @@ export interface LossyProxy {
   loseReplyTo(marker: string): void;
   /** From now on, requests still reach the server but no reply comes back, and no connection closes (a silent network). */
   silence(): void;
+  /** Replies flow again (those dropped while silent stay lost). */
+  speak(): void;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,9 @@ export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
     },
     silence() {
       silent = true;
+    },
+    speak() {
+      silent = false;
     },
     async close() {
       for (const socket of sockets) socket.destroy();
