@@ -1,4 +1,5 @@
 // Nothing lost, nothing stuck: worker processes killed or stopped mid-build, garbage on the list.
+import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { slowBuild, staticSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
@@ -29,9 +30,15 @@ describe('crash recovery', () => {
     const building = await stack.waitFor(id, ['building']);
     expect(building.worker).toContain(`-${doomed.pid}-`);
 
+    const folder = `slipway-build-${id}-${doomed.pid}-`;
+    await waitUntil('its build folder', async () => ((await readdir(stack!.config.workDir!)).some((n) => n.startsWith(folder)) ? true : undefined));
     await doomed.kill('SIGKILL');
+    // The killed worker's build folder is left (and its disk mounted); the next worker removes it at start.
+    expect((await readdir(stack.config.workDir!)).filter((n) => n.startsWith(folder))).toHaveLength(1);
     const rescuer = spawnWorker();
     await rescuer.ready();
+    expect((await readdir(stack.config.workDir!)).filter((n) => n.startsWith(folder))).toEqual([]);
+    expect(rescuer.logs.some((l) => l.msg === 'removed the build folders of workers that are gone' && l.folders === 1)).toBe(true);
     const record = await stack.waitFor(id);
     expect(record.status, record.error).toBe('deployed');
     expect(record.attempts).toBe(2);

@@ -1,7 +1,8 @@
 // The janitor: the collector of what nothing else removes. Each pass, in order:
 //   1. an empty or reset Redis (its marker missing) is reconciled from S3 (shared/src/reconcile.ts)
 //      before anything else reads it, so nothing below mistakes lost records for orphans;
-//   2. projects changed since their S3 copy was written get it written (backup.ts);
+//   2. projects changed since their S3 copy was written get it written (backup.ts), and builds whose
+//      removal failed (S3 was away) are removed, unless live after all;
 //   3. sources with no record (an upload that died, or failed and could not clean up) are removed
 //      once older than the `uploading` record's life, a bounded number per pass;
 //   4. deployments past their retention (RETAIN_*_DAYS) are removed, their S3 objects first (source,
@@ -12,6 +13,7 @@
 // have lost it, and reconcile is what brings it back.
 import { randomBytes } from 'node:crypto';
 import {
+  Queue,
   Retention,
   UPLOADING_TTL_SECONDS,
   describeError,
@@ -27,6 +29,7 @@ import {
   type Redis,
   type Storage,
 } from '@slipway/shared';
+import { removeBuild } from './publish';
 
 /** Removals per pass: a large backlog is worked off over several passes. */
 const MAX_REMOVALS_PER_PASS = 500;
@@ -34,6 +37,8 @@ const MAX_REMOVALS_PER_PASS = 500;
 const MAX_READS_PER_PASS = 2000;
 /** Sources a pass looks at; the next pass goes on from there. */
 const MAX_SOURCE_CHECKS_PER_PASS = 1000;
+/** Owed build removals done per pass. */
+const MAX_BUILD_REMOVALS_PER_PASS = 200;
 /** Project copies written per pass. */
 const MAX_PROJECT_SAVES_PER_PASS = 200;
 const PAGE = 100;
@@ -53,6 +58,8 @@ export interface PassResult {
   /** What reconcile restored, when this pass found Redis new or reset. */
   reconciled: ReconcileReport | null;
   projectsSaved: number;
+  /** Builds whose removal had failed, removed now (or found live and kept). */
+  buildsRemoved: number;
   sourcesRemoved: number;
   retention: SweepResult | null;
   /** Steps that failed (the next pass does them again). */
@@ -62,7 +69,7 @@ export interface PassResult {
 /** One whole pass; null when another worker holds the lock. */
 export async function janitorPass(deps: Deps, now = Date.now()): Promise<PassResult | null> {
   return withLock(deps.redis, async () => {
-    const result: PassResult = { reconciled: null, projectsSaved: 0, sourcesRemoved: 0, retention: null, failed: [] };
+    const result: PassResult = { reconciled: null, projectsSaved: 0, buildsRemoved: 0, sourcesRemoved: 0, retention: null, failed: [] };
     const step = async (name: string, run: () => Promise<void>) => {
       try {
         await run();
@@ -89,6 +96,17 @@ export async function janitorPass(deps: Deps, now = Date.now()): Promise<PassRes
       }
     });
     // Without a reconciled Redis, a missing record says nothing.
+    if (consistent) await step('unremoved builds', async () => {
+      const queue = new Queue(deps.redis);
+      for (const { id, build } of await queue.unremoved(MAX_BUILD_REMOVALS_PER_PASS)) {
+        // Live after all (a settle whose reply was lost) is never removed; nor is anything of a
+        // deployment without a readable record (retention removes a whole deployment its own way).
+        const record = await queue.get(id);
+        if (record && record.liveBuild !== build) await removeBuild(deps.storage, id, build);
+        await queue.removedBuild(id, build);
+        result.buildsRemoved++;
+      }
+    });
     if (consistent) await step('orphaned sources', async () => void (result.sourcesRemoved = await collectSources(deps, now)));
     await step('retention', async () => void (result.retention = await retentionPass(deps, now)));
     if (result.sourcesRemoved > 0) deps.logger.info({ sources: result.sourcesRemoved }, 'janitor removed the sources of uploads that never became deployments');

@@ -254,7 +254,8 @@ export class Slot {
   }
 
   private async removeUnlessLive(id: string, build: string, logger: Logger): Promise<void> {
-    const live = await this.deps.queue.liveBuild(id).catch(() => undefined);
+    // Waits out a Redis outage like the outcome did (only a stopping slot gives up).
+    const live = await this.persist(() => this.deps.queue.liveBuild(id)).catch(() => undefined);
     if (live === build) return;
     // Redis cannot say: kept for now; the next build of this id removes what never went live.
     if (live === undefined) return logger.warn({ build }, 'could not read whether a build went live; its output is left for the next build of this deployment');
@@ -265,8 +266,9 @@ export class Slot {
     try {
       await removeBuild(this.deps.storage, id, build);
     } catch (err) {
-      // Never served (or no longer): a leftover costs storage only, and the next build of this id removes it.
-      logger.warn({ build, err: describeError(err) }, 'could not remove a build\'s output');
+      // Never served (or no longer): the janitor removes it once S3 answers again.
+      logger.warn({ build, err: describeError(err) }, 'could not remove a build\'s output; the janitor removes it later');
+      await this.persist(() => this.deps.queue.noteUnremoved(id, build)).catch(() => undefined);
     }
   }
 

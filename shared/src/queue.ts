@@ -21,6 +21,8 @@ const idempotencyLeaseKey = (hash: string) => `idempotency:${hash}:lease`;
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** Written by every readiness probe: proves Redis answers and takes writes (a full Redis refuses them). */
 const READY_KEY = 'build-queue:ready';
+/** `<id>/<build>` of builds that never went live (or no longer are) whose removal failed. */
+const UNREMOVED_KEY = 'builds:unremoved';
 const PROCESSING_PREFIX = 'build-queue:processing:';
 const HEARTBEAT_PREFIX = 'build-queue:heartbeat:';
 /**
@@ -497,6 +499,21 @@ export class Queue {
   /** Records a deployment whose source is being uploaded; it expires unless enqueue() follows. */
   async createUploading(record: DeploymentRecord): Promise<void> {
     await this.redis.multi().hSet(recordKey(record.id), toHash(record)).expire(recordKey(record.id), UPLOADING_TTL_SECONDS).exec();
+  }
+
+  /** A build whose removal failed (S3 was away): the janitor removes it later, unless it is live. */
+  async noteUnremoved(id: string, build: string): Promise<void> {
+    await this.redis.sAdd(UNREMOVED_KEY, `${id}/${build}`);
+  }
+
+  /** Up to `limit` builds whose removal is owed. */
+  async unremoved(limit: number): Promise<{ id: string; build: string }[]> {
+    const members = await this.redis.sRandMemberCount(UNREMOVED_KEY, limit);
+    return members.map((m) => ({ id: m.slice(0, m.indexOf('/')), build: m.slice(m.indexOf('/') + 1) }));
+  }
+
+  async removedBuild(id: string, build: string): Promise<void> {
+    await this.redis.sRem(UNREMOVED_KEY, `${id}/${build}`);
   }
 
   /** Renews an `uploading` record's life while its upload goes on; false when it is gone or no longer uploading. */

@@ -8,6 +8,7 @@ import {
   ConflictError,
   DeployRequestSchema,
   InvalidInputError,
+  S3UnavailableError,
   SlipwayError,
   TooManyRequestsError,
   UnavailableError,
@@ -257,6 +258,8 @@ async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promis
   try {
     return await step();
   } catch (err) {
+    // S3's own error names the part and the failure (never its address); the client also learns it lost nothing.
+    if (err instanceof S3UnavailableError) throw new UnavailableError(`${err.message}; nothing was enqueued, try again shortly`, err);
     if (err instanceof SlipwayError) throw err;
     // The cause is logged by the error handler; the client gets no internal addresses.
     throw new UnavailableError(`${what === 'S3' ? 'object storage' : 'Redis'} is unavailable; nothing was enqueued, try again shortly`, err);

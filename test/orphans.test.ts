@@ -1,0 +1,142 @@
+// Every orphan has a collector: after each crash or outage that leaves something behind, one janitor
+// pass (or the next process to start) removes it, and nothing that is still wanted. On main: an
+// upload-service SIGKILLed mid-upload left its source in S3 and its clone folder for good; S3 cut
+// during an upload left the objects uploaded so far ("nothing was enqueued", and the one clean-up ran
+// while S3 was down); a build whose removal failed stayed until the deployment's next build.
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import getPort from 'get-port';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isDeploymentId, recordKey, storageKeys } from '@slipway/shared';
+import { spawnS3rver, type S3Server } from '../dev/s3-server';
+import { janitorPass } from '../deploy-service/src/janitor';
+import { manyFiles, staticSite } from './harness/fixtures';
+import { startStackOn, type Stack } from './harness/stack';
+import { waitUntil } from './harness/worker-process';
+
+let stack: Stack;
+let s3: S3Server & { pid: number };
+let s3Port: number;
+let s3Dir: string;
+beforeAll(async () => {
+  s3Dir = path.join(inject('tmpRoot'), `orphans-s3-${Date.now()}`);
+  s3Port = await getPort();
+  s3 = await spawnS3rver({ directory: s3Dir, port: s3Port });
+  stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') }, { env: { JANITOR_INTERVAL_SECONDS: '86400', UPLOAD_CONCURRENCY: '2' } });
+});
+afterAll(async () => {
+  await stack?.close();
+  await s3?.close();
+});
+
+const logger = pino({ level: 'silent' });
+const HOURS_LATER = () => Date.now() + 2 * 3600_000;
+const pass = (now?: number) => waitUntil('the janitor lock', async () => (await janitorPass({ ...stack, projects: stack.queue.projects, logger }, now)) ?? undefined);
+
+async function count(prefix: string): Promise<number> {
+  let n = 0;
+  for await (const _ of stack.storage.list(prefix)) n++;
+  return n;
+}
+
+/** S3 prefixes under source/ and dist/ whose deployment has no record, and temp folders of dead processes. */
+async function orphans(): Promise<string[]> {
+  const found: string[] = [];
+  for (const top of ['source/', 'dist/']) {
+    for await (const id of stack.storage.listFolders(top)) {
+      if (isDeploymentId(id) && (await stack.redis.exists(recordKey(id))) === 0) found.push(`${top}${id}/`);
+    }
+  }
+  for (const name of await readdir(stack.config.workDir!)) if (/^slipway-(clone|build)-/.test(name)) found.push(name);
+  return found;
+}
+
+function uploadService(port: number) {
+  const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+    env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return { child, exited, url: `http://127.0.0.1:${port}` };
+}
+
+/** The id of the first deployment seen `uploading` with some of its source in S3. */
+const uploading = () =>
+  waitUntil(
+    'an upload under way',
+    async () => {
+      for (const key of await stack.redis.keys('deployment:*')) {
+        const id = key.slice('deployment:'.length);
+        if ((await stack.redis.hGet(key, 'status')) === 'uploading' && (await count(`${storageKeys.source(id)}/`)) > 0) return id;
+      }
+      return undefined;
+    },
+    60_000,
+  );
+
+describe('orphans', () => {
+  it('an upload-service SIGKILLed mid-upload: its source goes once its record has expired, its clone folder when the next one starts', { timeout: 120_000 }, async () => {
+    const repoUrl = await stack.repo('killed-upload', manyFiles(1500));
+    const dying = uploadService(await getPort());
+    await waitUntil('the API to listen', async () => ((await fetch(`${dying.url}/healthz`).then((r) => r.ok, () => false)) ? true : undefined), 20_000);
+    const request = fetch(`${dying.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) }).catch(() => null);
+    const id = await uploading();
+    dying.child.kill('SIGKILL');
+    await dying.exited;
+    await request;
+    expect(await stack.redis.ttl(recordKey(id))).toBeGreaterThan(0); // it would expire within the hour
+    expect((await orphans()).filter((o) => o.startsWith(`slipway-clone-${dying.child.pid}-`))).toHaveLength(1);
+
+    // An hour later the record has expired (here: removed by hand) and the next pass removes the source.
+    await stack.redis.del(recordKey(id));
+    expect((await pass(HOURS_LATER())).sourcesRemoved).toBe(1);
+    expect(await count(`${storageKeys.source(id)}/`)).toBe(0);
+    const next = uploadService(await getPort());
+    try {
+      await waitUntil('the clone folder removed', async () => ((await orphans()).some((o) => o.startsWith('slipway-clone-')) ? undefined : true), 20_000);
+    } finally {
+      next.child.kill('SIGKILL');
+      await next.exited;
+    }
+    expect(await orphans()).toEqual([]);
+  });
+
+  it('S3 cut during an upload: 503, nothing enqueued; what was uploaded goes in the first pass after S3 is back', { timeout: 120_000 }, async () => {
+    const repoUrl = await stack.repo('cut-upload', manyFiles(1500));
+    const posting = stack.post('/deploy', { repoUrl });
+    const id = await uploading();
+    // S3 goes away at once (SIGKILL: a graceful stop waits out its kept-alive connections).
+    process.kill(s3.pid, 'SIGKILL');
+    await s3.close();
+    const res = await posting;
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toBe('object storage (S3) is unavailable (ECONNREFUSED); nothing was enqueued, try again shortly');
+    s3 = await spawnS3rver({ directory: s3Dir, port: s3Port });
+    const left = await count(`${storageKeys.source(id)}/`);
+    expect(left).toBeGreaterThan(0); // the clean-up ran while S3 was down
+    expect(await stack.redis.exists(recordKey(id))).toBe(0);
+    // Young, so a pass now keeps it (an upload could be running); once it is older than an upload may live, it goes.
+    expect((await pass()).sourcesRemoved).toBe(0);
+    expect((await pass(HOURS_LATER())).sourcesRemoved).toBe(1);
+    expect(await orphans()).toEqual([]);
+  });
+
+  it('a build whose removal failed is removed by the next pass, unless it went live after all', async () => {
+    const id = await stack.deploy({ repoUrl: await stack.repo('unremoved', staticSite()) });
+    const record = await stack.waitFor(id);
+    expect(record.status).toBe('deployed');
+    const live = record.liveBuild!;
+    // What a refused settle left while S3 was away, and a "failed" removal of the build that is live.
+    for (const key of ['index.html', 'about/index.html']) await stack.storage.putText(`${storageKeys.build(id, 'deadbuild01')}/${key}`, 'never live');
+    await stack.storage.putText(`dist/${id}/deadbuild01.meta/manifest.json`, '{}');
+    await stack.queue.noteUnremoved(id, 'deadbuild01');
+    await stack.queue.noteUnremoved(id, live);
+    expect((await pass()).buildsRemoved).toBe(2);
+    expect(await count(`dist/${id}/deadbuild01`)).toBe(0);
+    expect((await stack.site(id, '/')).status).toBe(200);
+    expect(await stack.queue.unremoved(10)).toEqual([]);
+    expect(await orphans()).toEqual([]);
+  });
+});
