@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { siteKeys, storageKeys } from '@slipway/shared';
+import { backupKeys, siteKeys, storageKeys } from '@slipway/shared';
 import { SYMLINK_PREFIX } from './harness/git-server';
 import { startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
@@ -47,6 +47,7 @@ async function distKeys(id: string): Promise<string[]> {
   const live = await stack.queue.liveBuild(id);
   const keys: string[] = [];
   for await (const { key } of stack.storage.list(`${storageKeys.dist(id)}/`)) {
+    if (key === backupKeys.facts(id, live!)) continue; // the build's facts (backup.ts), never served
     const [, , folder, ...rest] = key.split('/');
     // The build's own folder, or its variants' and manifest's beside it.
     expect(siteKeys.buildOf(folder!), `${key} is not in the live build`).toBe(live);
