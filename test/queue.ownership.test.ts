@@ -6,7 +6,7 @@ import pLimit from 'p-limit';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Redis } from '@slipway/shared';
+import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Logger, type Redis } from '@slipway/shared';
 import { startWorker } from '../deploy-service/src/worker';
 import { createDeployment } from '../upload-service/src/deploy';
 import { startRedisServer } from '../dev/redis-server';
@@ -89,16 +89,21 @@ describe('immutable output', () => {
   });
 });
 
+/** A stack without workers, and a Redis client to it through a proxy that can lose replies. */
+async function behindLossyProxy(): Promise<{ s: Stack; proxy: LossyProxy; client: Redis; logger: Logger }> {
+  stack = await startStack({ workers: 0 });
+  const proxy = await startLossyProxy(stack.redisServer.port);
+  cleanup.push(() => proxy.close());
+  const logger = pino({ level: 'silent' });
+  const client: Redis = createRedis(proxy.url, logger);
+  await client.connect();
+  cleanup.push(async () => client.destroy());
+  return { s: stack, proxy, client, logger };
+}
+
 describe('enqueue', () => {
   it('an enqueue whose reply was lost is confirmed, not undone: the deployment is queued once and its source kept', async () => {
-    stack = await startStack({ workers: 0 });
-    const s = stack;
-    const proxy: LossyProxy = await startLossyProxy(s.redisServer.port);
-    cleanup.push(() => proxy.close());
-    const logger = pino({ level: 'silent' });
-    const client: Redis = createRedis(proxy.url, logger);
-    await client.connect();
-    cleanup.push(async () => client.destroy());
+    const { s, proxy, client, logger } = await behindLossyProxy();
     const queue = new Queue(client);
     await queue.enqueue('warmup000001'); // loads the script, so the real call below runs it (EVALSHA) at once
     const repoUrl = await s.repo('lost-enqueue', staticSite());
@@ -117,14 +122,7 @@ describe('enqueue', () => {
 
 describe('settle', () => {
   it('a settle whose reply was lost is recorded, not undone: the site stays up and its build is kept', async () => {
-    stack = await startStack({ workers: 0 });
-    const s = stack;
-    const proxy: LossyProxy = await startLossyProxy(s.redisServer.port);
-    cleanup.push(() => proxy.close());
-    const logger = pino({ level: 'silent' });
-    const client: Redis = createRedis(proxy.url, logger);
-    await client.connect();
-    cleanup.push(async () => client.destroy());
+    const { s, proxy, client, logger } = await behindLossyProxy();
     // Loads the script, so the worker's SETTLE runs as EVALSHA <this sha>, the marker below.
     await new Queue(client).finish('warmup000001', 'nobody', { liveBuild: 'warmup00' });
     const settleSha = createHash('sha1').update(QUEUE_SCRIPTS.LUA_HELPERS! + QUEUE_SCRIPTS.SETTLE_SCRIPT!).digest('hex');
