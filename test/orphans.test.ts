@@ -5,26 +5,23 @@
 // while S3 was down); a build whose removal failed stayed until the deployment's next build.
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import getPort from 'get-port';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDeploymentId, recordKey, storageKeys } from '@slipway/shared';
-import { spawnS3rver, type S3Server } from '../dev/s3-server';
 import { janitorPass } from '../deploy-service/src/janitor';
 import { manyFiles, staticSite } from './harness/fixtures';
 import { startStackOn, type Stack } from './harness/stack';
+import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
 import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
-let s3: S3Server & { pid: number };
-let s3Port: number;
-let s3Dir: string;
+/** A proxy in front of the run's S3 server, which a test can cut (the server itself is never killed mid-write). */
+let s3: LossyProxy;
 beforeAll(async () => {
-  s3Dir = path.join(inject('tmpRoot'), `orphans-s3-${Date.now()}`);
-  s3Port = await getPort();
-  s3 = await spawnS3rver({ directory: s3Dir, port: s3Port });
-  stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') }, { env: { JANITOR_INTERVAL_SECONDS: '86400', UPLOAD_CONCURRENCY: '2' } });
+  s3 = await startLossyProxy(Number(new URL(inject('s3Endpoint')).port));
+  const s3Endpoint = `http://127.0.0.1:${new URL(s3.url).port}`;
+  stack = await startStackOn({ s3Endpoint, gitUrl: inject('gitUrl'), gitRoot: inject('gitRoot'), tmpRoot: inject('tmpRoot') }, { env: { JANITOR_INTERVAL_SECONDS: '86400', UPLOAD_CONCURRENCY: '2' } });
 });
 afterAll(async () => {
   await stack?.close();
@@ -107,13 +104,11 @@ describe('orphans', () => {
     const repoUrl = await stack.repo('cut-upload', manyFiles(1500));
     const posting = stack.post('/deploy', { repoUrl });
     const id = await uploading();
-    // S3 goes away at once (SIGKILL: a graceful stop waits out its kept-alive connections).
-    process.kill(s3.pid, 'SIGKILL');
-    await s3.close();
+    await s3.cut();
     const res = await posting;
     expect(res.status).toBe(503);
     expect(res.body.error.message).toBe('object storage (S3) is unavailable (ECONNREFUSED); nothing was enqueued, try again shortly');
-    s3 = await spawnS3rver({ directory: s3Dir, port: s3Port });
+    await s3.mend();
     const left = await count(`${storageKeys.source(id)}/`);
     expect(left).toBeGreaterThan(0); // the clean-up ran while S3 was down
     expect(await stack.redis.exists(recordKey(id))).toBe(0);

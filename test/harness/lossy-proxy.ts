@@ -12,6 +12,10 @@ export interface LossyProxy {
   silence(): void;
   /** Replies flow again (those dropped while silent stay lost). */
   speak(): void;
+  /** The network is cut: every connection is reset and new ones are refused (ECONNREFUSED). */
+  cut(): Promise<void>;
+  /** Connections are taken again, on the same port. */
+  mend(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,8 +48,9 @@ export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
   return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `redis://127.0.0.1:${port}`,
     loseReplyTo(m) {
       marker = m;
     },
@@ -55,9 +60,17 @@ export async function startLossyProxy(targetPort: number): Promise<LossyProxy> {
     speak() {
       silent = false;
     },
+    async cut() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+    async mend() {
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
