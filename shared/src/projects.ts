@@ -10,25 +10,24 @@
 //   projects:unsaved              hash: project name → a change count, for projects changed since their
 //                                 copy in S3 (backup.ts) was last written; every change adds to it
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
-// (queue.ts's SETTLE), and rollback and promote are one step each, never a rebuild.
+// (queue/scripts/settle.lua), and rollback and promote are one step each, never a rebuild.
 import { randomBytes } from 'node:crypto';
+import {
+  DOMAINS_KEY,
+  PROJECTS_KEY,
+  UNSAVED_PROJECTS_KEY as UNSAVED_KEY,
+  hookSeenKey,
+  projectBranchesKey,
+  projectDeploymentsKey,
+  projectKey,
+  projectPendingKey,
+  projectRunningKey,
+  recordKey,
+} from './keys';
 import type { Redis } from './redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './project';
 import { toHash } from './record';
 
-export const PROJECTS_KEY = 'projects';
-export const DOMAINS_KEY = 'domains';
-/** Projects whose S3 copy is behind (name → changes counted), marked in the step of each change. */
-const UNSAVED_KEY = 'projects:unsaved';
-export const projectKey = (name: string) => `project:${name}`;
-export const projectDeploymentsKey = (name: string) => `project:${name}:deployments`;
-export const projectBranchesKey = (name: string) => `project:${name}:branches`;
-/** Branch label → its newest queued deployment (a newer one supersedes it while it waits). */
-export const projectPendingKey = (name: string) => `project:${name}:pending`;
-/** Branch label → the deployment that last started building (one build per branch at a time). */
-export const projectRunningKey = (name: string) => `project:${name}:running`;
-const recordKey = (id: string) => `deployment:${id}`;
-const hookSeenKey = (name: string, digest: string) => `hook:${name}:${digest}`;
 /** A new project's (or a rotated) hook secret: 32 random bytes. */
 const newHookSecret = () => randomBytes(32).toString('base64url');
 

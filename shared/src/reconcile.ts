@@ -12,15 +12,13 @@
 import { forEachBounded } from './concurrency';
 import { BUILD_ID_PATTERN, isDeploymentId } from './ids';
 import { DeploymentFactsSchema, ProjectCopySchema, backupKeys, readCopy, type DeploymentFacts } from './backup';
-import { projectBranchesKey, projectDeploymentsKey, projectKey, type Projects } from './projects';
-import { DEPLOYMENTS_KEY, recordKey } from './queue';
+import type { Projects } from './projects';
+import { DEPLOYMENTS_KEY, MARKER_KEY, projectBranchesKey, projectDeploymentsKey, projectKey, recordKey } from './keys';
 import { DeploymentRecordSchema } from './record';
 import type { Redis } from './redis';
 import { siteKeys } from './site-manifest';
 import { storageKeys, type Storage } from './s3';
 
-/** Set once Redis holds Slipway's state (or reconcile has run on it); missing means new or reset. */
-const MARKER_KEY = 'slipway:marker';
 /** S3 reads at once while restoring. */
 const CONCURRENCY = 8;
 /** Problems listed in a report; the rest are counted. */

@@ -1,5 +1,5 @@
 // The deployment record: the schema of the `deployment:<id>` hash, and its conversion to and from
-// the flat strings Redis stores. Key names and writes live in queue.ts.
+// the flat strings Redis stores. Key names live in keys.ts, writes in queue/.
 import { z } from 'zod';
 import { BUILD_ID_PATTERN } from './ids';
 

@@ -5,11 +5,9 @@
 // A deployment is kept while it is queued or building, while it is a project's production or the
 // newest deployment of a branch alias, and until its age passes its kind's setting (0: for ever).
 import type { Redis } from './redis';
-import { DEPLOYMENTS_KEY, logKey, recordKey } from './queue';
+import { DEPLOYMENTS_KEY, JANITOR_LOCK_KEY, PROJECT_PREFIX, janitorCursorKey, logKey, recordKey } from './keys';
 
-const JANITOR_LOCK_KEY = 'janitor:lock';
-/** Where a janitor step stopped, for the next pass to go on from. */
-const janitorCursorKey = (step: string) => `janitor:cursor:${step}`;
+
 
 export interface RetentionDays {
   previewDays: number;
@@ -21,11 +19,12 @@ export interface RetentionDays {
 export type MarkResult = 'remove' | 'keep' | 'active' | 'gone';
 
 // MARK: decides, and when the answer is remove, sets `removing` so nothing can point at it, rebuild
-// it or roll back to it while its objects are deleted. (It reads a project's `project:<p>` and
-// `project:<p>:branches` by name, as projects.ts names them.) A record already marked is removed again
+// it or roll back to it while its objects are deleted. (It reads a project's hash and branches by
+// name, from the prefix keys.ts gives it.) A record already marked is removed again
 // (an earlier pass stopped half-way): removal is idempotent.
 const MARK_SCRIPT = `
--- KEYS: record, deployments     ARGV: id, nowMs, previewMs, productionMs, failedMs, canceledMs (0: keep)
+-- KEYS: record, deployments     ARGV: id, nowMs, previewMs, productionMs, failedMs, canceledMs (0: keep), projectPrefix
+-- Returns 'remove' (marked: remove its objects, then forget it), 'keep', 'active' (queued or building) or 'gone' (no record).
 local record = KEYS[1]
 local id, now = ARGV[1], tonumber(ARGV[2])
 local status = redis.call('HGET', record, 'status')
@@ -39,9 +38,9 @@ if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then ret
 local serving = redis.call('HEXISTS', record, 'liveBuild') == 1
 local project = redis.call('HGET', record, 'project')
 if project and serving then
-  if redis.call('HGET', 'project:' .. project, 'production') == id then return 'keep' end
+  if redis.call('HGET', ARGV[7] .. project, 'production') == id then return 'keep' end
   local label = redis.call('HGET', record, 'aliasLabel')
-  if label and redis.call('HGET', 'project:' .. project .. ':branches', label) == id then return 'keep' end
+  if label and redis.call('HGET', ARGV[7] .. project .. ':branches', label) == id then return 'keep' end
 end
 local keep
 if serving and redis.call('HGET', record, 'production') == '1' then keep = tonumber(ARGV[4])
@@ -56,12 +55,13 @@ return 'remove'
 
 // FORGET: the Redis side of a removal, after its S3 objects are gone.
 const FORGET_SCRIPT = `
--- KEYS: record, log, deployments     ARGV: id
+-- KEYS: record, log, deployments     ARGV: id, projectPrefix
+-- Returns 1 (forgotten), or 0 when the record exists and was not marked for removal (nothing written).
 local project = redis.call('HGET', KEYS[1], 'project')
 if redis.call('HEXISTS', KEYS[1], 'removing') == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
-if project then redis.call('ZREM', 'project:' .. project .. ':deployments', ARGV[1]) end
+if project then redis.call('ZREM', ARGV[2] .. project .. ':deployments', ARGV[1]) end
 return 1
 `;
 
@@ -107,11 +107,11 @@ export class Retention {
     const ms = (d: number) => String(d * 24 * 3600 * 1000);
     return (await this.redis.eval(MARK_SCRIPT, {
       keys: [recordKey(id), DEPLOYMENTS_KEY],
-      arguments: [id, String(now), ms(days.previewDays), ms(days.productionDays), ms(days.failedDays), ms(days.canceledDays)],
+      arguments: [id, String(now), ms(days.previewDays), ms(days.productionDays), ms(days.failedDays), ms(days.canceledDays), PROJECT_PREFIX],
     })) as MarkResult;
   }
 
   async forget(id: string): Promise<void> {
-    await this.redis.eval(FORGET_SCRIPT, { keys: [recordKey(id), logKey(id), DEPLOYMENTS_KEY], arguments: [id] });
+    await this.redis.eval(FORGET_SCRIPT, { keys: [recordKey(id), logKey(id), DEPLOYMENTS_KEY], arguments: [id, PROJECT_PREFIX] });
   }
 }

@@ -1,0 +1,33 @@
+-- Helpers shared by the scripts. A dead entry's reason starts with the ISO time it died, so the
+-- reaper can trim by age, and an id is on the dead list at most once.
+-- A number read from a hash field, or the default when it is missing or malformed: a script must
+-- never fail on what it reads after it has written (Redis keeps a failed script's writes).
+local function num(value, default)
+  return tonumber(value or '') or default
+end
+local function bury(dead, reasons, id, reason, now)
+  redis.call('LREM', dead, 0, id)
+  redis.call('LPUSH', dead, id)
+  redis.call('HSET', reasons, id, now .. ' ' .. reason)
+end
+local function settle_canceled(record, now, why)
+  redis.call('HSET', record, 'status', 'canceled', 'error', why, 'finishedAt', now)
+  redis.call('HDEL', record, 'cancelRequested')
+end
+-- The owner lets go of a started build (release, retry): 'lost' when it no longer held it, or the
+-- outcome it recorded then when this is its repeat (a lost reply: the mark tells); 'canceled' when a
+-- cancel is pending (that wins), nil when the caller decides what comes next (and marks it).
+local function let_go(record, processing, id, now, slot)
+  if redis.call('LREM', processing, 0, id) == 0 then
+    local settled = redis.call('HGET', record, 'settled') or ''
+    if string.sub(settled, 1, #slot + 1) == slot .. ' ' then return string.sub(settled, #slot + 2) end
+    return 'lost'
+  end
+  redis.call('HDEL', record, 'worker')
+  if redis.call('HGET', record, 'cancelRequested') == '1' then
+    settle_canceled(record, now, 'canceled while building')
+    redis.call('HSET', record, 'settled', slot .. ' canceled')
+    return 'canceled'
+  end
+  return nil
+end
