@@ -1,4 +1,4 @@
-// Projects in Redis, and the only code that knows their key names:
+// Projects in Redis (their key names are spelled in keys.ts):
 //   project:<name>                hash: settings, `production` (the aliased deployment), `pinned`
 //   projects                      sorted set: names by creation time
 //   project:<name>:deployments    sorted set: deployment ids by creation time (the history)
