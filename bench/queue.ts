@@ -6,7 +6,7 @@ import getPort from 'get-port';
 import { Queue as BullQueue, Worker as BullWorker, type ConnectionOptions } from 'bullmq';
 import { Queue, createLogger, createRedis, duplicateRedis, forEachBounded, newDeploymentId, type Logger, type Redis } from '@slipway/shared';
 import { startRedisServer } from '../dev/redis-server';
-import { CLAIM_BLOCK_SECONDS } from '../deploy-service/src/slot';
+import { CLAIM_BLOCK_SECONDS } from '../deploy-service/src/queue/slot';
 import { median, ms, percentile, perSecond, ratio, type BenchContext, type Row } from './lib';
 
 const SLOT_COUNTS = [1, 8] as const;

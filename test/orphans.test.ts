@@ -9,7 +9,7 @@ import getPort from 'get-port';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDeploymentId, recordKey, storageKeys } from '@slipway/shared';
-import { janitorPass } from '../deploy-service/src/janitor';
+import { janitorPass } from '../deploy-service/src/retention/janitor';
 import { manyFiles, staticSite } from './harness/fixtures';
 import { startStackOn, type Stack } from './harness/stack';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';

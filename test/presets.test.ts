@@ -2,7 +2,7 @@
 // other frameworks' output layouts (their dependencies declared, their builds stood in for by a
 // script that writes what each framework writes), each published from the folder it uses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCache } from '../deploy-service/src/tools';
+import { ToolCache } from '../deploy-service/src/toolchain/tool-cache';
 import { viteReactApp } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
 import { deployRepo, stackTools, registryHost, startStack, type Stack } from './harness/stack';

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Logger, type Redis } from '@slipway/shared';
-import { startWorker } from '../deploy-service/src/worker';
+import { startWorker } from '../deploy-service/src/queue/worker';
 import { createDeployment } from '../upload-service/src/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';

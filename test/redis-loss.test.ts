@@ -9,7 +9,7 @@ import http from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupKeys, storageKeys } from '@slipway/shared';
-import { collectSources, janitorPass } from '../deploy-service/src/janitor';
+import { collectSources, janitorPass } from '../deploy-service/src/retention/janitor';
 import { manyFiles, textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';

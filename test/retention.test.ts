@@ -4,7 +4,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Retention } from '@slipway/shared';
-import { sweep } from '../deploy-service/src/janitor';
+import { retentionOnly as sweep } from '../deploy-service/src/retention/janitor';
 import { slowBuild, textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
 

@@ -143,7 +143,10 @@ require('child_process').spawn('setsid', ['node', '-e', \`
     expect(record.status, record.error).toBe('deployed');
     const published: string[] = [];
     for await (const { key } of stack.storage.list(`dist/${id}/${record.liveBuild}/`)) published.push(key.split('/').slice(3).join('/'));
-    expect(published.sort()).toEqual(['index.html', ...Array.from({ length: 40 }, (_, i) => `d${i}/f.txt`)].sort());
+    // How many folders the swapper replaced before the build's sandbox was torn down depends on the
+    // machine's load (it starts swapping as it is spawned); what is published is never the vault's.
+    expect(published).toContain('index.html');
+    for (const key of published) expect(key).toMatch(/^(index\.html|d\d+\/f\.txt)$/);
     expect((await stack.site(id, '/d0/secret.txt')).status).toBe(404);
     for (const key of published) expect((await stack.site(id, `/${key}`)).body.toString()).not.toContain('ROOT-ONLY');
   });

@@ -3,7 +3,7 @@
 // npm registry through the build's egress proxy; the managers and Node releases through the
 // worker's tool cache.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCache } from '../deploy-service/src/tools';
+import { ToolCache } from '../deploy-service/src/toolchain/tool-cache';
 import { projectWithLockfile, withLockfile, type FixtureManager } from './harness/lockfiles';
 import { deployRepo, stackTools, registryHost, startStack, type Stack } from './harness/stack';
 

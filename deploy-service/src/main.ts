@@ -1,7 +1,7 @@
 // Starts a deploy-service worker process: config, Redis, S3, the slots, and an orderly shutdown on SIGTERM/SIGINT.
 import { Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
-import { SandboxUnavailableError } from './sandbox';
-import { startWorker } from './worker';
+import { SandboxUnavailableError } from './sandbox/sandbox';
+import { startWorker } from './queue/worker';
 
 const config = loadConfigOrExit('deploy-service');
 const logger = createLogger('deploy-service', config.logLevel);

@@ -1,7 +1,7 @@
 // Reading a build's output as bytes: lines at \n, \r and \r\n, a line cut before it is buffered, and
 // the secrets the log hides in their encoded forms too.
 import { describe, expect, it } from 'vitest';
-import { BuildLog, LineReader, MAX_LINE_BYTES } from '../src/build-log';
+import { BuildLog, LineReader, MAX_LINE_BYTES } from '../src/deployment/build-log';
 import type { Queue } from '@slipway/shared';
 
 function read(chunks: (string | Buffer)[]): string[] {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '@slipway/shared';
-import { BuildCache, cacheScope } from '../src/cache';
-import { KeptDisks } from '../src/cache-trees';
+import { BuildCache, cacheScope } from '../src/cache/cache';
+import { KeptDisks } from '../src/cache/cache-trees';
 
 describe('cache scopes', () => {
   const repo = { repoUrl: 'https://git.example/site.git', rootDir: undefined };

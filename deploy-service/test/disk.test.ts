@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from '@slipway/shared';
-import { runCommand } from '../src/build';
-import { BuildLog } from '../src/build-log';
-import { BuildDisk, collectLeftovers, detectDisk } from '../src/disk';
-import type { SandboxSupport } from '../src/sandbox';
-import { createWorkspace } from '../src/workspace';
+import { runCommand } from '../src/sandbox/run-command';
+import { BuildLog } from '../src/deployment/build-log';
+import { BuildDisk, collectLeftovers, detectDisk } from '../src/sandbox/disk';
+import type { SandboxSupport } from '../src/sandbox/sandbox';
+import { createWorkspace } from '../src/deployment/workspace';
 
 const asRoot = process.getuid?.() === 0;
 const MB = 1024 * 1024;

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveTarget, startEgressProxy, type EgressOptions, type EgressProxy } from '../src/egress';
+import { resolveTarget, startEgressProxy, type EgressOptions, type EgressProxy } from '../src/sandbox/egress';
 
 const open = { privateHosts: undefined, allowHosts: undefined };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failureSummary, stripAnsi } from '../src/failure';
+import { failureSummary, stripAnsi } from '../src/deployment/failure';
 
 const lines = (text: string) => text.split('\n');
 

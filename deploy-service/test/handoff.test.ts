@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildFailedError, RepoTooLargeError } from '@slipway/shared';
-import { ArchiveTooLargeError, receiveFacts, receiveFile, receiveTree, type TreeLimits } from '../src/handoff';
+import { ArchiveTooLargeError, receiveFacts, receiveFile, receiveTree, type TreeLimits } from '../src/sandbox/handoff';
 
 type Entry = { path: string; type?: string; body?: string; linkpath?: string; mode?: number };
 

@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { askRange, readNodeAsk } from '../src/node-version';
-import { detectManager, installCommand, runScript, type Manager } from '../src/package-manager';
-import { planCommands } from '../src/plan';
+import { askRange, readNodeAsk } from '../src/detect/node-version';
+import { detectManager, installCommand, runScript, type Manager } from '../src/detect/package-manager';
+import { planCommands } from '../src/detect/plan';
 
 const npm = (lockfile: string | null): Manager => ({ name: 'npm', berry: false, version: null, lockfile, root: '/x', reason: '' });
 const dirs: string[] = [];

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Manager } from '../src/package-manager';
-import { planCommands } from '../src/plan';
-import { detectPreset } from '../src/presets';
+import type { Manager } from '../src/detect/package-manager';
+import { planCommands } from '../src/detect/plan';
+import { detectPreset } from '../src/detect/presets';
 
 let dir: string;
 beforeAll(async () => {

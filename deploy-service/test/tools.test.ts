@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCache } from '../src/tools';
+import { ToolCache } from '../src/toolchain/tool-cache';
 
 let dir: string;
 let server: http.Server;

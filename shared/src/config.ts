@@ -191,7 +191,7 @@ export interface Config {
   readonly siteCacheFileBytes: number;
   /** The API's own host names: never a project's custom domain, never served as a site. */
   readonly apiHosts: readonly string[];
-  /** Days a deployment of each kind is kept after it was created (0: for ever); see deploy-service/src/janitor.ts. */
+  /** Days a deployment of each kind is kept after it was created (0: for ever); see deploy-service/src/retention/janitor.ts. */
   readonly retention: { readonly previewDays: number; readonly productionDays: number; readonly failedDays: number; readonly canceledDays: number };
   readonly janitorIntervalMs: number;
   /** POST /deploy requests per client per minute. */

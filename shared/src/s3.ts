@@ -271,6 +271,6 @@ export const storageKeys = {
   /** One build's output: each build publishes under its own prefix, so a site never shows a half-published build. */
   build: (id: string, build: string) => `dist/${id}/${build}`,
   log: (id: string) => `logs/${id}.log`,
-  /** A repository's build cache (see deploy-service/src/cache.ts). */
+  /** A repository's build cache (see deploy-service/src/cache/cache.ts). */
   cache: (repo: string) => `cache/${repo}`,
 } as const;

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ToolCache } from '../../deploy-service/src/tools';
+import { ToolCache } from '../../deploy-service/src/toolchain/tool-cache';
 
 const run = promisify(execFile);
 

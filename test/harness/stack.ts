@@ -22,11 +22,11 @@ import {
   type Status,
 } from '@slipway/shared';
 import { createApp } from '../../upload-service/src/app';
-import { startWorker, type Worker } from '../../deploy-service/src/worker';
+import { startWorker, type Worker } from '../../deploy-service/src/queue/worker';
 import { startRedisServer, type RedisServer } from '../../dev/redis-server';
 import { S3RVER_CREDENTIALS } from '../../dev/s3-server';
 import { createFixtureRepo } from './git-server';
-import { ToolCache } from '../../deploy-service/src/tools';
+import { ToolCache } from '../../deploy-service/src/toolchain/tool-cache';
 
 export interface Stack {
   config: Config;

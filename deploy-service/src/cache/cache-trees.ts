@@ -12,7 +12,7 @@ import { chmod, lstat, mkdir, readFile, readdir, rename, rm, stat, utimes, write
 import path from 'node:path';
 import { z } from 'zod';
 import { safeRelativePath } from '@slipway/shared';
-import type { DiskLimits } from './disk';
+import type { DiskLimits } from '../sandbox/disk';
 
 /** Kept disks per worker, at most: the oldest go first (and every one counts in BUILD_CACHE_MB). */
 const MAX_KEPT = 16;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { forEachBounded, pathInside, type Storage } from '@slipway/shared';
-import { BuildDisk, type DiskKind, type DiskLimits } from './disk';
+import { BuildDisk, type DiskKind, type DiskLimits } from '../sandbox/disk';
 
 export interface Workspace {
   /** The work folder: the worker's own (0711), never the build's to write. */

@@ -18,13 +18,13 @@ import {
   type Redis,
   type Storage,
 } from '@slipway/shared';
-import { BuildLog } from './build-log';
-import { processDeployment } from './processor';
-import { removeBuild } from './publish';
-import type { SandboxSupport } from './sandbox';
-import type { ToolCache } from './tools';
-import type { BuildCache } from './cache';
-import type { DiskKind } from './disk';
+import { BuildLog } from '../deployment/build-log';
+import { runDeployment } from '../deployment/run-deployment';
+import { removeBuild } from '../deployment/publish';
+import type { SandboxSupport } from '../sandbox/sandbox';
+import type { ToolCache } from '../toolchain/tool-cache';
+import type { BuildCache } from '../cache/cache';
+import type { DiskKind } from '../sandbox/disk';
 
 /**
  * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
@@ -198,7 +198,7 @@ export class Slot {
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await processDeployment({ config, storage, logger, sandbox: this.deps.sandbox, disk: this.deps.disk, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
+      const output = await runDeployment({ config, storage, logger, sandbox: this.deps.sandbox, disk: this.deps.disk, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
       this.claimedNext = result.next;

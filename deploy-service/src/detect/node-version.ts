@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
 import { BuildFailedError } from '@slipway/shared';
-import type { ToolCache, ToolPackage } from './tools';
+import type { ToolCache, ToolPackage } from '../toolchain/tool-cache';
 
 /** The release lines builds may use. */
 export const NODE_LINES = [18, 20, 22, 24] as const;

@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
-import { checkWorkDir, detectSandbox, releaseSandbox } from './sandbox';
+import { checkWorkDir, detectSandbox, releaseSandbox } from '../sandbox/sandbox';
 import { Slot } from './slot';
-import { ToolCache } from './tools';
-import { BuildCache } from './cache';
-import { KeptDisks } from './cache-trees';
-import { collectLeftovers, detectDisk } from './disk';
-import { startJanitor } from './janitor';
+import { ToolCache } from '../toolchain/tool-cache';
+import { BuildCache } from '../cache/cache';
+import { KeptDisks } from '../cache/cache-trees';
+import { collectLeftovers, detectDisk } from '../sandbox/disk';
+import { startJanitor } from '../retention/janitor';
 
 export interface Worker {
   readonly slots: readonly Slot[];

@@ -16,23 +16,23 @@ import {
   type Storage,
   type UploadResult,
 } from '@slipway/shared';
-import { describeExit, runCommand, type CommandOptions } from './build';
+import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-command';
 import type { BuildLog } from './build-log';
-import { startEgressProxy } from './egress';
-import { planBuild, type PackageJson } from './plan';
-import type { ToolCache } from './tools';
-import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from './cache-steps';
-import { cacheScope, type BuildCache } from './cache';
-import type { ClaimedDisk } from './cache-trees';
-import { collectOutput } from './collect';
-import type { DiskKind } from './disk';
+import { startEgressProxy } from '../sandbox/egress';
+import { planBuild, type PackageJson } from '../detect/plan';
+import type { ToolCache } from '../toolchain/tool-cache';
+import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from '../cache/cache-steps';
+import { cacheScope, type BuildCache } from '../cache/cache';
+import type { ClaimedDisk } from '../cache/cache-trees';
+import { collectOutput } from '../sandbox/collect';
+import type { DiskKind } from '../sandbox/disk';
 import { failureSummary } from './failure';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
-import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from './sandbox';
+import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
 import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, existingFile, handOver } from './workspace';
 
-export interface ProcessDeps {
+export interface RunDeploymentDeps {
   config: Config;
   storage: Storage;
   logger: Logger;
@@ -50,7 +50,7 @@ export const STEP_TIMEOUT_MS = 5 * 60_000;
 export const PUBLISH_TIMEOUT_MS = 15 * 60_000;
 
 /** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
-export async function processDeployment(deps: ProcessDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
+export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
   const { config, storage } = deps;
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
@@ -213,7 +213,7 @@ export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' 
 }
 
 /** The log's line on how the build is sealed and capped. */
-function describeSandbox(deps: Pick<ProcessDeps, 'sandbox' | 'disk' | 'config'>, uid: number | null, caps: Caps): string {
+function describeSandbox(deps: Pick<RunDeploymentDeps, 'sandbox' | 'disk' | 'config'>, uid: number | null, caps: Caps): string {
   const mb = (b: number) => `${Math.round(b / 1024 / 1024)} MB`;
   const { sandbox, config } = deps;
   const where = sandbox.kind === 'bwrap' ? 'sandbox: bubblewrap (own pid, mount, network, ipc, uts and user namespaces; egress through the proxy)' : 'sandbox: OFF (BUILD_SANDBOX=off): this build is not isolated';

@@ -16,9 +16,9 @@ import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promis
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { storageKeys, type DeploymentRecord, type Storage } from '@slipway/shared';
-import { readSmall } from './node-version';
+import { readSmall } from '../detect/node-version';
 import type { KeptDisks } from './cache-trees';
-import type { Manager } from './package-manager';
+import type { Manager } from '../detect/package-manager';
 
 /** Package managers' own caches, relative to the build's HOME. */
 export const MANAGER_CACHES = ['.npm/_cacache', '.local/share/pnpm/store', '.cache/yarn', '.yarn/berry/cache', '.bun/install/cache'];

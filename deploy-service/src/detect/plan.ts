@@ -4,7 +4,7 @@ import type { DeploymentRecord } from '@slipway/shared';
 import { chooseNode, readNodeAsk, type NodeChoice } from './node-version';
 import { detectManager, execBin, installCommand, managerPackage, runScript, type Manager } from './package-manager';
 import { detectPreset, type Preset } from './presets';
-import type { ToolCache } from './tools';
+import type { ToolCache } from '../toolchain/tool-cache';
 
 export interface PackageJson {
   scripts?: Record<string, unknown>;

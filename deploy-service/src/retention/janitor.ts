@@ -29,7 +29,7 @@ import {
   type Redis,
   type Storage,
 } from '@slipway/shared';
-import { removeBuild } from './publish';
+import { removeBuild } from '../deployment/publish';
 
 /** Removals per pass: a large backlog is worked off over several passes. */
 const MAX_REMOVALS_PER_PASS = 500;
@@ -49,7 +49,7 @@ const FIRST_PASS_MS = 5_000;
 
 type Deps = { config: Pick<Config, 'retention'>; redis: Redis; storage: Storage; logger: Logger; projects: Projects };
 
-export interface SweepResult {
+export interface RetentionResult {
   removed: string[];
   kept: number;
 }
@@ -61,7 +61,7 @@ export interface PassResult {
   /** Builds whose removal had failed, removed now (or found live and kept). */
   buildsRemoved: number;
   sourcesRemoved: number;
-  retention: SweepResult | null;
+  retention: RetentionResult | null;
   /** Steps that failed (the next pass does them again). */
   failed: string[];
 }
@@ -114,8 +114,11 @@ export async function janitorPass(deps: Deps, now = Date.now()): Promise<PassRes
   });
 }
 
-/** Only the retention step, under the lock (tests drive it with a clock days ahead); null when locked or no retention is set. */
-export async function sweep(deps: Omit<Deps, 'projects'>, now = Date.now()): Promise<SweepResult | null> {
+/**
+ * Only the retention step, under the lock (tests drive it with a clock days ahead); null when locked
+ * or no retention is set. (A janitor's pass; the queue's `sweep` is a slot emptying its own list.)
+ */
+export async function retentionOnly(deps: Omit<Deps, 'projects'>, now = Date.now()): Promise<RetentionResult | null> {
   return (await withLock(deps.redis, () => retentionPass(deps, now))) ?? null;
 }
 
@@ -157,12 +160,12 @@ export async function collectSources(deps: Pick<Deps, 'redis' | 'storage'>, now 
   return removed;
 }
 
-async function retentionPass(deps: Omit<Deps, 'projects'>, now: number): Promise<SweepResult | null> {
+async function retentionPass(deps: Omit<Deps, 'projects'>, now: number): Promise<RetentionResult | null> {
   const { retention: days } = deps.config;
   const ages = [days.previewDays, days.productionDays, days.failedDays, days.canceledDays].filter((d) => d > 0);
   if (ages.length === 0) return null;
   const retention = new Retention(deps.redis);
-  const result: SweepResult = { removed: [], kept: 0 };
+  const result: RetentionResult = { removed: [], kept: 0 };
   // Nothing younger than the shortest retention can be due.
   const before = now - Math.min(...ages) * 24 * 3600 * 1000;
   let from = await retention.cursor('retention');

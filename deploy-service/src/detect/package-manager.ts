@@ -7,7 +7,7 @@ import path from 'node:path';
 import semver from 'semver';
 import { BuildFailedError } from '@slipway/shared';
 import { readSmall } from './node-version';
-import type { ToolCache, ToolPackage } from './tools';
+import type { ToolCache, ToolPackage } from '../toolchain/tool-cache';
 
 export type ManagerName = 'npm' | 'pnpm' | 'yarn' | 'bun';
 

@@ -4,7 +4,7 @@
 // folder's output/ (handoff.ts) and works from that copy only.
 import { z } from 'zod';
 import { BuildFailedError, RepoTooLargeError } from '@slipway/shared';
-import type { StepContext } from './cache-steps';
+import type { StepContext } from '../cache/cache-steps';
 import { receiveFacts, receiveTree, type ReceivedTree, type TreeLimits } from './handoff';
 import { COLLECT_SCRIPT, SANDBOX } from './sandbox';
 

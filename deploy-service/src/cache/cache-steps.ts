@@ -6,15 +6,15 @@
 import { chown, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DeploymentRecord } from '@slipway/shared';
-import type { BuildLog } from './build-log';
-import type { CommandOptions, CommandResult } from './build';
+import type { BuildLog } from '../deployment/build-log';
+import type { CommandOptions, CommandResult } from '../sandbox/run-command';
 import { FRAMEWORK_CACHES, MANAGER_CACHES, archiveScript, cacheKeys, cacheScope, type ArchiveName, type BuildCache, type CacheKeys, type CacheScope, type CachedArchive } from './cache';
 import { restoreKept, type ClaimedDisk } from './cache-trees';
-import { removeTree } from './disk';
-import { ArchiveTooLargeError, receiveFacts, receiveFile } from './handoff';
-import type { BuildPlan } from './plan';
-import { SANDBOX } from './sandbox';
-import type { Workspace } from './workspace';
+import { removeTree } from '../sandbox/disk';
+import { ArchiveTooLargeError, receiveFacts, receiveFile } from '../sandbox/handoff';
+import type { BuildPlan } from '../detect/plan';
+import { SANDBOX } from '../sandbox/sandbox';
+import type { Workspace } from '../deployment/workspace';
 
 /** Where an archive to unpack is shown inside the sandbox. */
 const ARCHIVE_INSIDE = '/run/slipway/cache.tgz';

@@ -27,9 +27,9 @@ export const SANDBOX = {
   proxyPort: 3128,
 } as const;
 
-export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/init.cjs');
+export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './init.cjs');
 /** Slipway's own step after a build, run in the sandbox as the build (see the script). */
-export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../sandbox/collect.sh');
+export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './collect.sh');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
 const ETC_READ = ['/etc/ssl', '/etc/ca-certificates', '/etc/alternatives', '/etc/nsswitch.conf', '/etc/localtime', '/etc/mime.types'];
 /** Per-build uids when the worker is root (BUILD_UIDS): by default a large range no ordinary account uses. */

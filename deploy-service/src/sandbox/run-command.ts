@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { FLOOD_FACTOR, LineReader, type BuildLog } from './build-log';
+import { FLOOD_FACTOR, LineReader, type BuildLog } from '../deployment/build-log';
 import type { DiskHit } from './disk';
 import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxSupport } from './sandbox';
-import type { Workspace } from './workspace';
+import type { Workspace } from '../deployment/workspace';
 
 export interface CommandOptions {
   /** The app folder (host path, inside ws.src). */
