@@ -15,8 +15,8 @@ import { simpleGit } from 'simple-git';
 import { uploadTree, walkFiles, type WalkedFile } from '@slipway/shared';
 import { startRedisServer } from '../dev/redis-server';
 import { createFixtureRepo } from '../test/harness/git-server';
-import { cloneRepo } from '../upload-service/src/clone';
-import { checkRepoUrl } from '../upload-service/src/url-policy';
+import { cloneRepo } from '../upload-service/src/deploy/clone';
+import { checkRepoUrl } from '../upload-service/src/deploy/url-policy';
 import { median, ms, ratio, type BenchContext, type Row } from './lib';
 
 const MB = 1024 * 1024;

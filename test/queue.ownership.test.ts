@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Logger, type Redis } from '@slipway/shared';
 import { startWorker } from '../deploy-service/src/queue/worker';
-import { createDeployment } from '../upload-service/src/deploy';
+import { createDeployment } from '../upload-service/src/deploy/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';

@@ -1,7 +1,7 @@
 // A build's site manifest: every file of the output with its size, content hash, type and
 // compressed variants, plus the output's _redirects and _headers rules. The worker writes it once,
 // after the files, when it publishes a build (deploy-service/src/deployment/publish.ts); the site server reads
-// it once per build and answers from it (upload-service/src/sites.ts). Builds never change, so
+// it once per build and answers from it (upload-service/src/sites/sites.ts). Builds never change, so
 // neither does a manifest: it is cached without invalidation.
 //
 // Storage, beside the build's own folder (all under dist/<id>/, so removing a deployment removes them):

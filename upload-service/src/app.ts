@@ -23,15 +23,15 @@ import {
   type Queue,
   type Storage,
 } from '@slipway/shared';
-import { requireToken, sameOriginOnly } from './auth';
-import { createDeployment, idempotencyOf } from './deploy';
-import { createMetrics } from './metrics';
-import { PAGE_HTML } from './page';
-import { hooksRouter } from './hooks';
-import { projectsRouter } from './projects';
-import { sitesMiddleware } from './sites';
-import { FailureThrottle } from './throttle';
-import { LogStreams } from './log-stream';
+import { requireToken, sameOriginOnly } from './access/auth';
+import { createDeployment, idempotencyOf } from './deploy/deploy';
+import { createMetrics } from './routes/metrics';
+import { PAGE_HTML } from './page/page';
+import { hooksRouter } from './routes/hooks';
+import { projectsRouter } from './routes/projects';
+import { sitesMiddleware } from './sites/sites';
+import { FailureThrottle } from './access/throttle';
+import { LogStreams } from './routes/log-stream';
 
 export interface AppDeps {
   config: Config;

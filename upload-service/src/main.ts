@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, leftoverFolders, loadConfigOrExit } from '@slipway/shared';
 import { createApp } from './app';
-import type { LogStreams } from './log-stream';
+import type { LogStreams } from './routes/log-stream';
 
 const config = loadConfigOrExit('upload-service');
 const logger = createLogger('upload-service', config.logLevel);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UnsafePathError } from '@slipway/shared';
-import { candidateKeys, siteFromHost, siteIdFromHost } from '../src/sites';
+import { candidateKeys, siteFromHost, siteIdFromHost } from '../src/sites/sites';
 
 describe('site routing', () => {
   it('reads the deployment id from the Host header', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkRepoUrl } from '../src/url-policy';
+import { checkRepoUrl } from '../src/deploy/url-policy';
 
 const strict = { allowPrivateNetworks: false };
 const open = { allowPrivateNetworks: true };

@@ -22,9 +22,9 @@ import {
   type Queue,
 } from '@slipway/shared';
 import { z } from 'zod';
-import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from './deploy';
+import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from '../deploy/deploy';
 import { deployHookToken } from './hooks';
-import { checkRepoUrl } from './url-policy';
+import { checkRepoUrl } from '../deploy/url-policy';
 
 const DEFAULT_PAGE = 20;
 /** A change waits this long for its project's copy in S3; past it the janitor writes the copy. */

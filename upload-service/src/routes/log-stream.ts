@@ -5,7 +5,7 @@
 // once with `data: shutdown`, so the process can exit without waiting on a client.
 import type { Request, Response } from 'express';
 import { FINAL_STATUSES, TooManyRequestsError, type Config, type Queue } from '@slipway/shared';
-import { clientKey } from './throttle';
+import { clientKey } from '../access/throttle';
 
 const POLL_MS = 500;
 

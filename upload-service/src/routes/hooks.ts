@@ -20,8 +20,8 @@ import {
   type ProjectRecord,
   type Projects,
 } from '@slipway/shared';
-import { createProjectDeployment, describeIssues, type DeployDeps } from './deploy';
-import { clientKey, type FailureThrottle } from './throttle';
+import { createProjectDeployment, describeIssues, type DeployDeps } from '../deploy/deploy';
+import { clientKey, type FailureThrottle } from '../access/throttle';
 
 /** GitHub sends up to 25 MB; a push of a few hundred commits is well under this. */
 export const HOOK_MAX_BYTES = 2 * 1024 * 1024;
