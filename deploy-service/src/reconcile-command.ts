@@ -1,4 +1,4 @@
-// `npm run reconcile`: puts back into Redis what S3 says was live (shared/src/reconcile.ts), with
+// `npm run reconcile`: puts back into Redis what S3 says was live (shared/src/recovery/reconcile.ts), with
 // the services' own settings (REDIS_URL, S3_*), and prints what it restored and what it could not.
 // Safe to run at any time, as often as wanted: it never overwrites what Redis has. Exits 0 when it
 // ran (the problems it lists are for the operator), 1 when Redis or S3 could not be reached.

@@ -1,25 +1,32 @@
-// The shared package's public face: what both services may use.
-export * from './backup';
-export * from './concurrency';
+// The shared package's public face: what both services may use, folder by folder.
 export * from './config';
 export * from './errors';
-export * from './ids';
-export * from './leftovers';
+export * from './keys';
 export * from './logger';
 export * from './net-policy';
 export * from './outage';
-export * from './paths';
-export * from './keys';
+// deployment/: what a deployment is (record, request, ids) and how long it is kept.
+export * from './deployment/ids';
+export * from './deployment/record';
+export * from './deployment/request';
+export * from './deployment/retention';
+// io/: Redis and S3 clients, files and folders, bounded concurrency.
+export * from './io/concurrency';
+export * from './io/leftovers';
+export * from './io/paths';
+export * from './io/redis';
+export * from './io/s3';
+export * from './io/tree';
+// projects/: the schema (requests and the stored record) and the store (Redis).
+export * from './projects/schema';
+export * from './projects/store';
+// queue/: the protocol.
 export * from './queue/queue';
-export * from './reconcile';
-export * from './record';
-export * from './redis';
-export * from './request';
-export * from './s3';
-export * from './tree';
-export * from './workspaces';
-export * from './project';
-export * from './projects';
-export * from './retention';
-export * from './site-manifest';
-export * from './site-rules';
+// recovery/: what S3 keeps of Redis's state, and reading it back.
+export * from './recovery/backup';
+export * from './recovery/reconcile';
+// repo/: what a repository holds (npm workspaces).
+export * from './repo/workspaces';
+// site/: a build's manifest and its _redirects and _headers rules.
+export * from './site/manifest';
+export * from './site/rules';

@@ -38,7 +38,7 @@ export const idempotencyLeaseKey = (hash: string) => `idempotency:${hash}:lease`
 /** `<id>/<build>` of builds that never went live (or no longer are) whose removal failed. */
 export const UNREMOVED_KEY = 'builds:unremoved';
 
-// Projects (shared/src/projects.ts).
+// Projects (shared/src/projects/store.ts).
 export const PROJECTS_KEY = 'projects';
 export const DOMAINS_KEY = 'domains';
 /** Projects whose S3 copy is behind (name → changes counted), marked in the step of each change. */

@@ -2,8 +2,8 @@
 // a readiness report. S3 first: some of its network errors carry the same codes as Redis's.
 import { ErrorReply } from 'redis';
 import { describeError } from './errors';
-import { isRedisUnavailable } from './redis';
-import { S3UnavailableError, failureKind, isS3Unavailable } from './s3';
+import { isRedisUnavailable } from './io/redis';
+import { S3UnavailableError, failureKind, isS3Unavailable } from './io/s3';
 
 export type Outage = 's3' | 'redis' | 'redis-oom';
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leftoverFolders } from '../src/leftovers';
+import { leftoverFolders } from '../src/io/leftovers';
 
 describe('leftoverFolders', () => {
   let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CreateProjectSchema, MAX_LABEL, branchLabel } from '../src/project';
+import { CreateProjectSchema, MAX_LABEL, branchLabel } from '../src/projects/schema';
 
 describe('branch alias labels', () => {
   it('keeps a host-safe branch name as it is', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { neededMembers, readManifest, workspaceMembers, workspacePatterns, type PackageManifest } from '../src/workspaces';
+import { neededMembers, readManifest, workspaceMembers, workspacePatterns, type PackageManifest } from '../src/repo/workspaces';
 
 describe('workspace globs', () => {
   it('reads npm/Bun arrays, Yarn classic objects and pnpm-workspace.yaml', () => {

@@ -2,10 +2,10 @@
 // site only when the record's liveBuild pointer switches to it (Queue.finish). Nothing is ever
 // overwritten in place, so a half-published or refused build is never served; old builds are removed here.
 //
-// Beside the files go what serving needs (shared/src/site-manifest.ts): each file's SHA-256 (the
+// Beside the files go what serving needs (shared/src/site/manifest.ts): each file's SHA-256 (the
 // strong ETag), Brotli and gzip variants of compressible files (made once here, never per request),
 // and the output's _redirects and _headers rules, parsed here so a malformed file fails the build.
-// The deployment's facts (shared/src/backup.ts: what a Redis that lost it needs to serve it again) go
+// The deployment's facts (shared/src/recovery/backup.ts: what a Redis that lost it needs to serve it again) go
 // just before the manifest, which is written last: a build without one was never completely
 // published. It publishes the worker's own copy of the output (received from the build's sandbox,
 // see collect.ts).

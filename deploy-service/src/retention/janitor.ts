@@ -1,5 +1,5 @@
 // The janitor: the collector of what nothing else removes. Each pass, in order:
-//   1. an empty or reset Redis (its marker missing) is reconciled from S3 (shared/src/reconcile.ts)
+//   1. an empty or reset Redis (its marker missing) is reconciled from S3 (shared/src/recovery/reconcile.ts)
 //      before anything else reads it, so nothing below mistakes lost records for orphans;
 //   2. projects changed since their S3 copy was written get it written (backup.ts), and builds whose
 //      removal failed (S3 was away) are removed, unless live after all;

@@ -33,9 +33,9 @@ import {
   projectRunningKey,
   recordKey,
 } from '../keys';
-import type { Redis } from '../redis';
-import { fromHash, toHash, type DeploymentRecord, type Status } from '../record';
-import { Projects, pageNewestFirst, type Page } from '../projects';
+import type { Redis } from '../io/redis';
+import { fromHash, toHash, type DeploymentRecord, type Status } from '../deployment/record';
+import { Projects, pageNewestFirst, type Page } from '../projects/store';
 import { runScript, type ScriptName } from './scripts';
 
 export { QUEUE_SCRIPTS } from './scripts';

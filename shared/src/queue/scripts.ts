@@ -4,7 +4,7 @@
 // its first use, or a restarted Redis).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from '../redis';
+import type { Redis } from '../io/redis';
 
 export const SCRIPT_NAMES = ['enqueue', 'keep-uploading', 'start', 'settle', 'release', 'retry', 'bury', 'promote', 'recover', 'cancel', 'redeploy', 'trim-dead'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];

@@ -3,7 +3,7 @@
 // live build, `dist/<id>/<liveBuild>/`. The live build is read from the record on every request, so
 // a switch (a new build, a rollback) is atomic.
 //
-// Each build has a manifest (shared/src/site-manifest.ts), read once and kept in memory: routing,
+// Each build has a manifest (shared/src/site/manifest.ts), read once and kept in memory: routing,
 // conditional requests, 404s and redirects are answered from it without touching S3, and a file
 // costs one S3 read at most (small ones are kept in memory too). The rules, in order:
 //   1. a forced `_redirects` rule (`301!`);

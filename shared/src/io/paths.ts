@@ -1,7 +1,7 @@
 // Path and object-key safety: every key and local path Slipway builds from repository or S3 data
 // passes through here, so nothing can leave its folder or its prefix.
 import path from 'node:path';
-import { UnsafePathError } from './errors';
+import { UnsafePathError } from '../errors';
 
 /**
  * Normalises a relative POSIX path from outside (a repository, a request, an S3 key) and refuses

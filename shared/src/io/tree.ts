@@ -4,7 +4,7 @@ import { opendir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import mime from 'mime-types';
 import { forEachBounded } from './concurrency';
-import { RepoTooLargeError } from './errors';
+import { RepoTooLargeError } from '../errors';
 import { keyUnder } from './paths';
 import type { Storage } from './s3';
 

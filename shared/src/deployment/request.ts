@@ -1,7 +1,7 @@
 // The body of POST /deploy: its schema, and the type both services derive from it.
 import { z } from 'zod';
 import { parse as parseShell } from 'shell-quote';
-import { safeRelativePath } from './paths';
+import { safeRelativePath } from '../io/paths';
 
 const MAX_COMMAND_LENGTH = 1000;
 export const MAX_ENV_VARIABLES = 64;

@@ -9,15 +9,15 @@
 //
 // Run by `npm run reconcile` (deploy-service/src/reconcile-command.ts), and by the janitor when Redis
 // lacks the marker it sets (an empty or reset Redis).
-import { forEachBounded } from './concurrency';
-import { BUILD_ID_PATTERN, isDeploymentId } from './ids';
+import { forEachBounded } from '../io/concurrency';
+import { BUILD_ID_PATTERN, isDeploymentId } from '../deployment/ids';
 import { DeploymentFactsSchema, ProjectCopySchema, backupKeys, readCopy, type DeploymentFacts } from './backup';
-import type { Projects } from './projects';
-import { DEPLOYMENTS_KEY, MARKER_KEY, projectBranchesKey, projectDeploymentsKey, projectKey, recordKey } from './keys';
-import { DeploymentRecordSchema } from './record';
-import type { Redis } from './redis';
-import { siteKeys } from './site-manifest';
-import { storageKeys, type Storage } from './s3';
+import type { Projects } from '../projects/store';
+import { DEPLOYMENTS_KEY, MARKER_KEY, projectBranchesKey, projectDeploymentsKey, projectKey, recordKey } from '../keys';
+import { DeploymentRecordSchema } from '../deployment/record';
+import type { Redis } from '../io/redis';
+import { siteKeys } from '../site/manifest';
+import { storageKeys, type Storage } from '../io/s3';
 
 /** S3 reads at once while restoring. */
 const CONCURRENCY = 8;

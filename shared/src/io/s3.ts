@@ -15,8 +15,8 @@ import {
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { Config } from './config';
-import { UnavailableError, describeError } from './errors';
+import type { Config } from '../config';
+import { UnavailableError, describeError } from '../errors';
 
 export interface StoredObject {
   body: Readable;

@@ -3,8 +3,8 @@
 // label of a branch alias (`<branch>--<project>.<BASE_DOMAIN>`).
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { jsonField } from './record';
-import { DeployRequestSchema, EnvSchema } from './request';
+import { jsonField } from '../deployment/record';
+import { DeployRequestSchema, EnvSchema } from '../deployment/request';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;

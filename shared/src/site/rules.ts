@@ -1,15 +1,15 @@
 // A site's own `_redirects` and `_headers` files (Netlify / Cloudflare Pages syntax): parsing them
 // into plain, JSON-safe rules and matching a request path against those rules. No I/O: the site
 // server reads the files, stores the rules in the manifest and applies the answers.
-import { SlipwayError } from './errors';
-import { PLACEHOLDER, compileHeaderPattern, compileRedirectPattern, type RedirectPattern } from './site-patterns';
+import { SlipwayError } from '../errors';
+import { PLACEHOLDER, compileHeaderPattern, compileRedirectPattern, type RedirectPattern } from './patterns';
 
 export const MAX_REDIRECT_RULES = 1000;
 export const MAX_HEADER_RULES = 100;
 /** The caller refuses a larger file before reading it. */
 export const MAX_RULES_FILE_BYTES = 64 * 1024;
 const MAX_LINE_CHARS = 2000;
-/** With the rule counts and the site server's path cap, what bounds one request's matching (site-patterns.ts). */
+/** With the rule counts and the site server's path cap, what bounds one request's matching (patterns.ts). */
 export const MAX_PATTERN_CHARS = 256;
 /** The longest request path a site server matches against rules; a longer one is answered 414. */
 export const MAX_SITE_PATH_BYTES = 2048;

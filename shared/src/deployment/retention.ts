@@ -4,8 +4,8 @@
 //
 // A deployment is kept while it is queued or building, while it is a project's production or the
 // newest deployment of a branch alias, and until its age passes its kind's setting (0: for ever).
-import type { Redis } from './redis';
-import { DEPLOYMENTS_KEY, JANITOR_LOCK_KEY, PROJECT_PREFIX, janitorCursorKey, logKey, recordKey } from './keys';
+import type { Redis } from '../io/redis';
+import { DEPLOYMENTS_KEY, JANITOR_LOCK_KEY, PROJECT_PREFIX, janitorCursorKey, logKey, recordKey } from '../keys';
 
 
 

@@ -8,11 +8,11 @@
 // and removed with its build; a project's copy is written after each change (the change marks it
 // unsaved in the same Redis step, so a copy that failed is written again by the janitor).
 import { z } from 'zod';
-import { BUILD_ID_PATTERN } from './ids';
-import { ProjectRecordSchema } from './project';
-import type { Projects } from './projects';
-import { toHash, type DeploymentRecord } from './record';
-import type { Storage } from './s3';
+import { BUILD_ID_PATTERN } from '../deployment/ids';
+import { ProjectRecordSchema } from '../projects/schema';
+import type { Projects } from '../projects/store';
+import { toHash, type DeploymentRecord } from '../deployment/record';
+import type { Storage } from '../io/s3';
 
 export const BACKUP_VERSION = 1;
 /** Both copies are small JSON; a larger object is not one of ours. */

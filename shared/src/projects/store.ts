@@ -23,10 +23,10 @@ import {
   projectPendingKey,
   projectRunningKey,
   recordKey,
-} from './keys';
-import type { Redis } from './redis';
-import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './project';
-import { toHash } from './record';
+} from '../keys';
+import type { Redis } from '../io/redis';
+import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './schema';
+import { toHash } from '../deployment/record';
 
 /** A new project's (or a rotated) hook secret: 32 random bytes. */
 const newHookSecret = () => randomBytes(32).toString('base64url');

@@ -11,7 +11,7 @@ import {
   TimeoutError,
   createClient,
 } from 'redis';
-import type { Logger } from './logger';
+import type { Logger } from '../logger';
 
 const newClient = (url: string) =>
   createClient({
