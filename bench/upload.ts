@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import getPort from 'get-port';
 import { simpleGit } from 'simple-git';
-import { uploadTree, walkFiles, type WalkedFile } from '@slipway/shared';
+import { s3ClientSettings, uploadTree, walkFiles, type WalkedFile } from '@slipway/shared';
 import { startRedisServer } from '../dev/redis-server';
 import { createFixtureRepo } from '../test/harness/git-server';
+import { seeded } from '../test/harness/seeded';
 import { cloneRepo } from '../upload-service/src/deploy/clone';
 import { checkRepoUrl } from '../upload-service/src/deploy/url-policy';
 import { median, ms, ratio, type BenchContext, type Row } from './lib';
@@ -31,16 +32,7 @@ export async function benchUpload(ctx: BenchContext): Promise<Row[]> {
   const work = await mkdtemp(path.join(ctx.tmpRoot, 'upload-bench-'));
   const s3 = ctx.stack.config.s3;
   const clientFor = (requestHandler: S3ClientConfig['requestHandler']) =>
-    new S3Client({
-      region: s3.region,
-      endpoint: s3.endpoint,
-      forcePathStyle: s3.forcePathStyle,
-      credentials: s3.accessKeyId && s3.secretAccessKey ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } : undefined,
-      // s3rver stores a streamed body's chunk framing without these (see shared/src/s3.ts).
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler,
-    });
+    new S3Client({ ...s3ClientSettings(s3), requestHandler });
   // The floor gets sockets for its highest concurrency; the SDK's default agent stops at 50.
   const floorClient = clientFor({ httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }) });
   // The tutorial's client had the SDK's defaults. Slipway's (the stack's) has a 5 s connection timeout,
@@ -209,16 +201,6 @@ function fixtureFiles(count: number, bytes: number): Record<string, string | Buf
   return files;
 }
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The real upload-service as a child process (on a redis-server of its own, so no worker builds what it

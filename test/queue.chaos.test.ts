@@ -3,6 +3,7 @@
 // stay on any list, and a build may run twice only when its worker was stopped during it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILD_START_LINE, startStack, type Stack } from './harness/stack';
+import { seeded } from './harness/seeded';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
 const DEPLOYMENTS = 100;
@@ -12,17 +13,6 @@ const DEADLINE_MS = 360_000; // a bound for a loaded 2-core machine, not a speed
 // The kill schedule is drawn from a seeded generator: a failure names its seed, and CHAOS_SEED=<n> replays the same choices.
 const SEED = Number(process.env.CHAOS_SEED ?? 20261124);
 
-/** mulberry32: a small, well-known seeded generator. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 let stack: Stack | undefined;
 const live: WorkerProcess[] = [];
 afterAll(async () => {

@@ -15,8 +15,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { storageKeys, type DeploymentRecord, type Storage } from '@slipway/shared';
-import { readSmall } from '../detect/node-version';
+import { readSmallFile, storageKeys, type DeploymentRecord, type Storage } from '@slipway/shared';
 import type { KeptDisks } from './cache-trees';
 import type { Manager } from '../detect/package-manager';
 
@@ -56,9 +55,9 @@ export async function cacheKeys(manager: Manager, managerVersion: string, nodeVe
   // The lockfile, the settings that change how it is installed, and the manifests (a dependency
   // added without a lockfile update must not be served an old node_modules).
   for (const file of [path.basename(manager.lockfile), '.npmrc', '.yarnrc.yml', 'pnpm-workspace.yaml', 'package.json']) {
-    texts.push(file, (await readSmall(path.join(manager.root, file), 256 * 1024 * 1024)) ?? '');
+    texts.push(file, (await readSmallFile(path.join(manager.root, file), 256 * 1024 * 1024)) ?? '');
   }
-  texts.push('app package.json', (await readSmall(path.join(appDir, 'package.json'))) ?? '');
+  texts.push('app package.json', (await readSmallFile(path.join(appDir, 'package.json'))) ?? '');
   return { deps: sha('deps', manager.name, managerVersion, nodeVersion, process.platform, process.arch, ...texts) };
 }
 

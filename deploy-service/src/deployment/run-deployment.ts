@@ -3,7 +3,7 @@
 // any other error is the platform's. Everything it acquires (folder, disk, uid, proxy) is released
 // on every path, each in its own step.
 import { setMaxListeners } from 'node:events';
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import {
   BuildFailedError,
@@ -19,7 +19,8 @@ import {
 import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-command';
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from '../sandbox/egress';
-import { planBuild, type PackageJson } from '../detect/plan';
+import { planBuild } from '../detect/plan';
+import { readPackageJson } from '../detect/package-json';
 import type { ToolCache } from '../toolchain/tool-cache';
 import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from '../cache/cache-steps';
 import { cacheScope, type BuildCache } from '../cache/cache';
@@ -30,7 +31,7 @@ import { failureSummary } from './failure';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
-import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, existingFile, handOver } from './workspace';
+import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, handOver } from './workspace';
 
 export interface RunDeploymentDeps {
   config: Config;
@@ -221,16 +222,4 @@ function describeSandbox(deps: Pick<RunDeploymentDeps, 'sandbox' | 'disk' | 'con
   const how = sandbox.caps === 'rlimit' ? 'rlimits' : sandbox.caps;
   const disk = `disk ${mb(config.buildDisk.bytes)} and ${config.buildDisk.inodes.toLocaleString('en-US')} files (${deps.disk === 'loop' ? 'a filesystem of its own' : 'watched'})`;
   return `[slipway] ${where}; runs as ${who}; caps by ${how}: memory ${mb(caps.memoryBytes)}, ${caps.maxProcs} processes, files ${mb(caps.maxFileBytes)}, ${disk}`;
-}
-
-async function readPackageJson(appDir: string): Promise<PackageJson | null> {
-  if (!(await existingFile(appDir, 'package.json'))) return null;
-  const text = await readFile(`${appDir}/package.json`, 'utf8');
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as PackageJson;
-  } catch (err) {
-    throw new BuildFailedError(`package.json is not a valid JSON object (${err instanceof Error ? err.message : String(err)})`);
-  }
 }

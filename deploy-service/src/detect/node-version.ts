@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
-import { BuildFailedError } from '@slipway/shared';
+import { BuildFailedError, readSmallFile } from '@slipway/shared';
 import type { ToolCache, ToolPackage } from '../toolchain/tool-cache';
 
 /** The release lines builds may use. */
@@ -35,11 +35,11 @@ export async function readNodeAsk(srcRoot: string, appDir: string, requested: st
   for (let dir = appDir; ; dir = path.dirname(dir)) {
     const rel = (name: string) => path.relative(srcRoot, path.join(dir, name)) || name;
     for (const name of ['.nvmrc', '.node-version']) {
-      const text = await readSmall(path.join(dir, name));
+      const text = await readSmallFile(path.join(dir, name));
       const line = text?.split('\n').map((l) => l.replace(/#.*/, '').trim()).find(Boolean);
       if (line) return { text: line, source: rel(name) };
     }
-    const pkg = await readSmall(path.join(dir, 'package.json'));
+    const pkg = await readSmallFile(path.join(dir, 'package.json'));
     const engines = pkg ? engineOf(pkg) : null;
     if (engines) return { text: engines, source: `engines.node in ${rel('package.json')}` };
     if (dir === srcRoot || !dir.startsWith(srcRoot)) return null;
@@ -100,14 +100,3 @@ function engineOf(text: string): string | null {
   }
 }
 
-/** A small regular file's text, never through a link (its words can end up in an error message). */
-export async function readSmall(file: string, maxBytes = 1024 * 1024): Promise<string | null> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
-  if (!handle) return null;
-  try {
-    const stat = await handle.stat();
-    return stat.isFile() && stat.size <= maxBytes ? await handle.readFile('utf8') : null;
-  } finally {
-    await handle.close();
-  }
-}

@@ -5,8 +5,7 @@
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import semver from 'semver';
-import { BuildFailedError } from '@slipway/shared';
-import { readSmall } from './node-version';
+import { BuildFailedError, readSmallFile } from '@slipway/shared';
 import type { ToolCache, ToolPackage } from '../toolchain/tool-cache';
 
 export type ManagerName = 'npm' | 'pnpm' | 'yarn' | 'bun';
@@ -38,7 +37,7 @@ const LOCKFILES: [string, ManagerName][] = [
 export async function detectManager(srcRoot: string, appDir: string): Promise<Manager> {
   for (let dir = appDir; ; dir = path.dirname(dir)) {
     const rel = (name: string) => path.relative(srcRoot, path.join(dir, name)) || name;
-    const field = packageManagerField(await readSmall(path.join(dir, 'package.json')));
+    const field = packageManagerField(await readSmallFile(path.join(dir, 'package.json')));
     const lock = await firstLockfile(dir);
     if (field) {
       const { name, version } = parseField(field, rel('package.json'));
@@ -47,7 +46,7 @@ export async function detectManager(srcRoot: string, appDir: string): Promise<Ma
     }
     if (lock) {
       const [file, name] = lock;
-      const text = await readSmall(path.join(dir, file), 64 * 1024 * 1024);
+      const text = await readSmallFile(path.join(dir, file), 64 * 1024 * 1024);
       const found = await versionFromLockfile(name, file, text ?? '', dir);
       return { name, lockfile: rel(file), root: dir, ...found, reason: `${rel(file)}${found.note ? ` (${found.note})` : ''}` };
     }
@@ -145,7 +144,7 @@ async function versionFromLockfile(name: ManagerName, file: string, text: string
     return { berry: false, version: line, note: `lockfile v${v ?? '?'}: pnpm ${line}` };
   }
   if (name === 'yarn') {
-    const yarnrc = await readSmall(path.join(dir, '.yarnrc.yml'));
+    const yarnrc = await readSmallFile(path.join(dir, '.yarnrc.yml'));
     const berry = yarnrc !== null || /^__metadata:/m.test(text);
     if (!berry) return { berry: false, version: '1.x', note: 'Yarn classic' };
     const pinned = /^yarnPath:\s*['"]?\S*yarn-(\d+\.\d+\.\d+)\.c?js/m.exec(yarnrc ?? '')?.[1];

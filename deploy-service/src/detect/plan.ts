@@ -5,12 +5,7 @@ import { chooseNode, readNodeAsk, type NodeChoice } from './node-version';
 import { detectManager, execBin, installCommand, managerPackage, runScript, type Manager } from './package-manager';
 import { detectPreset, type Preset } from './presets';
 import type { ToolCache } from '../toolchain/tool-cache';
-
-export interface PackageJson {
-  scripts?: Record<string, unknown>;
-  dependencies?: Record<string, unknown>;
-  devDependencies?: Record<string, unknown>;
-}
+import type { PackageJson } from './package-json';
 
 export interface BuildPlan {
   steps: string[][];

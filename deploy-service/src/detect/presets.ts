@@ -2,8 +2,8 @@
 // script that makes its static site, and the folders that site lands in. A request's own
 // buildCommand and outputDir always win over a preset.
 import path from 'node:path';
-import { readSmall } from './node-version';
-import type { PackageJson } from './plan';
+import { readSmallFile } from '@slipway/shared';
+import type { PackageJson } from './package-json';
 
 export interface Preset {
   name: string;
@@ -63,7 +63,7 @@ export async function detectPreset(appDir: string, pkg: PackageJson | null): Pro
  * site in its `browser/` folder, before that in the folder itself.
  */
 async function angularOutputs(appDir: string): Promise<string[] | null> {
-  const text = await readSmall(path.join(appDir, 'angular.json'));
+  const text = await readSmallFile(path.join(appDir, 'angular.json'));
   if (!text) return null;
   try {
     const doc = JSON.parse(text) as { defaultProject?: string; projects?: Record<string, { architect?: { build?: { options?: { outputPath?: unknown } } } }> };

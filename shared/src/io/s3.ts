@@ -11,6 +11,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -32,13 +33,9 @@ export interface StoredObject {
  * sockets are sized to it, so a burst of uploads reuses connections instead of queueing for the
  * SDK's default 50 or opening ones it then drops.
  */
-export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S3Client {
-  // A silent S3 must end every request: connecting within 5 s, then no socket idle longer than
-  // S3_TIMEOUT_SECONDS (an upload or download that makes progress goes on), and at most 15 minutes
-  // whole. requestTimeout without throwOnRequestTimeout only logs a warning (@smithy/node-http-handler 4.14).
-  const timeouts = { connectionTimeout: 5_000, socketTimeout: s3.timeoutMs, requestTimeout: 15 * 60_000, throwOnRequestTimeout: true };
-  const agent = { keepAlive: true, maxSockets: Math.max(DEFAULT_SOCKETS, transfers), maxFreeSockets: Math.max(DEFAULT_SOCKETS, transfers) };
-  return new S3Client({
+/** Where S3 is and how to talk to it: what every client of Slipway's (and the bench's) starts from. */
+export function s3ClientSettings(s3: Config['s3']): S3ClientConfig {
+  return {
     region: s3.region,
     endpoint: s3.endpoint,
     // MinIO, s3rver and R2 serve buckets by path; AWS by host name (S3_FORCE_PATH_STYLE overrides).
@@ -48,6 +45,17 @@ export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S
     // (corrupt data reported as success). MinIO and AWS accept them too.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+}
+
+export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S3Client {
+  // A silent S3 must end every request: connecting within 5 s, then no socket idle longer than
+  // S3_TIMEOUT_SECONDS (an upload or download that makes progress goes on), and at most 15 minutes
+  // whole. requestTimeout without throwOnRequestTimeout only logs a warning (@smithy/node-http-handler 4.14).
+  const timeouts = { connectionTimeout: 5_000, socketTimeout: s3.timeoutMs, requestTimeout: 15 * 60_000, throwOnRequestTimeout: true };
+  const agent = { keepAlive: true, maxSockets: Math.max(DEFAULT_SOCKETS, transfers), maxFreeSockets: Math.max(DEFAULT_SOCKETS, transfers) };
+  return new S3Client({
+    ...s3ClientSettings(s3),
     maxAttempts: 3,
     requestHandler: { ...timeouts, httpAgent: new http.Agent(agent), httpsAgent: new https.Agent(agent) },
   });

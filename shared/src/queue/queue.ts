@@ -1,8 +1,9 @@
 // The queue protocol: the verbs services call (enqueue, claim, start, finish, fail, retryLater,
 // recoverOrphans, …) and the only code that changes a deployment's status. Each transition is one
 // Lua script (scripts/*.lua, run through scripts.ts) or MULTI, so a status never disagrees with the
-// lists; key names come from keys.ts. Over 300 lines: it is the one typed wrapper of every
-// transition (the verbs services and tests call), each a few lines; the scripts live in scripts/.
+// lists; key names come from keys.ts.
+// Over 300 lines: it is the one typed wrapper of every transition (the verbs services and tests
+// call), each a few lines; the scripts live in scripts/.
 //
 // Ownership is per claimed id: a slot owns an id while the id is in its processing list, and only
 // the owner may start it, record its outcome, release it or retry it. Every script that acts for a

@@ -2,7 +2,6 @@
 // rootDir: then the app folder, the repository's top-level files (package.json, lockfiles, .npmrc,
 // .nvmrc ...), and, in a workspace monorepo, every package's package.json (so a frozen-lockfile
 // install still matches) plus the sources of the workspace packages the app depends on.
-import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   InvalidInputError,
@@ -10,6 +9,7 @@ import {
   WORKSPACE_SUPPORT_DIRS,
   neededMembers,
   pathInside,
+  readSmallFile,
   readManifest,
   workspaceMembers,
   workspacePatterns,
@@ -57,7 +57,7 @@ export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: st
   const topLevel = entries.filter((e) => !e.path.includes('/') && e.mode !== '160000').map((e) => e.path);
   await ops.checkout([...topLevel, rootDir]);
 
-  const patterns = workspacePatterns(await readSmallFile(ops.dir, 'package.json'), await readSmallFile(ops.dir, 'pnpm-workspace.yaml'));
+  const patterns = workspacePatterns(await readCloneFile(ops.dir, 'package.json'), await readCloneFile(ops.dir, 'pnpm-workspace.yaml'));
   if (!patterns) return { packages: [] };
 
   const manifestDirs = entries.filter((e) => e.path.endsWith('/package.json') && isFile(e)).map((e) => path.posix.dirname(e.path));
@@ -65,10 +65,10 @@ export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: st
   await ops.checkout(members.map((dir) => `${dir}/package.json`));
   const manifests = new Map<string, PackageManifest>();
   for (const dir of members) {
-    const manifest = readManifestText(await readSmallFile(ops.dir, `${dir}/package.json`));
+    const manifest = readManifestText(await readCloneFile(ops.dir, `${dir}/package.json`));
     if (manifest) manifests.set(dir, manifest);
   }
-  const app = readManifestText(await readSmallFile(ops.dir, `${rootDir}/package.json`));
+  const app = readManifestText(await readCloneFile(ops.dir, `${rootDir}/package.json`));
   const packages = app ? neededMembers(app, rootDir, manifests) : [];
   const support = WORKSPACE_SUPPORT_DIRS.filter((name) => entries.some((e) => e.path.startsWith(`${name}/`)));
   await ops.checkout([...packages, ...support]);
@@ -83,10 +83,7 @@ function readManifestText(text: string | null): PackageManifest | null {
   return text === null ? null : readManifest(text);
 }
 
-/** A regular file's text, or null: missing, a link (never followed) or over MAX_MANIFEST_BYTES. */
-async function readSmallFile(dir: string, rel: string): Promise<string | null> {
-  const file = pathInside(dir, rel);
-  const stat = await lstat(file).catch(() => null);
-  if (!stat?.isFile() || stat.size > MAX_MANIFEST_BYTES) return null;
-  return readFile(file, 'utf8');
+/** A regular file's text inside the clone, or null: missing, a link (never followed) or over MAX_MANIFEST_BYTES. */
+function readCloneFile(dir: string, rel: string): Promise<string | null> {
+  return readSmallFile(pathInside(dir, rel), MAX_MANIFEST_BYTES);
 }

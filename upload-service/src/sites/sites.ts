@@ -14,6 +14,7 @@
 //   4. not found: the request's spaFallback page for extension-less paths, else `404.html` with status
 //      404, else `index.html` for extension-less paths (single-page apps), else a plain 404.
 // Builds published before manifests existed are served by the older key-probing path (serveLegacy).
+// Over 300 lines: host routing, path resolution, HTTP caching and the legacy path are still one file; splitting them is the next step of issue 20.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
