@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnsafePathError } from '@slipway/shared';
-import { candidateKeys, siteFromHost, siteIdFromHost } from '../src/sites/sites';
+import { siteFromHost, siteIdFromHost } from '../src/sites/host';
+import { candidateKeys } from '../src/sites/legacy';
 
 describe('site routing', () => {
   it('reads the deployment id from the Host header', () => {
