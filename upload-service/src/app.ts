@@ -1,6 +1,5 @@
 // The HTTP API: createApp(deps) builds the Express app without listening, so tests can start it on
 // port 0. Every error leaves through one handler that maps Slipway's error codes to HTTP statuses.
-import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import pLimit from 'p-limit';
@@ -26,7 +25,7 @@ import {
 import { requireToken, sameOriginOnly } from './access/auth';
 import { createDeployment, idempotencyOf } from './deploy/deploy';
 import { createMetrics } from './routes/metrics';
-import { PAGE_HTML } from './page/page';
+import { PAGE_HTML, PAGE_SCRIPT_HASH } from './page/page';
 import { hooksRouter } from './routes/hooks';
 import { projectsRouter } from './routes/projects';
 import { sitesMiddleware } from './sites/sites';
@@ -205,7 +204,6 @@ export function createApp(deps: AppDeps): express.Express {
 }
 
 /** The API's own answers: never framed, never sniffed, no referrer; the page runs only its own inline script. */
-const PAGE_SCRIPT_HASH = createHash('sha256').update(/<script>([\s\S]*)<\/script>/.exec(PAGE_HTML)?.[1] ?? '').digest('base64');
 function apiHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.set({
     'X-Frame-Options': 'DENY',
