@@ -12,23 +12,7 @@
 // starts where this one stopped). Builds under dist/ are never removed for a missing record: Redis may
 // have lost it, and reconcile is what brings it back.
 import { randomBytes } from 'node:crypto';
-import {
-  Queue,
-  Retention,
-  UPLOADING_TTL_SECONDS,
-  describeError,
-  reconcile,
-  recordKey,
-  redisWasReset,
-  saveProjectCopy,
-  storageKeys,
-  type Config,
-  type Logger,
-  type ReconcileReport,
-  type Projects,
-  type Redis,
-  type Storage,
-} from '@slipway/shared';
+import { Queue, Retention, UPLOADING_TTL_SECONDS, describeError, reconcile, recordKey, redisWasReset, saveProjectCopy, storageKeys, type Config, type Logger, type ReconcileReport, type Projects, type Redis, type Storage } from '@slipway/shared';
 import { removeBuild } from '../deployment/publish';
 
 /** Removals per pass: a large backlog is worked off over several passes. */

@@ -12,18 +12,7 @@
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue/scripts/settle.lua), and rollback and promote are one step each, never a rebuild.
 import { randomBytes } from 'node:crypto';
-import {
-  DOMAINS_KEY,
-  PROJECTS_KEY,
-  UNSAVED_PROJECTS_KEY as UNSAVED_KEY,
-  hookSeenKey,
-  projectBranchesKey,
-  projectDeploymentsKey,
-  projectKey,
-  projectPendingKey,
-  projectRunningKey,
-  recordKey,
-} from '../keys';
+import { DOMAINS_KEY, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './schema';
 import { toHash } from '../deployment/record';

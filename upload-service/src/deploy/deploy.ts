@@ -4,30 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import {
-  ConflictError,
-  DeployRequestSchema,
-  InvalidInputError,
-  S3UnavailableError,
-  SlipwayError,
-  TooManyRequestsError,
-  UnavailableError,
-  describeError,
-  isRedisOffline,
-  isRedisUnavailable,
-  branchLabel,
-  newDeploymentId,
-  siteUrl,
-  storageKeys,
-  uploadTree,
-  type Config,
-  type DeployRequest,
-  type DeploymentRecord,
-  type Logger,
-  type ProjectRecord,
-  type Queue,
-  type Storage,
-} from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, describeError, isRedisOffline, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
 import { checkRepoUrl, type RepoTarget } from './url-policy';

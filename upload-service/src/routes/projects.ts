@@ -2,25 +2,7 @@
 // point production back (rollback) or at another deployment (promote). Also the list of all
 // deployments. Changes need the API token (see app.ts); reads follow PRIVATE_READS.
 import express, { type Request, type RequestHandler } from 'express';
-import {
-  ConflictError,
-  CreateProjectSchema,
-  InvalidInputError,
-  NotFoundError,
-  ProjectDeploySchema,
-  ProjectNameSchema,
-  Projects,
-  UpdateProjectSchema,
-  describeError,
-  isDeploymentId,
-  saveProjectCopy,
-  siteUrl,
-  withDeadline,
-  type Config,
-  type DeploymentRecord,
-  type ProjectRecord,
-  type Queue,
-} from '@slipway/shared';
+import { ConflictError, CreateProjectSchema, InvalidInputError, NotFoundError, ProjectDeploySchema, ProjectNameSchema, Projects, UpdateProjectSchema, describeError, isDeploymentId, saveProjectCopy, siteUrl, withDeadline, type Config, type DeploymentRecord, type ProjectRecord, type Queue } from '@slipway/shared';
 import { z } from 'zod';
 import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from '../deploy/deploy';
 import { deployHookToken } from './hooks';
