@@ -122,6 +122,31 @@ fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', 'first');
   });
 });
 
+describe('refused egress', () => {
+  it('an install retrying a refused host stops at once, naming the host and the setting, not at the time limit', async () => {
+    // What `npm ci` does against a registry the policy refuses: the same request again and again
+    // (on main it went on until BUILD_TIMEOUT_SECONDS: one install wrote 3,525 refusal lines in 11 minutes).
+    const started = Date.now();
+    const { record, log } = await build(
+      'retrying-install',
+      `
+const http = require('http');
+const once = () => new Promise((done) => {
+  const req = http.request({ host: '127.0.0.1', port: 3128, method: 'CONNECT', path: '10.0.0.1:443' });
+  req.on('connect', (res, socket) => { socket.destroy(); done(); });
+  req.on('error', () => done());
+  req.end();
+});
+(async () => { for (;;) { await once(); await new Promise((r) => setTimeout(r, 20)); } })();
+`,
+    );
+    expect(record.status).toBe('failed');
+    expect(record.error).toBe('the build tried to reach 10.0.0.1:443 20 times and was refused each time (10.0.0.1 is a private address (10.0.0.1); builds may reach public hosts only); a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are');
+    expect(log.match(/egress refused: 10\.0\.0\.1:443/g)!.length).toBeGreaterThanOrEqual(20);
+    expect(Date.now() - started).toBeLessThan(25_000); // BUILD_TIMEOUT_SECONDS is 30 here
+  });
+});
+
 describe('the output upload cannot be raced', () => {
   it('a child that swaps output folders for links to a root-only host folder during the upload publishes nothing of it', async () => {
     // A folder only root (the worker) may read, holding a secret: the target the swapped link names.

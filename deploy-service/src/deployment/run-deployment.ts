@@ -45,6 +45,21 @@ export interface RunDeploymentDeps {
   cache: BuildCache | null;
 }
 
+/** The same refusal this many times stops the build's command (a build probing a blocked host once or twice goes on). */
+export const EGRESS_REFUSALS_TO_STOP = 20;
+
+/** Why a build stopped on refused egress, and what would allow it. */
+function egressFailure(reason: string): string {
+  const target = reason.slice(0, reason.indexOf(': '));
+  const why = reason.slice(reason.indexOf(': ') + 2);
+  const fix = / is not in BUILD_EGRESS_ALLOW$/.test(why)
+    ? 'add its host to BUILD_EGRESS_ALLOW to allow it'
+    : / address \(/.test(why)
+      ? 'a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are'
+      : 'builds may reach public hosts on ports 80 and 443 only';
+  return `the build tried to reach ${target} ${EGRESS_REFUSALS_TO_STOP} times and was refused each time (${why}); ${fix}`;
+}
+
 /** Slipway's own steps in a build's sandbox (collect, cache pack and unpack) each end within this. */
 export const STEP_TIMEOUT_MS = 5 * 60_000;
 /** Uploading a build's output ends within this (each request has its own deadline too). */
@@ -65,9 +80,21 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     releases.push(ws.remove);
     const uid = await allocateBuildUid(config.buildUids);
     if (uid) releases.push(uid.release);
-    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason) =>
-      log.line(`[slipway] egress refused: ${reason}`),
-    );
+    // A target the policy refuses again and again (an install retrying its registry) stops the
+    // command at once, with the setting that would allow it, instead of at the build's time limit.
+    const refusals = new Map<string, number>();
+    const refusedStop = new AbortController();
+    let refusedReason: string | null = null;
+    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason, byPolicy) => {
+      log.line(`[slipway] egress refused: ${reason}`);
+      if (!byPolicy) return;
+      const times = (refusals.get(reason) ?? 0) + 1;
+      refusals.set(reason, times);
+      if (times >= EGRESS_REFUSALS_TO_STOP && !refusedStop.signal.aborted) {
+        refusedReason = reason;
+        refusedStop.abort('egress');
+      }
+    });
     releases.push(egress.close);
     const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes };
 
@@ -115,8 +142,9 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     const limits = { timeoutMs: config.buildTimeoutMs, caps, disk: config.buildDisk, maxLogBytes: config.maxLogBytes };
     /** Runs one of the build's commands; a non-zero exit fails the build with the line that explains it. */
     const run = async (argv: readonly string[], name: string) => {
-      const result = await runCommand(argv, log, { ...common, env, name: `${build}-${name}`, timeoutMs: config.buildTimeoutMs });
+      const result = await runCommand(argv, log, { ...common, env, name: `${build}-${name}`, timeoutMs: config.buildTimeoutMs, signal: AbortSignal.any([signal, refusedStop.signal]) });
       signal.throwIfAborted();
+      if (refusedReason !== null) throw new BuildFailedError(egressFailure(refusedReason));
       if (result.code !== 0) {
         const exit = describeExit(argv, result, limits);
         const summary = failureSummary(log.commandLines());

@@ -47,13 +47,17 @@ export interface EgressOptions {
   idleTimeoutMs?: number;
 }
 
-export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string) => void, options: EgressOptions = {}): Promise<EgressProxy> {
+/**
+ * `onRefused` hears each refusal: its reason, and whether the policy refused it (rather than the
+ * target failing to answer).
+ */
+export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string, byPolicy: boolean) => void, options: EgressOptions = {}): Promise<EgressProxy> {
   const { resolve = resolveTarget, connectTimeoutMs = CONNECT_TIMEOUT_MS, idleTimeoutMs = IDLE_TIMEOUT_MS } = options;
   const refused: string[] = [];
   const refuse = (target: string, err: unknown) => {
     const reason = `${target}: ${err instanceof Refused ? err.message : 'could not connect'}`;
     if (refused.length < 100) refused.push(reason);
-    onRefused(reason);
+    onRefused(reason, err instanceof Refused);
     return reason;
   };
   // Every socket, the build's and the upstreams': a CONNECT tunnel leaves the HTTP server's own
