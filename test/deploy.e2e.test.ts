@@ -55,6 +55,8 @@ describe('deploying a repository', () => {
     const log = await stack.get(`/deployments/${id}/logs`);
     expect(log.body.lines).toContain('$ npm run build');
     expect(log.body.lines).toContain('build wrote build/');
+    // The log ends with where the time went, phase by phase.
+    expect(log.body.lines.at(-1)).toMatch(/^\[slipway\] time: source download \d+\.\d s, detection \d+\.\d s, cache restore \d+\.\d s, install and build \d+\.\d s, output collect \d+\.\d s, publish \d+\.\d s, cache save \d+\.\d s$/);
   });
 
   it('streams the build log live as server-sent events, ending with the final status', async () => {

@@ -45,6 +45,9 @@ export interface RunDeploymentDeps {
   cache: BuildCache | null;
 }
 
+/** The phases as the log's last line names them. */
+const PHASE_NAMES: Record<string, string> = { download: 'source download', plan: 'detection', restore: 'cache restore', commands: 'install and build', collect: 'output collect', publish: 'publish', save: 'cache save' };
+
 /** The same refusal this many times stops the build's command (a build probing a blocked host once or twice goes on). */
 export const EGRESS_REFUSALS_TO_STOP = 20;
 
@@ -225,6 +228,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     }
     phase('save');
     deps.logger.info({ deploymentId: record.id, build, phases }, 'build phases (ms)');
+    log.line(`[slipway] time: ${Object.entries(phases).map(([name, ms]) => `${PHASE_NAMES[name] ?? name} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
     return output;
   } finally {
     for (const release of releases.reverse()) {
