@@ -15,6 +15,7 @@ import { DeploymentFactsSchema, ProjectCopySchema, backupKeys, readCopy, type De
 import type { Projects } from '../projects/store';
 import { DEPLOYMENTS_KEY, MARKER_KEY, projectBranchesKey, projectDeploymentsKey, projectKey, recordKey } from '../keys';
 import { DeploymentRecordSchema } from '../deployment/record';
+import { runScript } from '../queue/scripts';
 import type { Redis } from '../io/redis';
 import { siteKeys } from '../site/manifest';
 import { storageKeys, type Storage } from '../io/s3';
@@ -23,29 +24,6 @@ import { storageKeys, type Storage } from '../io/s3';
 const CONCURRENCY = 8;
 /** Problems listed in a report; the rest are counted. */
 const MAX_PROBLEMS = 200;
-
-// RESTORE: a deployment's record from its facts, only when Redis has none, with its listings and the
-// aliases SETTLE would have moved (a branch alias and an unpinned production take the newest).
-const RESTORE_SCRIPT = `
--- KEYS: record, deployments, [project, projectDeployments, projectBranches]
--- ARGV: id, createdMs, aliasLabel ('' for none), production ('1'/'0'), field, value, ...
--- Returns 'restored', or 'exists' (Redis has a record: nothing written).
-local id, at, label, production = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('ZADD', KEYS[2], at, id)
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('ZADD', KEYS[4], at, id)
-  if label ~= '' and at >= (tonumber(redis.call('HGET', KEYS[5], label .. ':at') or '') or -1) then
-    redis.call('HSET', KEYS[5], label, id, label .. ':at', at)
-  end
-  if production == '1' and redis.call('HGET', KEYS[3], 'pinned') ~= '1'
-     and at >= (tonumber(redis.call('HGET', KEYS[3], 'productionAt') or '') or -1) then
-    redis.call('HSET', KEYS[3], 'production', id, 'productionAt', at)
-  end
-end
-return 'restored'
-`;
 
 export interface ReconcileReport {
   projects: { restored: number; present: number };
@@ -125,7 +103,7 @@ export async function reconcile(deps: { redis: Redis; storage: Storage; projects
     const createdMs = Date.parse(hash.createdAt ?? '') || Date.parse(facts.publishedAt) || now.getTime();
     const project = hash.project;
     const keys = [recordKey(id), DEPLOYMENTS_KEY, ...(project ? [projectKey(project), projectDeploymentsKey(project), projectBranchesKey(project)] : [])];
-    const result = await redis.eval(RESTORE_SCRIPT, { keys, arguments: [id, String(createdMs), hash.aliasLabel ?? '', hash.production === '1' ? '1' : '0', ...Object.entries(hash).flat()] });
+    const result = await runScript(redis, 'restore', keys, [id, String(createdMs), hash.aliasLabel ?? '', hash.production === '1' ? '1' : '0', ...Object.entries(hash).flat()]);
     if (result === 'exists') {
       report.deployments.present++;
       return;

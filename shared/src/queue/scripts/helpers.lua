@@ -5,6 +5,18 @@
 local function num(value, default)
   return tonumber(value or '') or default
 end
+-- A project's aliases once deployment `id` (created at `at`, ms) serves a site: its branch alias, and
+-- production too when it built the production branch and no rollback pinned production; never back
+-- to a deployment older than the one they point at (a slow build finishing late). SETTLE and RESTORE.
+local function move_aliases(project, branches, id, label, at, production)
+  if label ~= '' and at >= num(redis.call('HGET', branches, label .. ':at'), -1) then
+    redis.call('HSET', branches, label, id, label .. ':at', at)
+  end
+  if production == '1' and redis.call('HGET', project, 'pinned') ~= '1'
+     and at >= num(redis.call('HGET', project, 'productionAt'), -1) then
+    redis.call('HSET', project, 'production', id, 'productionAt', at)
+  end
+end
 local function bury(dead, reasons, id, reason, now)
   redis.call('LREM', dead, 0, id)
   redis.call('LPUSH', dead, id)

@@ -33,14 +33,7 @@ end
 redis.call('HSET', record, 'settled', mark, unpack(ARGV, 9))
 redis.call('HDEL', record, 'cancelRequested')
 if build ~= '' and #KEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
-  local project, branches = KEYS[4], KEYS[5]
-  if at >= num(redis.call('HGET', branches, label .. ':at'), -1) then
-    redis.call('HSET', branches, label, id, label .. ':at', at)
-  end
-  if production == '1' and redis.call('HGET', project, 'pinned') ~= '1'
-     and at >= num(redis.call('HGET', project, 'productionAt'), -1) then
-    redis.call('HSET', project, 'production', id, 'productionAt', at)
-  end
+  move_aliases(KEYS[4], KEYS[5], id, label, at, production)
 end
 -- Claim the next id in the same step (what BLMOVE would do), so a busy slot needs no claim of its
 -- own; only when the slot holds nothing else (a stranded id waits for the slot's idle sweep).
