@@ -161,6 +161,23 @@ describe('Redis lost', () => {
     expect(await collectSources(stack, Date.now() + 2 * 3600_000)).toBe(0);
   });
 
+  it('never brings back a project deleted while its copy was still in S3', async () => {
+    const repoUrl = await stack.repo('gone', textSite('gone'));
+    expect((await call('POST', '/projects', { name: 'gone', repoUrl })).status).toBe(201);
+    const copy = (await stack.storage.getText(backupKeys.project('gone'), 1 << 20))!;
+    expect((await call('DELETE', '/projects/gone')).status).toBe(204);
+    // As if the copy's removal had not happened yet (or failed): the copy is there, the change pending.
+    await stack.storage.putText(backupKeys.project('gone'), copy, 'application/json');
+    await stack.redis.hIncrBy('projects:unsaved', 'gone', 1);
+    const { reconcile } = await import('@slipway/shared');
+    const report = await reconcile({ redis: stack.redis, storage: stack.storage, projects: stack.queue.projects });
+    expect(report.projects.restored).toBe(0);
+    expect((await call('GET', '/projects/gone')).status).toBe(404);
+    // The janitor then finishes the pending change: the stale copy goes.
+    expect((await pass())!.projectsSaved).toBe(1);
+    expect(await stack.storage.getText(backupKeys.project('gone'), 1 << 20)).toBeNull();
+  });
+
   it('writes a project copy a failed save left behind on the next pass', async () => {
     // Marked changed, copy removed by hand (as if S3 refused the write).
     await stack.storage.deletePrefix(backupKeys.project('lost'));

@@ -58,6 +58,14 @@ redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 return 'ok'
 `;
 
+// RESTORE: CREATE for reconcile, but never over a change Redis has not yet copied to S3 (a project
+// deleted or changed while reconcile read its copy: Redis knows better than the copy).
+const RESTORE_SCRIPT = `
+-- KEYS: project, projects, domains, unsaved     ARGV: name, createdMs, domainsJson, field, value, ...
+-- Returns what CREATE returns, or 'exists' when the project has a change pending (nothing written).
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return 'exists' end
+${CREATE_SCRIPT}`;
+
 // UPDATE: set and clear fields of an existing project; domains ('-' when unchanged) claimed first.
 const UPDATE_SCRIPT = `
 -- KEYS: project, domains, unsaved     ARGV: name, domainsJson or '-', clearCount, clear..., field, value, ...
@@ -126,7 +134,8 @@ export class Projects {
 
   /**
    * Writes a project back from its S3 copy (reconcile.ts): its stored fields as they are, a new hook
-   * secret, the domains no other project holds now. 'exists' when the name is taken again.
+   * secret, the domains no other project holds now. 'exists' when the name is taken again, or the
+   * project changed (or was deleted) since its copy was written.
    */
   async restore(name: string, fields: Record<string, string>, domains: readonly string[]): Promise<{ result: 'ok' | 'exists'; domainsLeft: string[] }> {
     const createdMs = String(Date.parse(fields.createdAt ?? '') || Date.now());
@@ -134,7 +143,7 @@ export class Projects {
     let hosts = [...domains];
     const left: string[] = [];
     for (;;) {
-      const result = (await this.redis.eval(CREATE_SCRIPT, {
+      const result = (await this.redis.eval(RESTORE_SCRIPT, {
         keys: [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, UNSAVED_KEY],
         arguments: [name, createdMs, JSON.stringify(hosts), ...Object.entries(hash).flat()],
       })) as 'ok' | 'exists' | `domain:${string}`;
