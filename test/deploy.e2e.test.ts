@@ -80,9 +80,27 @@ describe('deploying a repository', () => {
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>monorepo app</h1>');
   });
 
-  it('with rootDir in a workspace monorepo, uploads only the app, the workspace packages it needs and the manifests', async () => {
+  it('with rootDir, uploads the whole repository: an app may import a file from a sibling folder that is no workspace package', async () => {
+    const repoUrl = await stack.repo('sibling-import', {
+      'apps/docs/package.json': JSON.stringify({ name: 'docs', private: true, scripts: { build: 'node build.js' } }),
+      'apps/docs/build.js': "const fs = require('fs'); const theme = require('../../shared/theme.js'); fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', '<h1 style=\"color:' + theme.color + '\">docs</h1>');",
+      'shared/theme.js': "module.exports = { color: 'teal' };",
+      'README.md': 'a repository whose docs app reads ../../shared',
+    });
+    const id = await stack.deploy({ repoUrl, rootDir: 'apps/docs' });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString()).toBe('<h1 style="color:teal">docs</h1>');
+    expect(record.sourceFiles).toBe(4);
+    // The narrow selection (sourceScope rootDir) leaves the sibling folder out, and the build fails on it.
+    const narrow = await stack.waitFor(await stack.deploy({ repoUrl, rootDir: 'apps/docs', sourceScope: 'rootDir' }));
+    expect(narrow.status).toBe('failed');
+    expect(narrow.error).toMatch(/Cannot find module '..\/..\/shared\/theme.js'/);
+  });
+
+  it('with rootDir and sourceScope rootDir in a workspace monorepo, uploads only the app, the workspace packages it needs and the manifests', async () => {
     const repoUrl = await stack.repo('workspaces', workspaceMonorepo('Tokens brand'));
-    const id = await stack.deploy({ repoUrl, rootDir: 'apps/web' });
+    const id = await stack.deploy({ repoUrl, rootDir: 'apps/web', sourceScope: 'rootDir' });
     const record = await stack.waitFor(id);
     expect(record.status, record.error).toBe('deployed');
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>Tokens brand</h1>');

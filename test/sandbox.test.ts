@@ -10,7 +10,7 @@ import { staticSite } from './harness/fixtures';
 import { registryHost, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
-const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_MEMORY_MB: '128', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
+const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_MEMORY_MB: '128', BUILD_MEMORY_MAX_MB: '320', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
 let stack: Stack;
 let worker: WorkerProcess;
 
@@ -25,9 +25,9 @@ afterAll(async () => {
 });
 
 /** Deploys a repository whose build is `script` (node build.js) and waits for the outcome. */
-async function build(name: string, script: string, files: Record<string, string> = {}) {
+async function build(name: string, script: string, files: Record<string, string> = {}, body: Record<string, unknown> = {}) {
   const repoUrl = await stack.repo(name, { 'build.js': script, ...files });
-  const id = await stack.deploy({ repoUrl, buildCommand: 'node build.js' });
+  const id = await stack.deploy({ repoUrl, buildCommand: 'node build.js', ...body });
   const record = await stack.waitFor(id, ['deployed', 'failed', 'canceled'], 60_000);
   const { lines } = await stack.queue.readLog(id, '-', 10_000);
   return { id, record, log: lines.join('\n') };
@@ -182,8 +182,24 @@ describe('caps fail the deployment with a reason that names the cap', () => {
     const { record, log } = await build('memory-hog', `const keep = []; for (let i = 0; i < 1024; i++) keep.push(Buffer.alloc(1 << 20, 1)); console.log('allocated', keep.length);`);
     expect(record.status).toBe('failed');
     // With a cgroup the worker knows the OOM killer struck; under rlimits only the allocation fails.
-    if (/caps by cgroup/.test(log)) expect(record.error).toMatch(/ran out of memory: a build may use 128 MB \(BUILD_MEMORY_MB\)/);
+    if (/caps by cgroup/.test(log)) expect(record.error).toMatch(/ran out of memory: this build may use 128 MB \(buildMemoryMb asks for more, up to BUILD_MEMORY_MAX_MB\)/);
     expect(log).not.toMatch(/^allocated 1024$/m);
+  });
+
+  it('memory a deployment asks for (buildMemoryMb), up to BUILD_MEMORY_MAX_MB, with Node\'s heap limit to match', async () => {
+    const script = `const fs = require('fs'); fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', process.env.NODE_OPTIONS + ' ' + require('v8').getHeapStatistics().heap_size_limit);`;
+    const asked = await build('memory-asked', script, {}, { buildMemoryMb: 256 });
+    expect(asked.record.status, asked.record.error).toBe('deployed');
+    expect(asked.log).toMatch(/caps by [\w-]+: memory 256 MB/);
+    const [options, limit] = (await stack.site(asked.id, '/')).body.toString().split(' ');
+    expect(options).toBe('--max-old-space-size=192');
+    // V8's whole heap limit (old space and young generations): far below the 4 GB it takes by default.
+    expect(Number(limit)).toBeLessThan(512 * 1024 * 1024);
+    const capped = await build('memory-capped', script, {}, { buildMemoryMb: 4096, env: { NODE_OPTIONS: '--max-old-space-size=100 --no-warnings' } });
+    expect(capped.record.status, capped.record.error).toBe('deployed');
+    expect(capped.log).toContain('[slipway] memory: buildMemoryMb asks for 4096 MB; this worker gives a build at most 320 MB (BUILD_MEMORY_MAX_MB)');
+    expect(capped.log).toMatch(/caps by [\w-]+: memory 320 MB/);
+    expect((await stack.site(capped.id, '/')).body.toString()).toMatch(/^--max-old-space-size=100 --no-warnings /);
   });
 
   it('processes (BUILD_MAX_PROCS)', async () => {

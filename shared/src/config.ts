@@ -2,16 +2,17 @@
 // Nothing else in Slipway reads process.env.
 // Over 300 lines: the one schema of every setting (a line each) and its typed, documented result.
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
-const int = (def: number, min: number, max: number) =>
+const whole = (min: number, max: number) =>
   z.coerce
     .number({ error: `must be a whole number from ${min} to ${max}` })
     .int({ error: `must be a whole number from ${min} to ${max}` })
     .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` })
-    .default(def);
+    .max(max, { error: `must be at most ${max}` });
+const int = (def: number, min: number, max: number) => whole(min, max).default(def);
 const flag = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .default('0')
@@ -93,7 +94,8 @@ const EnvSchema = z.object({
   MAX_CONCURRENT_CLONES: int(4, 1, 256),
   MAX_WAITING_CLONES: int(16, 0, 10_000),
   BUILD_SANDBOX: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
-  BUILD_MEMORY_MB: int(2048, 64, 1_000_000),
+  BUILD_MEMORY_MB: whole(64, 1_000_000).optional(),
+  BUILD_MEMORY_MAX_MB: whole(64, 1_000_000).optional(),
   BUILD_MAX_PROCS: int(512, 16, 100_000),
   BUILD_MAX_FILE_MB: int(1024, 1, 1_000_000),
   BUILD_DISK_MB: int(10_240, 16, 10_000_000),
@@ -208,7 +210,10 @@ export interface Config {
   readonly maxWaitingClones: number;
   /** Run builds under bubblewrap (on), or without a sandbox (off: not isolated, warned at every build). */
   readonly buildSandbox: boolean;
+  /** A build's memory when it asks for none (BUILD_MEMORY_MB, else 8 GB within the machine's share per slot). */
   readonly buildMemoryBytes: number;
+  /** The most a build may ask for (buildMemoryMb); BUILD_MEMORY_MAX_MB, else the machine's share per slot. */
+  readonly buildMemoryMaxBytes: number;
   readonly buildMaxProcs: number;
   readonly buildMaxFileBytes: number;
   /** The build's disk (source, home, /tmp): its size and how many files and folders it may hold. */
@@ -315,7 +320,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxConcurrentClones: e.MAX_CONCURRENT_CLONES,
     maxWaitingClones: e.MAX_WAITING_CLONES,
     buildSandbox: e.BUILD_SANDBOX === 'on',
-    buildMemoryBytes: e.BUILD_MEMORY_MB * 1024 * 1024,
+    ...buildMemory(e.BUILD_MEMORY_MB, e.BUILD_MEMORY_MAX_MB, e.BUILD_CONCURRENCY),
     buildMaxProcs: e.BUILD_MAX_PROCS,
     buildMaxFileBytes: e.BUILD_MAX_FILE_MB * 1024 * 1024,
     // ext4 holds at most one file per 4 KB block (and the inode tables must fit beside them).
@@ -334,6 +339,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     buildCacheArchiveBytes: e.BUILD_CACHE_ARCHIVE_MB * 1024 * 1024,
     logLevel: e.LOG_LEVEL,
   });
+}
+
+const MB = 1024 * 1024;
+/** What Netlify and Vercel give a build. */
+const DEFAULT_BUILD_MEMORY_MB = 8192;
+/** Kept for the worker itself, its uploads and the page cache. */
+const WORKER_RESERVE_MB = 1024;
+
+/**
+ * A build's memory: the operator's settings, else 8 GB bounded by the machine's share per slot (its
+ * memory, or its container's limit, less the worker's own, over BUILD_CONCURRENCY).
+ */
+function buildMemory(defaultMb: number | undefined, maxMb: number | undefined, slots: number): { buildMemoryBytes: number; buildMemoryMaxBytes: number } {
+  const limit = process.constrainedMemory?.() ?? 0;
+  const machineMb = Math.floor((limit > 0 && limit < os.totalmem() ? limit : os.totalmem()) / MB);
+  const shareMb = Math.max(512, Math.floor((machineMb - WORKER_RESERVE_MB) / slots));
+  if (defaultMb !== undefined && maxMb !== undefined && defaultMb > maxMb) {
+    throw new ConfigError(`invalid configuration: BUILD_MEMORY_MB=${defaultMb}: more than BUILD_MEMORY_MAX_MB (${maxMb})`);
+  }
+  const chosen = defaultMb ?? Math.min(DEFAULT_BUILD_MEMORY_MB, maxMb ?? shareMb);
+  return { buildMemoryBytes: chosen * MB, buildMemoryMaxBytes: Math.max(chosen, maxMb ?? shareMb) * MB };
 }
 
 function uidRange(value: string): { first: number; count: number } {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,13 +43,24 @@ describe('config', () => {
   });
 
   it('reads the sandbox and its caps, and refuses values that would unseal or break it', () => {
-    const c = loadConfig({ BUILD_MEMORY_MB: '512', BUILD_EGRESS_ALLOW: 'registry.npmjs.org, GitHub.com' });
+    const c = loadConfig({ BUILD_MEMORY_MB: '512', BUILD_EGRESS_ALLOW: 'example.org, GitHub.com' });
     expect(c).toMatchObject({ buildSandbox: true, buildMemoryBytes: 512 * 1024 * 1024, buildMaxProcs: 512, maxOutputFiles: 20_000 });
-    expect(c.buildEgressAllow).toEqual(['registry.npmjs.org', 'github.com']);
+    expect(c.buildEgressAllow).toEqual(['example.org', 'github.com']);
     expect(loadConfig({ BUILD_SANDBOX: 'off' }).buildSandbox).toBe(false);
     expect(() => loadConfig({ BUILD_SANDBOX: 'no' })).toThrowError(/BUILD_SANDBOX="no": must be on or off/);
     expect(() => loadConfig({ BUILD_MEMORY_MB: '16' })).toThrowError(/BUILD_MEMORY_MB="16": must be at least 64/);
+    expect(() => loadConfig({ BUILD_MEMORY_MB: '4096', BUILD_MEMORY_MAX_MB: '2048' })).toThrowError('BUILD_MEMORY_MB=4096: more than BUILD_MEMORY_MAX_MB (2048)');
     expect(() => loadConfig({ BUILD_EGRESS_ALLOW: 'a.com;rm -rf' })).toThrowError(/BUILD_EGRESS_ALLOW/);
+  });
+
+  it('gives a build 8 GB by default, bounded by the machine\'s memory per slot', () => {
+    const MB = 1024 * 1024;
+    const share = (slots: number) => Math.max(512, Math.floor((Math.floor(os.totalmem() / MB) - 1024) / slots)) * MB;
+    const one = loadConfig({});
+    expect(one.buildMemoryBytes).toBe(Math.min(8192 * MB, share(1)));
+    expect(one.buildMemoryMaxBytes).toBe(Math.max(one.buildMemoryBytes, share(1)));
+    expect(loadConfig({ BUILD_CONCURRENCY: '64' }).buildMemoryBytes).toBe(Math.min(8192 * MB, share(64)));
+    expect(loadConfig({ BUILD_MEMORY_MAX_MB: '4096' })).toMatchObject({ buildMemoryBytes: 4096 * MB, buildMemoryMaxBytes: 4096 * MB });
   });
 
   it('reads the build uid range, and refuses one that is inverted, too small, or reaches system accounts', () => {

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ToolCache } from '../../deploy-service/src/toolchain/tool-cache';
+import { resolveManager } from '../../deploy-service/src/detect/package-manager';
+import { npmRegistry } from './stack';
 
 const run = promisify(execFile);
 
@@ -15,7 +17,7 @@ export type FixtureManager = 'npm' | 'pnpm' | 'yarn-classic' | 'yarn-berry' | 'b
 /** The manager's package and version range, and the files of its lockfile. */
 const MANAGERS: Record<FixtureManager, { pkg: string | null; range: string; lockfiles: string[]; install: string[] }> = {
   npm: { pkg: null, range: '', lockfiles: ['package-lock.json'], install: ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'] },
-  pnpm: { pkg: 'pnpm', range: '9.x', lockfiles: ['pnpm-lock.yaml'], install: ['install', '--lockfile-only', '--ignore-scripts'] },
+  pnpm: { pkg: 'pnpm', range: '10.x', lockfiles: ['pnpm-lock.yaml'], install: ['install', '--lockfile-only', '--ignore-scripts'] },
   'yarn-classic': { pkg: 'yarn', range: '1.x', lockfiles: ['yarn.lock'], install: ['install', '--ignore-scripts', '--no-progress', '--non-interactive'] },
   'yarn-berry': { pkg: '@yarnpkg/cli-dist', range: '4.x', lockfiles: ['yarn.lock', '.yarnrc.yml'], install: ['install', '--mode=update-lockfile'] },
   bun: { pkg: process.arch === 'arm64' ? '@oven/bun-linux-aarch64' : '@oven/bun-linux-x64', range: '1.x', lockfiles: ['bun.lock'], install: ['install', '--lockfile-only'] },
@@ -48,15 +50,19 @@ export async function withLockfile(manager: FixtureManager, tools: ToolCache, fi
       await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
       await writeFile(path.join(dir, rel), text);
     }
-    if (manager === 'yarn-berry') await writeFile(path.join(dir, '.yarnrc.yml'), 'enableTelemetry: false\nnpmRegistryServer: "https://registry.npmjs.org"\n');
+    // The registry npm is configured with (Berry's own default would be another host).
+    if (manager === 'yarn-berry') await writeFile(path.join(dir, '.yarnrc.yml'), `enableTelemetry: false\nnpmRegistryServer: "${npmRegistry()}"\n`);
     let argv: string[];
     if (spec.pkg === null) argv = ['npm', ...spec.install];
     else {
-      const version = await tools.newest(spec.pkg, spec.range);
-      const tool = await tools.install(spec.pkg, version!);
+      // The release a packageManager field or engines.pnpm asks for writes its lockfile (pnpm 11 and later record themselves in it).
+      const manifest = JSON.parse(files['package.json'] ?? '{}') as { packageManager?: string; engines?: { pnpm?: string } };
+      const pinned = manager === 'pnpm' ? (/^pnpm@(\d+\.\d+\.\d+)/.exec(manifest.packageManager ?? '')?.[1] ?? manifest.engines?.pnpm) : undefined;
+      const release = manager === 'pnpm' ? await resolveManager({ name: 'pnpm', berry: false, version: pinned ?? spec.range, lockfile: null, root: dir, reason: 'the fixture' }, tools) : null;
+      const tool = release ? await tools.install(release.name, release.version, release.commands) : await tools.install(spec.pkg, (await tools.newest(spec.pkg, spec.range))!);
       argv = [path.join(tool.bin, manager.startsWith('yarn') ? 'yarn' : manager), ...spec.install];
     }
-    await run(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, CI: '1', YARN_ENABLE_TELEMETRY: '0', COREPACK_ENABLE_STRICT: '0' }, timeout: 120_000 });
+    await run(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, CI: '1', YARN_ENABLE_TELEMETRY: '0', COREPACK_ENABLE_STRICT: '0', npm_config_manage_package_manager_versions: 'false' }, timeout: 120_000 });
     for (const name of spec.lockfiles) out[name] = await readFile(path.join(dir, name), 'utf8');
     return out;
   } finally {

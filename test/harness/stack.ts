@@ -201,6 +201,11 @@ export function stackTools(stack: Stack): ToolCache {
 let registry: string | undefined;
 /** The host of the npm registry npm's own configuration names (builds reach it through the egress proxy). */
 export function registryHost(): string {
-  registry ??= new URL(execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim()).hostname;
+  return new URL(npmRegistry()).hostname;
+}
+
+/** The registry npm is configured with (npm's own configuration, never a name written here). */
+export function npmRegistry(): string {
+  registry ??= execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim().replace(/\/+$/, '');
   return registry;
 }

@@ -1,6 +1,7 @@
-// The one line of a failed command's output that explains the failure: the bundler's or
-// compiler's first error, a package manager's error summary, else the last line that is not a
-// stack frame. Colours and other terminal escapes are stripped first.
+// The one line of a failed command's output that explains the failure: first a line that names
+// the cause outright (an engine the Node does not satisfy, an import that does not resolve, a heap
+// that ran out), else the bundler's or compiler's first error, a package manager's error summary,
+// else the last line that is not a stack frame. Colours and other terminal escapes are stripped first.
 
 /** Terminal escapes: CSI (colours, cursor moves), OSC (titles, links), and lone ESC pairs. */
 // eslint-disable-next-line no-control-regex
@@ -34,10 +35,49 @@ const NOISE = /^(?:✘ \[ERROR\] |\[vite\]:? |➤ )/;
 const NPM_ERROR = /^npm (?:error|ERR!) (.*)$/;
 const NPM_BOOKKEEPING = /^(?:code |errno |syscall |path |command|signal |workspace |location |in workspace|at location|Lifecycle script|A complete log|$)/;
 
+/**
+ * Lines that name the cause whatever else was printed, each with how many following lines complete
+ * it (pnpm states an engine mismatch over four lines). They win over an egress refusal too.
+ */
+const CAUSES: [RegExp, number][] = [
+  [/\bERR_PNPM_UNSUPPORTED_ENGINE\b/, 3], // pnpm: "Expected version: >=22.13", "Got: v20.20.2"
+  [/requires at least Node\.js v?\d/i, 1], // pnpm, Yarn: "This version of pnpm requires at least Node.js v22.13" + "The current version is …"
+  [/The engine "node" is incompatible with this module/, 0], // Yarn classic
+  [/^npm (?:error|ERR!) (?:notsup|engine) Unsupported engine/, 1], // npm with engine-strict
+  [/Unsupported engine for \S+: wanted: /, 0],
+  [/Could not resolve ["'][^"']+["']/, 0], // esbuild
+  [/Failed to resolve (?:import|entry)/, 0], // Vite
+  [/Rollup failed to resolve import /, 0],
+  [/Module not found: (?:Error: )?Can't resolve /, 0], // webpack
+  [/Cannot find (?:module|package) ['"][^'"]+['"](?: imported from| from|$|\s)/, 0], // Node
+  [/JavaScript heap out of memory/, 0],
+];
+
+function cleanLines(lines: readonly string[]): string[] {
+  // Whitespace runs become one space: tools pad with tabs, thin spaces (pnpm) and alignment.
+  return lines.map((l) => stripAnsi(l).replace(/\s+/g, ' ').trim()).filter((l) => l !== '' && !l.startsWith('[slipway]') && !l.startsWith('$ '));
+}
+
+/** The first line of `lines` that names the failure's cause outright (CAUSES), with what completes it; null when none does. */
+export function causeLine(lines: readonly string[]): string | null {
+  const text = cleanLines(lines);
+  for (const [i, line] of text.entries()) {
+    const found = CAUSES.find(([pattern]) => pattern.test(line));
+    if (!found) continue;
+    // Next.js and webpack name the module on the line before the problem: keep it.
+    const before = text[i - 1];
+    const where = before && (/^\.{0,2}\/\S+$/.test(before) || before.startsWith('ERROR in ')) ? `${before}: ` : '';
+    const parts = [where + line, ...text.slice(i + 1, i + 1 + found[1]).filter((l) => !/^at\s/.test(l))];
+    return cap(parts.map((l) => l.replace(NOISE, '').replace(NPM_ERROR, '$1')).join('; '));
+  }
+  return null;
+}
+
 /** The explaining line of `lines` (the failed command's output), or null when it said nothing. */
 export function failureSummary(lines: readonly string[]): string | null {
-  // Whitespace runs become one space: tools pad with tabs, thin spaces (pnpm) and alignment.
-  const clean = lines.map((l) => stripAnsi(l).replace(/\s+/g, ' ').trim()).filter((l) => l !== '' && !l.startsWith('[slipway]') && !l.startsWith('$ '));
+  const cause = causeLine(lines);
+  if (cause !== null) return cause;
+  const clean = cleanLines(lines);
   let npm: string | null = null;
   for (const [i, line] of clean.entries()) {
     if (HEADERS.some((h) => h.test(line))) {

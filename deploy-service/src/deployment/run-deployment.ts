@@ -27,7 +27,8 @@ import { cacheScope, type BuildCache } from '../cache/cache';
 import type { ClaimedDisk } from '../cache/cache-trees';
 import { collectOutput } from '../sandbox/collect';
 import type { DiskKind } from '../sandbox/disk';
-import { failureSummary } from './failure';
+import { causeLine, failureSummary } from './failure';
+import { Holdings, RELEASE_TIMEOUT_MS, Watchdog } from './watchdog';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
@@ -51,8 +52,8 @@ const PHASE_NAMES: Record<string, string> = { download: 'source download', plan:
 /** The same refusal this many times stops the build's command (a build probing a blocked host once or twice goes on). */
 export const EGRESS_REFUSALS_TO_STOP = 20;
 
-/** Why a build stopped on refused egress, and what would allow it. */
-function egressFailure(reason: string): string {
+/** Why a build was refused egress `times` times, and what would allow it. */
+function egressFailure(reason: string, times: number): string {
   const target = reason.slice(0, reason.indexOf(': '));
   const why = reason.slice(reason.indexOf(': ') + 2);
   const fix = / is not in BUILD_EGRESS_ALLOW$/.test(why)
@@ -60,7 +61,8 @@ function egressFailure(reason: string): string {
     : / address \(/.test(why)
       ? 'a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are'
       : 'builds may reach public hosts on ports 80 and 443 only';
-  return `the build tried to reach ${target} ${EGRESS_REFUSALS_TO_STOP} times and was refused each time (${why}); ${fix}`;
+  const often = times === 1 ? 'and was refused' : `${times} times and was refused each time`;
+  return `the build tried to reach ${target} ${often} (${why}); ${fix}`;
 }
 
 /** Slipway's own steps in a build's sandbox (collect, cache pack and unpack) each end within this. */
@@ -68,29 +70,47 @@ export const STEP_TIMEOUT_MS = 5 * 60_000;
 /** Uploading a build's output ends within this (each request has its own deadline too). */
 export const PUBLISH_TIMEOUT_MS = 15 * 60_000;
 
-/** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
-export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
+/** Downloading the source and detecting the toolchain (a Node release and a package manager to fetch) each end within this. */
+const DOWNLOAD_TIMEOUT_MS = 30 * 60_000;
+const PLAN_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Builds `record` and publishes its output as build `build` (not yet live: the caller records it).
+ * Each phase tells `guard.watchdog` its deadline; what it acquires goes into `guard.holdings`, which
+ * the caller may release itself if this never returns.
+ */
+export async function runDeployment(
+  deps: RunDeploymentDeps,
+  record: DeploymentRecord,
+  build: string,
+  log: BuildLog,
+  signal: AbortSignal,
+  guard: { watchdog: Watchdog; holdings: Holdings } = { watchdog: new Watchdog(() => undefined), holdings: new Holdings() },
+): Promise<UploadResult> {
   const { config, storage } = deps;
+  const { watchdog, holdings } = guard;
+  watchdog.enter('source download', DOWNLOAD_TIMEOUT_MS);
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
-  // Released in reverse order, each on its own: one failing release never keeps the others.
-  const releases: (() => Promise<unknown>)[] = [];
   try {
     const useCache = deps.cache !== null && record.cache !== false;
     const claimed: ClaimedDisk | null = useCache && deps.cache!.trees && deps.disk === 'loop' ? await deps.cache!.trees.claim(cacheScope(record).own, config.buildDisk) : null;
-    if (claimed) releases.push(claimed.release);
+    if (claimed) holdings.add('the cache disk claim', claimed.release);
     const ws = await createWorkspace(config.workDir, record.id, { kind: deps.disk, limits: config.buildDisk, imageDir: await deps.cache?.trees?.imageDir(), reuse: claimed?.image });
-    releases.push(ws.remove);
+    holdings.add('the work folder', ws.remove);
     const uid = await allocateBuildUid(config.buildUids);
-    if (uid) releases.push(uid.release);
+    if (uid) holdings.add('the build uid', uid.release);
     // A target the policy refuses again and again (an install retrying its registry) stops the
     // command at once, with the setting that would allow it, instead of at the build's time limit.
     const refusals = new Map<string, number>();
     const refusedStop = new AbortController();
     let refusedReason: string | null = null;
+    /** The last refusal by policy while the current command ran: named when it fails with nothing clearer. */
+    let commandRefusal: string | null = null;
     const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason, byPolicy) => {
       log.line(`[slipway] egress refused: ${reason}`);
       if (!byPolicy) return;
+      commandRefusal = reason;
       const times = (refusals.get(reason) ?? 0) + 1;
       refusals.set(reason, times);
       if (times >= EGRESS_REFUSALS_TO_STOP && !refusedStop.signal.aborted) {
@@ -98,8 +118,9 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
         refusedStop.abort('egress');
       }
     });
-    releases.push(egress.close);
-    const caps: Caps = { memoryBytes: config.buildMemoryBytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes };
+    holdings.add('the egress proxy', egress.close);
+    const memory = buildMemory(config, record.buildMemoryMb);
+    const caps: Caps = { memoryBytes: memory.bytes, maxProcs: config.buildMaxProcs, maxFileBytes: config.buildMaxFileBytes };
 
     // Milliseconds per phase, logged at the end: where a build's time goes.
     const phases: Record<string, number> = {};
@@ -111,8 +132,10 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     };
     const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
     phase('download');
+    watchdog.enter('detection', PLAN_TIMEOUT_MS);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
     log.line(describeSandbox(deps, uid?.uid ?? null, caps));
+    if (memory.note) log.line(memory.note);
     signal.throwIfAborted();
     // Read before any build runs: the source as the worker wrote it.
     const appDir = await existingDir(ws.src, record.rootDir ?? '.');
@@ -122,12 +145,13 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     const plan = await planBuild(record, srcRoot, appDir, pkg, deps.tools);
     phase('plan');
     for (const note of plan.notes) log.line(note);
+    watchdog.enter('cache restore', DOWNLOAD_TIMEOUT_MS);
     const cacheUse: CacheUse | null = useCache && plan.manager ? await planCache(deps.cache!, record, plan, appDir) : null;
     const keptHit = cacheUse ? await restoreKeptTree(cacheUse, claimed, ws) : false;
 
     await handOver(ws, uid?.uid ?? null);
     const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
-    const env = buildEnv(record);
+    const env = buildEnv(record, caps.memoryBytes);
     log.hide(record.env ?? {});
     if (record.env) log.line(`[slipway] env: ${Object.keys(record.env).sort().join(', ')} (values hidden in this log)`);
     const sandboxed = deps.sandbox.kind === 'bwrap';
@@ -145,12 +169,19 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     const limits = { timeoutMs: config.buildTimeoutMs, caps, disk: config.buildDisk, maxLogBytes: config.maxLogBytes };
     /** Runs one of the build's commands; a non-zero exit fails the build with the line that explains it. */
     const run = async (argv: readonly string[], name: string) => {
-      const result = await runCommand(argv, log, { ...common, env, name: `${build}-${name}`, timeoutMs: config.buildTimeoutMs, signal: AbortSignal.any([signal, refusedStop.signal]) });
+      commandRefusal = null;
+      const result = await watchdog.within(`"${argv.join(' ')}"`, config.buildTimeoutMs, () =>
+        runCommand(argv, log, { ...common, env, name: `${build}-${name}`, timeoutMs: config.buildTimeoutMs, signal: AbortSignal.any([signal, refusedStop.signal]) }),
+      );
       signal.throwIfAborted();
-      if (refusedReason !== null) throw new BuildFailedError(egressFailure(refusedReason));
+      if (refusedReason !== null) throw new BuildFailedError(egressFailure(refusedReason, EGRESS_REFUSALS_TO_STOP));
       if (result.code !== 0) {
         const exit = describeExit(argv, result, limits);
-        const summary = failureSummary(log.commandLines());
+        // A line naming the cause wins; then a refused connection (a tool's own words for it are
+        // a generic network error); then the tool's error line.
+        const lines = log.commandLines();
+        const refused: string | null = commandRefusal;
+        const summary = causeLine(lines) ?? (refused !== null ? egressFailure(refused, refusals.get(refused) ?? 1) : failureSummary(lines));
         // An exit code says little, so the explaining line leads; a cap or the time limit is the reason itself.
         const limited = result.timedOut || result.capHit !== null || result.aborted;
         throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);
@@ -159,7 +190,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     /** Slipway's own steps: none of the build's variables (its NODE_OPTIONS must not reach them), their own deadline. */
     const step: Step = async (argv, name, extra) => {
       // From the source's root: the app folder may be gone (a build can move it or put a link there).
-      const result = await runCommand(argv, log, { ...common, cwd: ws.src, env: {}, own: true, name: `${build}-${name}`, timeoutMs: STEP_TIMEOUT_MS, ...extra });
+      const result = await watchdog.within(`Slipway's ${name} step`, STEP_TIMEOUT_MS, () => runCommand(argv, log, { ...common, cwd: ws.src, env: {}, own: true, name: `${build}-${name}`, timeoutMs: STEP_TIMEOUT_MS, ...extra }));
       signal.throwIfAborted();
       return result;
     };
@@ -168,11 +199,13 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     const cache: RestoredCache | null = cacheUse ? await restoreArchives(cacheUse, keptHit, c) : null;
     if (!cache) log.line(record.cache === false ? '[slipway] cache: off (cache: false)' : plan.manager ? '[slipway] cache: off (BUILD_CACHE=off)' : '[slipway] cache: none (nothing to install)');
     phase('restore');
+    watchdog.enter('install and build', config.buildTimeoutMs);
     for (const [n, argv] of plan.steps.entries()) {
       if (argv === plan.install && cache?.exact) continue;
       await run(argv, String(n));
     }
     phase('commands');
+    watchdog.enter('output collect', STEP_TIMEOUT_MS);
 
     const appRel = path.relative(srcRoot, appDir);
     const candidates = [...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES];
@@ -199,6 +232,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
     await requireStaticSite(collected.dir, collected.rel, pkg, collected.exists, record.spaFallback);
     log.line(`[slipway] publishing ${collected.tree!.files} files`);
+    watchdog.enter('publish', PUBLISH_TIMEOUT_MS);
     const publishing = AbortSignal.any([signal, AbortSignal.timeout(PUBLISH_TIMEOUT_MS)]);
     setMaxListeners(0, publishing);
     const output = await publishOutput(storage, record, build, collected.dir, {
@@ -215,6 +249,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     const rules = output.redirects + output.headerRules > 0 ? `; ${output.redirects} redirect rules, ${output.headerRules} header rules` : '';
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes; ${output.compressed} with Brotli/gzip variants${rules})`);
     phase('publish');
+    watchdog.enter('cache save', PUBLISH_TIMEOUT_MS);
     if (cache) {
       try {
         await saveCache(cache, appDir, { ...c, maxArchiveBytes: config.buildCacheArchiveBytes });
@@ -231,18 +266,35 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     log.line(`[slipway] time: ${Object.entries(phases).map(([name, ms]) => `${PHASE_NAMES[name] ?? name} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
     return output;
   } finally {
-    for (const release of releases.reverse()) {
-      await release().catch((err: unknown) => deps.logger.error({ deploymentId: record.id, err: describeError(err) }, 'could not release what a build held'));
-    }
+    watchdog.enter('releasing what the build held', RELEASE_TIMEOUT_MS * 4);
+    await holdings.releaseAll((what, err) => deps.logger.error({ deploymentId: record.id, what, err: describeError(err) }, 'could not release what a build held'));
   }
 }
 
-/** What every command of the build gets besides the sandbox's own settings: the request's env and Slipway's. */
-export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' | 'branch' | 'url'>): Record<string, string> {
+/** The share of a build's memory Node's heap may grow to (the rest: native memory, other processes). */
+const HEAP_SHARE = 0.75;
+
+/** The build's memory: what it asks for (buildMemoryMb) up to the worker's maximum, else the default. */
+export function buildMemory(config: Pick<Config, 'buildMemoryBytes' | 'buildMemoryMaxBytes'>, askedMb: number | undefined): { bytes: number; note: string | null } {
+  if (askedMb === undefined) return { bytes: config.buildMemoryBytes, note: null };
+  const asked = askedMb * 1024 * 1024;
+  if (asked <= config.buildMemoryMaxBytes) return { bytes: asked, note: null };
+  const most = Math.floor(config.buildMemoryMaxBytes / 1024 / 1024);
+  return { bytes: config.buildMemoryMaxBytes, note: `[slipway] memory: buildMemoryMb asks for ${askedMb} MB; this worker gives a build at most ${most} MB (BUILD_MEMORY_MAX_MB)` };
+}
+
+/**
+ * What every command of the build gets besides the sandbox's own settings: the request's env and
+ * Slipway's, and Node's heap limit matched to the build's memory (a heap that outgrows the cap is
+ * killed without a word; at its limit Node says it ran out) unless the request sets its own.
+ */
+export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' | 'branch' | 'url'>, memoryBytes: number): Record<string, string> {
   const system: Record<string, string> = { SLIPWAY_DEPLOYMENT_ID: record.id, SLIPWAY_URL: record.url };
   if (record.commit) system.SLIPWAY_COMMIT = record.commit;
   if (record.branch) system.SLIPWAY_BRANCH = record.branch;
-  return { ...record.env, ...system };
+  const own = record.env?.NODE_OPTIONS ?? '';
+  const heap = /--max-old-space-size[= ]/.test(own) ? own : `${own} --max-old-space-size=${Math.floor((memoryBytes / 1024 / 1024) * HEAP_SHARE)}`.trim();
+  return { ...record.env, NODE_OPTIONS: heap, ...system };
 }
 
 /** The log's line on how the build is sealed and capped. */

@@ -1,7 +1,8 @@
 // Which Node a build runs with: the request's nodeVersion, else .nvmrc or .node-version, else
-// engines.node (the app's folder first, then up to the repository root). The newest release of
-// the newest supported line that satisfies the ask is used, from the npm registry's node-linux-*
-// packages; with no ask, the worker's own Node.
+// volta.node, else engines.node (the app's folder first, then up to the repository root). The newest
+// release of the newest supported line that satisfies the ask (and the package manager's own
+// engines.node) is used, from the npm registry's node-linux-* packages; with no ask, the newest
+// release of DEFAULT_NODE_LINE.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +11,12 @@ import { BuildFailedError, readSmallFile } from '@slipway/shared';
 import type { ToolCache, ToolPackage } from '../toolchain/tool-cache';
 
 /** The release lines builds may use. */
-export const NODE_LINES = [18, 20, 22, 24] as const;
+export const NODE_LINES = [18, 20, 22, 24, 26] as const;
+/**
+ * With nothing asked: Node 24, an LTS line supported until April 2028 and the one today's tools
+ * expect (pnpm 11 needs 22.13 or later). 26 reached LTS only in October 2026; a repository asks for it.
+ */
+export const DEFAULT_NODE_LINE = 24;
 
 const LTS_NAMES: Record<string, number> = { hydrogen: 18, iron: 20, jod: 22, krypton: 24 };
 
@@ -40,8 +46,10 @@ export async function readNodeAsk(srcRoot: string, appDir: string, requested: st
       if (line) return { text: line, source: rel(name) };
     }
     const pkg = await readSmallFile(path.join(dir, 'package.json'));
-    const engines = pkg ? engineOf(pkg) : null;
-    if (engines) return { text: engines, source: `engines.node in ${rel('package.json')}` };
+    // Volta's pin is an exact version chosen for the project; engines.node is what it tolerates.
+    const pins = pkg ? nodeFields(pkg) : null;
+    if (pins?.volta) return { text: pins.volta, source: `volta.node in ${rel('package.json')}` };
+    if (pins?.engines) return { text: pins.engines, source: `engines.node in ${rel('package.json')}` };
     if (dir === srcRoot || !dir.startsWith(srcRoot)) return null;
   }
 }
@@ -61,11 +69,22 @@ export function askRange(ask: NodeAsk): string {
   return range;
 }
 
-/** Picks (and fetches, when it is not the worker's own) the Node for an ask. */
-export async function chooseNode(ask: NodeAsk | null, tools: ToolCache, packageName = nodePackageName()): Promise<NodeChoice> {
+/** What the package manager that runs the build needs of Node (its own engines.node). */
+export interface NodeNeed {
+  /** "pnpm 11.28.10" */
+  who: string;
+  range: string;
+}
+
+/**
+ * Picks (and fetches, when it is not the worker's own) the Node for an ask: the newest release that
+ * satisfies the ask (DEFAULT_NODE_LINE with none) and what the package manager needs. With no ask, a
+ * manager needing a newer line than the default moves it; an ask it cannot run with fails, naming both.
+ */
+export async function chooseNode(ask: NodeAsk | null, tools: ToolCache, need: NodeNeed | null = null, packageName = nodePackageName()): Promise<NodeChoice> {
   const own = process.versions.node;
-  if (!ask) return { version: own, tool: null, reason: `the worker's own; nothing asks for a version (nodeVersion, .nvmrc, .node-version, engines.node)` };
-  const range = askRange(ask);
+  const asked = ask ? askRange(ask) : `${DEFAULT_NODE_LINE}.x`;
+  const needed = need && semver.validRange(need.range) ? need.range : null;
   const supported = (v: string) => NODE_LINES.includes(semver.major(v) as (typeof NODE_LINES)[number]);
   let published: string[];
   try {
@@ -75,14 +94,31 @@ export async function chooseNode(ask: NodeAsk | null, tools: ToolCache, packageN
     // The registry is out of reach: what this worker already holds may still do.
     published = [];
   }
-  const usable = published.length > 0 ? published : await tools.cachedVersions(packageName);
-  const version = semver.maxSatisfying([own, ...usable].filter(supported), range);
+  const usable = [own, ...(published.length > 0 ? published : await tools.cachedVersions(packageName))].filter(supported);
+  const newest = (test: (v: string) => boolean) => semver.rsort(usable.filter(test))[0] ?? null;
+  const fitsAsk = (v: string) => semver.satisfies(v, asked);
+  const fitsNeed = (v: string) => needed === null || semver.satisfies(v, needed);
+  let version = newest((v) => fitsAsk(v) && fitsNeed(v));
+  let reason = ask ? `${ask.source} asks for "${ask.text}"` : `the default (Node ${DEFAULT_NODE_LINE} LTS); nothing asks for a version (nodeVersion, .nvmrc, .node-version, volta.node, engines.node)`;
+  if (needed && version && !semver.satisfies(newest(fitsAsk) ?? version, needed)) reason += `, and ${need!.who} needs Node ${needed}`;
+  if (!version && !ask && needed) {
+    version = newest(fitsNeed);
+    reason = `nothing asks for a version, and ${need!.who} needs Node ${needed}`;
+  }
   if (!version) {
-    const any = published.length > 0 ? semver.maxSatisfying(await tools.versions(packageName), range) : null;
+    if (ask && needed && newest(fitsAsk)) {
+      throw new BuildFailedError(`Node "${ask.text}" (${ask.source}) cannot run ${need!.who}, which needs Node ${needed} (its engines.node); ask for a Node both allow, or another version of ${need!.who.split(' ')[0]}`);
+    }
+    if (!ask) {
+      // Nothing asked and no default release at hand (the registry out of reach, nothing cached).
+      if (needed && !semver.satisfies(own, needed)) throw new BuildFailedError(`${need!.who} needs Node ${needed}, and no such release could be fetched from the npm registry`);
+      return { version: own, tool: null, reason: `the worker's own: nothing asks for a version and Node ${DEFAULT_NODE_LINE} could not be fetched from the npm registry` };
+    }
+    const any = published.length > 0 ? semver.maxSatisfying(await tools.versions(packageName), asked) : null;
     const why = any ? `the newest release it allows is ${any}, on a line Slipway does not build with` : 'no Node release satisfies it';
     throw new BuildFailedError(`Node "${ask.text}" (${ask.source}) cannot be used: ${why}; Slipway builds with Node ${NODE_LINES.join(', ')}`);
   }
-  const reason = `${ask.source} asks for "${ask.text}": the newest release that satisfies it`;
+  if (ask || reason.startsWith('nothing')) reason += ': the newest release that satisfies it';
   if (version === own) return { version, tool: null, reason };
   return { version, tool: await tools.install(packageName, version), reason };
 }
@@ -91,10 +127,11 @@ export function nodePackageName(): string {
   return `node-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}`;
 }
 
-function engineOf(text: string): string | null {
+function nodeFields(text: string): { volta: string | null; engines: string | null } | null {
+  const value = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim() : null);
   try {
-    const engines = (JSON.parse(text) as { engines?: { node?: unknown } }).engines;
-    return typeof engines?.node === 'string' && engines.node.trim() ? engines.node.trim() : null;
+    const doc = JSON.parse(text) as { engines?: { node?: unknown }; volta?: { node?: unknown } };
+    return { volta: value(doc.volta?.node), engines: value(doc.engines?.node) };
   } catch {
     return null;
   }

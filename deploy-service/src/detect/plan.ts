@@ -2,7 +2,7 @@
 // the log gives for it. The request's own commands always win over what is detected.
 import type { DeploymentRecord } from '@slipway/shared';
 import { chooseNode, readNodeAsk, type NodeChoice } from './node-version';
-import { detectManager, execBin, installCommand, managerPackage, runScript, type Manager } from './package-manager';
+import { detectManager, execBin, installCommand, managerPackage, resolveManager, runScript, type Manager } from './package-manager';
 import { detectPreset, type Preset } from './presets';
 import type { ToolCache } from '../toolchain/tool-cache';
 import type { PackageJson } from './package-json';
@@ -29,22 +29,30 @@ export async function planBuild(
   pkg: PackageJson | null,
   tools: ToolCache,
 ): Promise<BuildPlan> {
-  const node = await chooseNode(await readNodeAsk(srcRoot, appDir, record.nodeVersion), tools);
-  const notes = [`[slipway] node ${node.version}: ${node.reason}`];
-  const toolPath = node.tool ? [node.tool.bin] : [];
-  if (!pkg && !record.installCommand && !record.buildCommand) return { steps: [], preset: null, node, manager: null, install: null, toolPath, notes };
+  const ask = await readNodeAsk(srcRoot, appDir, record.nodeVersion);
+  if (!pkg && !record.installCommand && !record.buildCommand) {
+    const node = await chooseNode(ask, tools);
+    return { steps: [], preset: null, node, manager: null, install: null, toolPath: node.tool ? [node.tool.bin] : [], notes: [nodeNote(node)] };
+  }
 
   const manager = await detectManager(srcRoot, appDir);
   const preset = await detectPreset(appDir, pkg);
   const steps = planCommands(record, pkg, manager, preset);
+  // Only fetched when a detected command uses it (a request's own commands may not); its release is
+  // read first, as its own engines.node may narrow the Node chosen.
+  const uses = steps.some((argv) => argv[0] === manager.name);
+  const release = uses ? await resolveManager(manager, tools) : null;
+  const need = release?.nodeRange ? { who: `${manager.name} ${release.version}`, range: release.nodeRange } : null;
+  const node = await chooseNode(ask, tools, need);
+  const notes = [nodeNote(node)];
+  const toolPath = node.tool ? [node.tool.bin] : [];
   if (preset) {
     const build = record.buildCommand ? 'the request\'s buildCommand' : steps.at(-1)?.join(' ') ?? 'no build';
     notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]}/`);
   }
-  // Only fetched when a detected command uses it: a request's own commands may not.
   let used: BuildPlan['manager'] = null;
-  if (steps.some((argv) => argv[0] === manager.name)) {
-    const tool = await managerPackage(manager, tools, node.version);
+  if (uses) {
+    const tool = await managerPackage(release, tools, node.version);
     used = { found: manager, version: tool?.version ?? `worker-node-${process.versions.node}` };
     notes.push(`[slipway] package manager: ${manager.name} ${tool?.version ?? "(the worker's npm)"}, from ${manager.reason}`);
     if (tool) toolPath.push(tool.bin);
@@ -69,6 +77,10 @@ export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | '
   else if (pkg && typeof pkg.scripts?.[script] === 'string') steps.push(runScript(manager, script));
   else if (preset?.bin) steps.push(execBin(manager, preset.bin));
   return steps;
+}
+
+function nodeNote(node: NodeChoice): string {
+  return `[slipway] node ${node.version}: ${node.reason}`;
 }
 
 function hasDependencies(pkg: PackageJson | null): boolean {

@@ -20,6 +20,7 @@ import {
 } from '@slipway/shared';
 import { BuildLog } from '../deployment/build-log';
 import { runDeployment } from '../deployment/run-deployment';
+import { runWatched, watchdogFailure } from '../deployment/watchdog';
 import { removeBuild } from '../deployment/publish';
 import type { SandboxSupport } from '../sandbox/sandbox';
 import type { ToolCache } from '../toolchain/tool-cache';
@@ -35,7 +36,8 @@ const OUTAGE_BACKOFF_MS = 1000;
 const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
 /** Why a running build was stopped from outside. */
-export type StopReason = 'cancel' | 'shutdown';
+/** Why a build was stopped: a cancel, the worker shutting down, or the watchdog (no progress past a deadline). */
+export type StopReason = 'cancel' | 'shutdown' | 'watchdog';
 
 export interface SlotDeps {
   config: Config;
@@ -198,7 +200,9 @@ export class Slot {
     try {
       // Written before any work, so every start is on record even if this process dies right after.
       await log.flush();
-      const output = await runDeployment({ config, storage, logger, sandbox: this.deps.sandbox, disk: this.deps.disk, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
+      // The backstop: a phase past its deadline stops the build (watchdog.ts).
+      const { sandbox, disk, tools, cache } = this.deps;
+      const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, guard), { abort, log, logger, started });
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
       this.claimedNext = result.next;
@@ -223,6 +227,7 @@ export class Slot {
     const { config, queue } = this.deps;
     const id = record.id;
     const ms = Date.now() - started;
+    if (signal.aborted && signal.reason === ('watchdog' satisfies StopReason)) err = watchdogFailure(err);
     let outcome: string;
     if (signal.aborted && signal.reason === ('cancel' satisfies StopReason)) {
       log.line('[slipway] canceled');
@@ -230,7 +235,7 @@ export class Slot {
       const result = await this.persist(() => queue.canceled(id, this.id, { claimNext: !this.stopping }));
       this.claimedNext = result.next;
       outcome = recorded(result.recorded, 'canceled');
-    } else if (signal.aborted) {
+    } else if (signal.aborted && signal.reason !== ('watchdog' satisfies StopReason)) {
       // Stopped by a shutdown, not failed: it runs again from the start, next in line.
       log.line('[slipway] worker stopping; the deployment goes back to the queue');
       await this.closeLog(id, log);

@@ -88,6 +88,8 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPa
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',
+    // Slipway runs the pnpm the repository asks for itself: pnpm must not try to fetch another.
+    npm_config_manage_package_manager_versions: 'false',
     ...(sandboxed
       ? {
           HTTP_PROXY: PROXY,
@@ -268,7 +270,7 @@ export function describeExit(argv: readonly string[], r: CommandResult, limits: 
   const count = (n: number) => n.toLocaleString('en-US');
   if (r.timedOut) return `"${cmd}" was stopped after ${limits.timeoutMs / 1000} s (BUILD_TIMEOUT_SECONDS)`;
   if (r.aborted) return `"${cmd}" was stopped`;
-  if (r.capHit === 'memory') return `"${cmd}" ran out of memory: a build may use ${mb(limits.caps.memoryBytes)} (BUILD_MEMORY_MB)`;
+  if (r.capHit === 'memory') return `"${cmd}" ran out of memory: this build may use ${mb(limits.caps.memoryBytes)} (buildMemoryMb asks for more, up to BUILD_MEMORY_MAX_MB)`;
   if (r.capHit === 'procs') return `"${cmd}" hit the process limit: a build may run ${limits.caps.maxProcs} processes at once (BUILD_MAX_PROCS)`;
   if (r.capHit === 'file') return `"${cmd}" wrote a file larger than ${mb(limits.caps.maxFileBytes)} (BUILD_MAX_FILE_MB)`;
   if (r.capHit === 'disk') return `"${cmd}" wrote more than ${mb(limits.disk.bytes)} to its disk (BUILD_DISK_MB)`;

@@ -28,8 +28,15 @@ export interface ToolPackage {
   bin: string;
 }
 
+interface VersionMeta {
+  dist: { tarball: string; integrity?: string };
+  bin?: Record<string, string> | string;
+  engines?: Record<string, unknown>;
+  optionalDependencies?: Record<string, string>;
+}
+
 interface Packument {
-  versions: Record<string, { dist: { tarball: string; integrity?: string }; bin?: Record<string, string> | string }>;
+  versions: Record<string, VersionMeta>;
 }
 
 export class ToolCache {
@@ -64,12 +71,20 @@ export class ToolCache {
     return semver.maxSatisfying(await this.versions(name), range);
   }
 
-  /** The package, downloaded and checked on first use; concurrent asks share one download. */
-  install(name: string, version: string): Promise<ToolPackage> {
+  /** What the registry says of one version (its engines, optional dependencies), or null when it is not published. */
+  async manifest(name: string, version: string): Promise<Pick<VersionMeta, 'engines' | 'optionalDependencies'> | null> {
+    return (await this.packument(name)).versions[version] ?? null;
+  }
+
+  /**
+   * The package, downloaded and checked on first use; concurrent asks share one download. `commands`
+   * names the launchers for a package that declares none (a platform package holding one binary).
+   */
+  install(name: string, version: string, commands?: Record<string, string>): Promise<ToolPackage> {
     const key = `${name}@${version}`;
     let pending = this.installing.get(key);
     if (!pending) {
-      pending = this.unpack(name, version).finally(() => this.installing.delete(key));
+      pending = this.unpack(name, version, commands).finally(() => this.installing.delete(key));
       this.installing.set(key, pending);
     }
     return pending;
@@ -79,7 +94,7 @@ export class ToolCache {
     return path.join(this.root, `${name.replace('/', '+')}@${version}`);
   }
 
-  private async unpack(name: string, version: string): Promise<ToolPackage> {
+  private async unpack(name: string, version: string, commands?: Record<string, string>): Promise<ToolPackage> {
     const folder = this.folder(name, version);
     const tool = { name, version, dir: path.join(folder, 'package'), bin: path.join(folder, 'bin') };
     if (await exists(path.join(folder, '.complete'))) {
@@ -98,7 +113,7 @@ export class ToolCache {
       await this.download(meta.dist.tarball, meta.dist.integrity, tarball);
       await extract({ file: tarball, cwd: staging, strict: true, preservePaths: false, preserveOwner: false });
       await rm(tarball);
-      await writeLaunchers(path.join(staging, 'bin'), path.join(folder, 'package'), meta.bin, name);
+      await writeLaunchers(path.join(staging, 'bin'), path.join(folder, 'package'), commands ?? meta.bin, name);
       await writeFile(path.join(staging, '.complete'), `${name}@${version}\n`);
       await chmod(staging, 0o755);
       await rename(staging, folder).catch(async (err: NodeJS.ErrnoException) => {

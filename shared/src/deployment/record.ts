@@ -37,6 +37,8 @@ export const DeploymentRecordSchema = z.object({
   /** The build's own environment variables (values are secret: never logged, never shown by the API). */
   env: envJson.optional(),
   nodeVersion: z.string().optional(),
+  buildMemoryMb: z.coerce.number().int().positive().optional(),
+  sourceScope: z.enum(['repository', 'rootDir']).optional(),
   /** A page at the output's root served for routes that have no file (instead of index.html). */
   spaFallback: z.string().optional(),
   /** false: the build neither uses nor saves the build cache. */

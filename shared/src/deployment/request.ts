@@ -107,6 +107,18 @@ export const DeployRequestSchema = z.strictObject({
     .max(64)
     .regex(/^[A-Za-z0-9.*^~<>=|/ -]+$/, 'nodeVersion is a version or range such as 22, 22.x, >=20 or lts/jod')
     .optional(),
+  /** The build's memory; a worker allows at most its BUILD_MEMORY_MAX_MB. */
+  buildMemoryMb: z
+    .number({ error: 'buildMemoryMb is a whole number of megabytes, such as 8192' })
+    .int('buildMemoryMb is a whole number of megabytes, such as 8192')
+    .min(256, 'buildMemoryMb is at least 256')
+    .max(1_048_576, 'buildMemoryMb is at most 1048576 (1 TB)')
+    .optional(),
+  /**
+   * What of the repository is uploaded and built: all of it (the default), or with rootDir only that
+   * folder, the top-level files and the workspace packages it uses (for very large monorepos).
+   */
+  sourceScope: z.enum(['repository', 'rootDir'], { error: 'sourceScope is "repository" (the default: the whole repository) or "rootDir" (only what rootDir needs)' }).optional(),
 });
 
 export type DeployRequest = z.output<typeof DeployRequestSchema>;

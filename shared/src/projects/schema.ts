@@ -31,7 +31,7 @@ const DomainsSchema = z
   .max(MAX_DOMAINS, `a project has at most ${MAX_DOMAINS} domains`)
   .transform((list) => [...new Set(list)]);
 
-const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, installCommand: true, buildCommand: true, outputDir: true, nodeVersion: true, spaFallback: true }).extend({
+const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, installCommand: true, buildCommand: true, outputDir: true, nodeVersion: true, spaFallback: true, buildMemoryMb: true, sourceScope: true }).extend({
   productionBranch: DeployRequestSchema.shape.branch,
   env: EnvSchema.optional(),
   domains: DomainsSchema.optional(),
@@ -48,6 +48,8 @@ export const UpdateProjectSchema = z.strictObject({
   outputDir: settings.shape.outputDir.unwrap().nullable().optional(),
   nodeVersion: settings.shape.nodeVersion.unwrap().nullable().optional(),
   spaFallback: settings.shape.spaFallback.unwrap().nullable().optional(),
+  buildMemoryMb: settings.shape.buildMemoryMb.unwrap().nullable().optional(),
+  sourceScope: settings.shape.sourceScope.unwrap().nullable().optional(),
   env: EnvSchema.nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });
@@ -67,6 +69,8 @@ export const ProjectRecordSchema = z.object({
   outputDir: z.string().optional(),
   nodeVersion: z.string().optional(),
   spaFallback: z.string().optional(),
+  buildMemoryMb: z.coerce.number().int().positive().optional(),
+  sourceScope: z.enum(['repository', 'rootDir']).optional(),
   env: jsonField(z.record(z.string(), z.string())).optional(),
   /** Custom host names that serve production (each also in the `domains` hash, owned by one project). */
   domains: jsonField(z.array(z.string())).optional(),

@@ -26,13 +26,13 @@ export const backupKeys = {
 
 /** The record fields a published deployment's facts keep (the rest is state, or secret). */
 const FACT_FIELDS = [
-  'id', 'repoUrl', 'branch', 'commit', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'cache',
+  'id', 'repoUrl', 'branch', 'commit', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'buildMemoryMb', 'sourceScope', 'cache',
   'createdAt', 'url', 'sourceFiles', 'sourceBytes', 'project', 'aliasLabel', 'production', 'attempts',
 ] as const satisfies readonly (keyof DeploymentRecord)[];
 
 /** The project fields its copy keeps: not `env` (values) nor `hookSecret`. */
 const PROJECT_FIELDS = [
-  'name', 'repoUrl', 'productionBranch', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'domains',
+  'name', 'repoUrl', 'productionBranch', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'buildMemoryMb', 'sourceScope', 'domains',
   'createdAt', 'updatedAt', 'production', 'productionAt', 'pinned',
 ] as const satisfies readonly (keyof z.output<typeof ProjectRecordSchema>)[];
 

@@ -3,14 +3,14 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import { CloneFailedError, RepoTooLargeError, formatBytes } from '@slipway/shared';
-import { checkoutRootDir, parseTree } from './selection';
+import { checkoutRootDir, parseTree, requireRootDir } from './selection';
 import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
   commit: string;
   /** The branch cloned: the requested one, or the repository's default. */
   branch: string | undefined;
-  /** With a rootDir: the workspace packages checked out with it. */
+  /** With a narrow selection (sourceScope rootDir): the workspace packages checked out with the app. */
   packages: string[];
 }
 
@@ -23,17 +23,17 @@ export interface CloneLimits {
 const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
 /**
- * Clones `target` into `dir` and checks out the commit: all of it, or with `rootDir` only what
- * that folder needs (see selection.ts). Size limits are checked before anything is checked out.
+ * Clones `target` into `dir` and checks out the commit: all of it, or with `narrow` only what
+ * `rootDir` needs (see selection.ts). Size limits are checked before anything is checked out.
  */
 export async function cloneRepo(
   target: RepoTarget,
   branch: string | undefined,
   dir: string,
   limits: CloneLimits,
-  options: { rootDir?: string; commit?: string } = {},
+  options: { rootDir?: string; narrow?: boolean; commit?: string } = {},
 ): Promise<CloneResult> {
-  const { rootDir, commit: wanted } = options;
+  const { rootDir, narrow = false, commit: wanted } = options;
   const { timeoutMs } = limits;
   // The download is watched from git's own progress lines, so an oversized pack is stopped early
   // instead of filling the disk first; the checked-out size is checked from the tree (below).
@@ -111,8 +111,11 @@ export async function cloneRepo(
     throw new RepoTooLargeError(`repository has ${blobs.length.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
   }
   let packages: string[] = [];
-  if (rootDir) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
-  else await checkoutPaths(local, dir, ['.']);
+  if (rootDir && narrow) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
+  else {
+    if (rootDir) requireRootDir(entries, rootDir);
+    await checkoutPaths(local, dir, ['.']);
+  }
   const commit = (await local.revparse(['HEAD'])).trim();
   return { commit, branch: cloned, packages };
 }

@@ -68,6 +68,8 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
     outputDir: project.outputDir,
     env: project.env,
     nodeVersion: project.nodeVersion,
+    buildMemoryMb: project.buildMemoryMb,
+    sourceScope: project.sourceScope,
     spaFallback: project.spaFallback,
   };
   const production = chosen === project.productionBranch ? ('1' as const) : undefined;
@@ -129,7 +131,8 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       request.branch,
       dir,
       { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
-      { rootDir: request.rootDir, commit: request.commit },
+      // The whole repository unless asked otherwise: an app may import from any folder of it.
+      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit },
     );
     const record: DeploymentRecord = {
       id,
@@ -142,6 +145,8 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       outputDir: request.outputDir,
       env: request.env,
       nodeVersion: request.nodeVersion,
+      buildMemoryMb: request.buildMemoryMb,
+      sourceScope: request.sourceScope,
       cache: request.cache,
       spaFallback: request.spaFallback,
       ...extra,

@@ -48,12 +48,18 @@ export function parseTree(listing: string): TreeEntry[] {
   return entries;
 }
 
-/** Checks out the part of the commit that `rootDir` needs (see the file comment). */
-export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<SourceSelection> {
+/** Refuses a rootDir that is not a folder of the commit. */
+export function requireRootDir(entries: readonly TreeEntry[], rootDir: string): void {
   const prefix = `${rootDir}/`;
   if (!entries.some((e) => e.path.startsWith(prefix))) {
     throw new InvalidInputError(`rootDir ${JSON.stringify(rootDir)} is not a folder in the repository`);
   }
+}
+
+/** Checks out the part of the commit that `rootDir` needs (see the file comment). */
+export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<SourceSelection> {
+  requireRootDir(entries, rootDir);
+  const prefix = `${rootDir}/`;
   const topLevel = entries.filter((e) => !e.path.includes('/') && e.mode !== '160000').map((e) => e.path);
   await ops.checkout([...topLevel, rootDir]);
 
