@@ -20,6 +20,7 @@ import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-co
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from '../sandbox/egress';
 import { planBuild } from '../detect/plan';
+import { outputCandidates } from '../detect/presets';
 import { readPackageJson } from '../detect/package-json';
 import type { ToolCache } from '../toolchain/tool-cache';
 import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from '../cache/cache-steps';
@@ -175,7 +176,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     phase('commands');
 
     const appRel = path.relative(srcRoot, appDir);
-    const candidates = [...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES];
+    const candidates = outputCandidates(plan.preset, OUTPUT_DIR_CANDIDATES);
     const collected = await collectOutput(c, {
       app: appRel,
       outputDir: record.outputDir ?? null,

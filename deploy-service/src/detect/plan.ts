@@ -39,7 +39,7 @@ export async function planBuild(
   const steps = planCommands(record, pkg, manager, preset);
   if (preset) {
     const build = record.buildCommand ? 'the request\'s buildCommand' : steps.at(-1)?.join(' ') ?? 'no build';
-    notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]}/`);
+    notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]?.dir ?? 'the first usual output folder the build writes'}/`);
   }
   // Only fetched when a detected command uses it: a request's own commands may not.
   let used: BuildPlan['manager'] = null;
@@ -67,7 +67,7 @@ export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | '
   const script = preset?.script ?? 'build';
   if (record.buildCommand) steps.push(record.buildCommand);
   else if (pkg && typeof pkg.scripts?.[script] === 'string') steps.push(runScript(manager, script));
-  else if (preset?.bin) steps.push(execBin(manager, preset.bin));
+  else if (preset?.bin?.[0]) steps.push(execBin(manager, preset.bin[0], ...preset.bin.slice(1)));
   return steps;
 }
 
