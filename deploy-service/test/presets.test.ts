@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Manager } from '../src/detect/package-manager';
 import { planCommands } from '../src/detect/plan';
-import { chooseFramework, detectPreset } from '../src/detect/presets';
+import { chooseFramework, describeOutput, detectPreset, outputCandidates } from '../src/detect/presets';
 import { FRAMEWORKS } from '../src/detect/frameworks/index';
 import { exportedObject, lookup, property, withoutComments } from '../src/detect/frameworks/static-config';
 import type { PackageJson } from '../src/detect/package-json';
@@ -226,5 +226,18 @@ describe('reading config text', () => {
     expect(property("{ a: 'x' + y, b: `t`, c }", 'b')).toEqual({ kind: 'string', value: 't' });
     expect(property("{ a: 'x' + y, b: `t`, c }", 'c')).toEqual({ kind: 'other' });
     expect(property("{ a: 'x' }", 'z')).toBeUndefined();
+  });
+});
+
+describe('the log names the folder published', () => {
+  it('says why: outputDir, the framework\'s config, the usual folders, or the app folder', async () => {
+    const preset = await detect({ 'package.json': { devDependencies: { '@sveltejs/kit': '2' } }, 'svelte.config.js': "import adapter from '@sveltejs/adapter-static';\nexport default { kit: { adapter: adapter({ pages: 'docs' }) } };\n" });
+    const fallback = ['dist', 'build', 'out', 'public'];
+    expect(outputCandidates(preset, fallback)).toEqual(['docs', 'build', 'dist', 'out', 'public']);
+    expect(describeOutput(preset, null, 'docs', fallback)).toBe('[slipway] output: docs/ (adapter-static pages in svelte.config.js)');
+    expect(describeOutput(preset, null, 'build', fallback)).toBe("[slipway] output: build/ (adapter-static's default; docs/ was not written)");
+    expect(describeOutput(preset, 'site', 'site', fallback)).toBe('[slipway] output: site/ (outputDir)');
+    expect(describeOutput(null, null, 'public', fallback)).toBe('[slipway] output: public/ (the first of dist/, build/, out/, public/ the build wrote)');
+    expect(describeOutput(null, null, '', fallback)).toMatch(/the app folder itself/);
   });
 });

@@ -23,7 +23,7 @@ export interface BuildPlan {
 }
 
 export async function planBuild(
-  record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand' | 'nodeVersion'>,
+  record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand' | 'nodeVersion' | 'outputDir'>,
   srcRoot: string,
   appDir: string,
   pkg: PackageJson | null,
@@ -37,10 +37,11 @@ export async function planBuild(
   const manager = await detectManager(srcRoot, appDir);
   const preset = await detectPreset(appDir, pkg);
   const steps = planCommands(record, pkg, manager, preset);
-  if (preset) {
-    const build = record.buildCommand ? 'the request\'s buildCommand' : steps.at(-1)?.join(' ') ?? 'no build';
-    notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]?.dir ?? 'the first usual output folder the build writes'}/`);
-  }
+  const build = record.buildCommand ? "the request's buildCommand" : (steps.at(-1)?.join(' ') ?? 'no build');
+  // The folder named is the one the collect step looks for first; the output line after it names the one it took.
+  const publishes = record.outputDir ? `${record.outputDir}/ (outputDir)` : preset?.outputs[0] ? `${preset.outputs[0].dir}/ (${preset.outputs[0].why})` : 'the first usual output folder the build writes';
+  if (preset) notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${publishes}`);
+  else if (steps.length > 0 || record.outputDir) notes.push(`[slipway] framework: none detected; builds with ${build}, publishes ${publishes}`);
   // Only fetched when a detected command uses it: a request's own commands may not.
   let used: BuildPlan['manager'] = null;
   if (steps.some((argv) => argv[0] === manager.name)) {

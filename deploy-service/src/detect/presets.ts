@@ -60,3 +60,13 @@ export function outputCandidates(preset: Preset | null, fallback: readonly strin
   return [...new Set([...(preset?.outputs.map((o) => o.dir) ?? []), ...fallback])];
 }
 
+/** The log's line naming the folder collected (`rel`, '' for the app folder itself) and why it is that one. */
+export function describeOutput(preset: Preset | null, outputDir: string | null, rel: string, fallback: readonly string[]): string {
+  if (outputDir !== null) return `[slipway] output: ${rel}/ (outputDir)`;
+  if (rel === '') return "[slipway] output: the app folder itself (no output folder was written; a plain site with its own index.html)";
+  const first = preset?.outputs[0];
+  const missed = first && first.dir !== rel ? `; ${first.dir}/ was not written` : '';
+  const own = preset?.outputs.find((o) => o.dir === rel);
+  if (own) return `[slipway] output: ${rel}/ (${own.why}${missed})`;
+  return `[slipway] output: ${rel}/ (the first of ${fallback.map((d) => `${d}/`).join(', ')} the build wrote${missed})`;
+}
