@@ -20,6 +20,7 @@ import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-co
 import type { BuildLog } from './build-log';
 import { startEgressProxy } from '../sandbox/egress';
 import { planBuild } from '../detect/plan';
+import { describeOutput, outputCandidates } from '../detect/presets';
 import { readPackageJson } from '../detect/package-json';
 import type { ToolCache } from '../toolchain/tool-cache';
 import { keepDisk, planCache, restoreArchives, restoreKeptTree, saveCache, type CacheUse, type RestoredCache, type Step, type StepContext } from '../cache/cache-steps';
@@ -208,7 +209,7 @@ export async function runDeployment(
     watchdog.enter('output collect', STEP_TIMEOUT_MS);
 
     const appRel = path.relative(srcRoot, appDir);
-    const candidates = [...(plan.preset?.outputs ?? []), ...OUTPUT_DIR_CANDIDATES];
+    const candidates = outputCandidates(plan.preset, OUTPUT_DIR_CANDIDATES);
     const collected = await collectOutput(c, {
       app: appRel,
       outputDir: record.outputDir ?? null,
@@ -228,6 +229,7 @@ export async function runDeployment(
           : 'the repository has no package.json and no index.html in its app folder; there is nothing to build or publish',
       );
     }
+    log.line(describeOutput(plan.preset, record.outputDir ?? null, collected.rel, OUTPUT_DIR_CANDIDATES));
     if (collected.tree!.skipped > 0) log.line(`[slipway] output: ${collected.tree!.skipped} links and special files left out (only files and folders are published)`);
     // Only a static site is published: a server bundle (handler.js, env.js ...) must never be served as files.
     await requireStaticSite(collected.dir, collected.rel, pkg, collected.exists, record.spaFallback);

@@ -82,17 +82,17 @@ export function runScript(m: Manager, script: string): string[] {
   return [m.name, 'run', script];
 }
 
-/** Runs a command installed by a dependency (node_modules/.bin). */
-export function execBin(m: Manager, bin: string): string[] {
+/** Runs a command installed by a dependency (node_modules/.bin), with its arguments. */
+export function execBin(m: Manager, bin: string, ...args: string[]): string[] {
   switch (m.name) {
     case 'npm':
-      return ['npm', 'exec', '--', bin];
+      return ['npm', 'exec', '--', bin, ...args];
     case 'pnpm':
-      return ['pnpm', 'exec', bin];
+      return ['pnpm', 'exec', bin, ...args];
     case 'yarn':
-      return ['yarn', 'run', bin];
+      return ['yarn', 'run', bin, ...args];
     case 'bun':
-      return ['bun', 'x', bin];
+      return ['bun', 'x', bin, ...args];
   }
 }
 

@@ -23,7 +23,7 @@ export interface BuildPlan {
 }
 
 export async function planBuild(
-  record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand' | 'nodeVersion'>,
+  record: Pick<DeploymentRecord, 'installCommand' | 'buildCommand' | 'nodeVersion' | 'outputDir'>,
   srcRoot: string,
   appDir: string,
   pkg: PackageJson | null,
@@ -46,10 +46,11 @@ export async function planBuild(
   const node = await chooseNode(ask, tools, need);
   const notes = [nodeNote(node)];
   const toolPath = node.tool ? [node.tool.bin] : [];
-  if (preset) {
-    const build = record.buildCommand ? 'the request\'s buildCommand' : steps.at(-1)?.join(' ') ?? 'no build';
-    notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${preset.outputs[0]}/`);
-  }
+  const build = record.buildCommand ? "the request's buildCommand" : (steps.at(-1)?.join(' ') ?? 'no build');
+  // The folder named is the one the collect step looks for first; the output line after it names the one it took.
+  const publishes = record.outputDir ? `${record.outputDir}/ (outputDir)` : preset?.outputs[0] ? `${preset.outputs[0].dir}/ (${preset.outputs[0].why})` : 'the first usual output folder the build writes';
+  if (preset) notes.push(`[slipway] framework: ${preset.name} (${preset.reason}); builds with ${build}, publishes ${publishes}`);
+  else if (steps.length > 0 || record.outputDir) notes.push(`[slipway] framework: none detected; builds with ${build}, publishes ${publishes}`);
   let used: BuildPlan['manager'] = null;
   if (uses) {
     const tool = await managerPackage(release, tools, node.version);
@@ -75,7 +76,7 @@ export function planCommands(record: Pick<DeploymentRecord, 'installCommand' | '
   const script = preset?.script ?? 'build';
   if (record.buildCommand) steps.push(record.buildCommand);
   else if (pkg && typeof pkg.scripts?.[script] === 'string') steps.push(runScript(manager, script));
-  else if (preset?.bin) steps.push(execBin(manager, preset.bin));
+  else if (preset?.bin?.[0]) steps.push(execBin(manager, preset.bin[0], ...preset.bin.slice(1)));
   return steps;
 }
 
