@@ -14,7 +14,6 @@ import {
   type DeploymentRecord,
   type Logger,
   type Storage,
-  type UploadResult,
 } from '@slipway/shared';
 import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-command';
 import type { BuildLog } from './build-log';
@@ -29,7 +28,7 @@ import { collectOutput } from '../sandbox/collect';
 import type { DiskKind } from '../sandbox/disk';
 import { failureSummary } from './failure';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
-import { publishOutput, removeStaleBuilds } from './publish';
+import { publishOutput, removeStaleBuilds, type PublishResult } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
 import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, handOver } from './workspace';
 
@@ -69,7 +68,7 @@ export const STEP_TIMEOUT_MS = 5 * 60_000;
 export const PUBLISH_TIMEOUT_MS = 15 * 60_000;
 
 /** Builds `record` and publishes its output as build `build` (not yet live: the caller records it). */
-export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<UploadResult> {
+export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentRecord, build: string, log: BuildLog, signal: AbortSignal): Promise<PublishResult> {
   const { config, storage } = deps;
   const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
   if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
@@ -214,6 +213,7 @@ export async function runDeployment(deps: RunDeploymentDeps, record: DeploymentR
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     const rules = output.redirects + output.headerRules > 0 ? `; ${output.redirects} redirect rules, ${output.headerRules} header rules` : '';
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes; ${output.compressed} with Brotli/gzip variants${rules})`);
+    for (const warning of output.warnings ?? []) log.line(`[slipway] ${warning}`);
     phase('publish');
     if (cache) {
       try {

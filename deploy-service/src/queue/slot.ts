@@ -200,7 +200,7 @@ export class Slot {
       await log.flush();
       const output = await runDeployment({ config, storage, logger, sandbox: this.deps.sandbox, disk: this.deps.disk, tools: this.deps.tools, cache: this.deps.cache }, record, build, log, abort.signal);
       await this.closeLog(id, log);
-      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
+      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping }));
       this.claimedNext = result.next;
       if (!result.recorded) {
         logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');
