@@ -216,14 +216,60 @@ describe('serving', () => {
     expect((await stack.site(old, '/missing.js')).status).toBe(404);
   });
 
-  it('fails a build whose _redirects is malformed, naming the line, and publishes nothing', async () => {
-    const bad = await stack.deploy({ repoUrl: await stack.repo('bad-rules', { 'index.html': '<h1>x</h1>', _redirects: '/ok /fine 301\n/broken\n' }) });
-    const record = await stack.waitFor(bad);
-    expect(record.status).toBe('failed');
-    expect(record.error).toMatch(/_redirects line 2/);
-    let objects = 0;
-    for await (const _ of stack.storage.list(`dist/${bad}/`)) objects++;
-    expect(objects).toBe(0);
+  it('deploys a site whose _redirects and _headers mix valid and unsupported lines: the valid rules work, the skipped ones are in the log and on the record', async () => {
+    const mixed = await stack.deploy({
+      repoUrl: await stack.repo('mixed-rules', {
+        'index.html': '<h1>x</h1>',
+        'blog/launch.html': '<h1>Launch</h1>',
+        'gone.html': '<h1>Gone for good</h1>',
+        _redirects: [
+          '/old /index.html 301 # a trailing comment',
+          '/broken',
+          '/store id=:id /blog/:id 302',
+          '/api/* https://api.example.com/:splat 200',
+          '/ /anz 302 Country=au,nz',
+          '/retired /gone.html 410',
+          '/teapot /index.html 418',
+        ].join('\n'),
+        _headers: ['/*', '  X-Site: mixed', '  X-Content-Type-Options: off', '  Location: https://evil.example/', 'https://other.example/*', '  X-Other: 1'].join('\n'),
+      }),
+    });
+    const record = await stack.waitFor(mixed);
+    expect(record.status, record.error).toBe('deployed');
+    const warnings = [
+      '_redirects line 2 skipped: expected "from to [status]", got only "/broken"',
+      '_redirects line 4 skipped: a 200 rule to "https://api.example.com/:splat" would proxy another site; proxying is not supported (use a 3xx status to redirect)',
+      '_redirects line 5 skipped: condition "Country=au,nz" is not supported (Slipway does not route by country, language, role or cookie)',
+      '_redirects line 7 skipped: status 418 is not supported; use 200, 301, 302, 303, 307, 308, 404, 410, 451',
+      '_headers line 3 skipped: X-Content-Type-Options is always nosniff on sites and cannot be changed',
+      '_headers line 4 skipped: Location is set by the server for redirects; use _redirects',
+      '_headers line 5 skipped: "https://other.example/*" names a host; only path patterns starting with "/" are supported, with the header lines under it',
+    ];
+    expect((await stack.get(`/deployments/${mixed}`)).body.warnings).toEqual(warnings);
+    const lines = (await stack.get(`/deployments/${mixed}/logs`)).body.lines as string[];
+    expect(lines.filter((line) => line.includes(' skipped: '))).toEqual(warnings.map((w) => `[slipway] ${w}`));
+    expect(lines).toContainEqual(expect.stringMatching(/; 3 redirect rules, 1 header rules\)$/));
+
+    const at = (p: string) => stack.site(mixed, p);
+    expect(await at('/old').then((r) => [r.status, r.headers.location])).toEqual([301, '/index.html']);
+    expect(await at('/store?id=launch').then((r) => [r.status, r.headers.location])).toEqual([302, '/blog/launch?id=launch']);
+    expect(await at('/retired').then((r) => [r.status, r.body.toString()])).toEqual([410, '<h1>Gone for good</h1>']);
+    expect((await at('/api/users')).status).toBe(200); // no proxy: the single-page fallback
+    const page = await at('/');
+    expect(page.status).toBe(200);
+    expect(page.headers['x-site']).toBe('mixed');
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.headers.location).toBeUndefined();
+    expect(page.headers['x-other']).toBeUndefined();
+  });
+
+  it('deploys a site whose _redirects is over 64 KiB with none of its rules and one warning', async () => {
+    const big = `/a /b 302\n${'# padding\n'.repeat(7000)}`;
+    const id = await stack.deploy({ repoUrl: await stack.repo('big-rules', { 'index.html': '<h1>x</h1>', _redirects: big }) });
+    const record = await stack.waitFor(id);
+    expect(record.status, record.error).toBe('deployed');
+    expect(record.warnings).toEqual([`_redirects in the output is not used: it is ${big.length.toLocaleString('en-US')} bytes; the limit is 65,536`]);
+    expect((await stack.site(id, '/a')).status).toBe(200); // the rule was not read: the single-page fallback
   });
 
   it('a site whose _headers is built to backtrack answers a long path at once, and a longer one with 414', async () => {
@@ -237,12 +283,5 @@ describe('serving', () => {
     expect(res.status).toBe(200); // the SPA fallback: index.html
     expect(res.headers['x-slow']).toBeUndefined();
     expect((await stack.site(hostile, `/${'a'.repeat(3000)}`)).status).toBe(414);
-  });
-
-  it('fails a build whose _headers would weaken nosniff or set Location, and publishes nothing', async () => {
-    const bad = await stack.deploy({ repoUrl: await stack.repo('weak-headers', { 'index.html': '<h1>x</h1>', _headers: '/*\n  X-Content-Type-Options: off\n' }) });
-    const record = await stack.waitFor(bad);
-    expect(record.status).toBe('failed');
-    expect(record.error).toMatch(/_headers line 2: X-Content-Type-Options is always nosniff/);
   });
 });

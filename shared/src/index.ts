@@ -30,4 +30,7 @@ export * from './recovery/reconcile';
 export * from './repo/workspaces';
 // site/: a build's manifest and its _redirects and _headers rules.
 export * from './site/manifest';
-export * from './site/rules';
+export * from './site/redirects';
+export * from './site/headers';
+export * from './site/warnings';
+export { MAX_PATTERN_CHARS, MAX_RULES_FILE_BYTES, MAX_SITE_PATH_BYTES } from './site/lines';

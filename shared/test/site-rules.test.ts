@@ -1,8 +1,16 @@
+// The _redirects and _headers rules: what each kind of line becomes, what is skipped (with the warning
+// naming the line and the reason), and that matching costs a bounded scan whatever the rules.
 import { describe, expect, it } from 'vitest';
-import { MAX_HEADER_RULES, MAX_PATTERN_CHARS, MAX_REDIRECT_RULES, SiteRulesError, SlipwayError, headersFor, matchRedirect, parseHeaders, parseRedirects } from '../src';
+import { MAX_HEADER_RULES, MAX_PATTERN_CHARS, MAX_REDIRECT_RULES, MAX_WARNINGS, RuleWarnings, headersFor, matchRedirect, parseHeaders, parseRedirects } from '../src';
 
-const redirect = (file: string, pathname: string) => matchRedirect(parseRedirects(file), pathname);
+const redirect = (file: string, pathname: string, search = '') => matchRedirect(parseRedirects(file), pathname, search);
 const headers = (file: string, pathname: string) => headersFor(parseHeaders(file), pathname);
+/** The rules a file gives and the warnings its parse left. */
+function parsed<T>(parse: (text: string, warnings: RuleWarnings) => T[], text: string): { rules: T[]; warnings: string[] } {
+  const warnings = new RuleWarnings();
+  const rules = parse(text, warnings);
+  return { rules, warnings: warnings.list() };
+}
 
 describe('_redirects syntax', () => {
   it('reads from, to, status and force, skipping comments and blank lines', () => {
@@ -30,9 +38,40 @@ describe('_redirects syntax', () => {
   });
 });
 
-describe('_redirects refusals name the line', () => {
+describe('_redirects Netlify syntax beyond from and to', () => {
+  it('reads a trailing comment as a comment', () => {
+    expect(parsed(parseRedirects, '/a /b 302 # moved in 2024\n/c /d #no space\n/e /f#frag').rules).toEqual([
+      { from: '/a', to: '/b', status: 302, force: false, line: 1 },
+      { from: '/c', to: '/d', status: 301, force: false, line: 2 },
+      { from: '/e', to: '/f#frag', status: 301, force: false, line: 3 },
+    ]);
+  });
+
+  it('reads query conditions before to, and matches only a request carrying them', () => {
+    const file = '/store id=:id /blog/:id 301\n/list sort=new page=:n /new/:n 302!\n/store /shop 302';
+    expect(parseRedirects(file)[0]).toEqual({ from: '/store', query: [['id', ':id']], to: '/blog/:id', status: 301, force: false, line: 1 });
+    expect(redirect(file, '/store', '?id=launch')).toEqual({ to: '/blog/launch', status: 301, force: false });
+    expect(redirect(file, '/store', '?x=1&id=a&id=b')?.to).toBe('/blog/a'); // other parameters allowed; the first value counts
+    expect(redirect(file, '/store', '?id=')?.to).toBe('/shop'); // a placeholder needs a value
+    expect(redirect(file, '/store')?.to).toBe('/shop');
+    expect(redirect(file, '/list', '?page=2&sort=new')).toEqual({ to: '/new/2', status: 302, force: true });
+    expect(redirect(file, '/list', '?page=2&sort=old')).toBeNull();
+  });
+
+  it('encodes a query value it puts in to, so it cannot add a segment, a query or a host', () => {
+    expect(redirect('/go to=:t /:t 302', '/go', '?to=%2F%2Fevil.example%2Fx%3Fa%3D1')?.to).toBe('/%2F%2Fevil.example%2Fx%3Fa%3D1');
+    expect(redirect('/find q=:q https://search.example/?q=:q 302', '/find', '?q=a%26admin%3D1 b')?.to).toBe('https://search.example/?q=a%26admin%3D1%20b');
+  });
+
+  it.each([410, 451])('accepts status %i, a rewrite that serves to with that status', (status) => {
+    expect(redirect(`/old/* /gone.html ${status}`, '/old/x')).toEqual({ to: '/gone.html', status, force: false });
+  });
+});
+
+describe('_redirects lines Slipway cannot honour are skipped, with the line and the reason', () => {
   it.each([
-    ['/only-from', /expected "from to \[status\]"/],
+    ['/only-from', /expected "from to \[status\]", got only "\/only-from"/],
+    ['/a b=c', /expected "from to \[status\]", got no "to" after the query conditions/],
     ['https://a.com/* /b', /names a host; only paths/],
     ['old /new', /must be a path starting with "\/"/],
     ['/a/*/b /c', /"\*" is allowed only as the whole last segment/],
@@ -40,46 +79,64 @@ describe('_redirects refusals name the line', () => {
     ['/a/:1x /c', /placeholder ":1x"/],
     ['/a/x:y/:id/:id /c', /placeholder :id appears twice/],
     ['/a/:splat /c', /":splat" is reserved/],
-    ['/a /b 418', /status 418 is not supported/],
+    ['/a /b 418', /status 418 is not supported; use 200, 301, 302, 303, 307, 308, 404, 410, 451/],
     ['/a /b moved', /expected a status such as 301/],
     ['/a /b 301 !', /unexpected field "!"/],
     ['/a /b 302 extra', /unexpected field "extra"/],
-    ['/store id=:id /blog/:id 301', /query-string condition "id=:id" is not supported/],
-    ['/ /anz 302 Country=au,nz', /condition "Country=au,nz" is not supported/],
+    ['/store id=:id/:x /blog 301', /placeholder ":id\/:x" must be/],
+    ['/store i$d=:id /blog/:id 301', /query parameter name "i\$d"/],
+    ['/store id= /blog 301', /query condition "id=" has no value; use id=:id/],
+    ['/store id=:splat /blog 301', /":splat" is reserved/],
+    ['/post/:id id=:id /blog/:id 301', /placeholder :id appears twice/],
+    ['/ /anz 302 Country=au,nz', /condition "Country=au,nz" is not supported \(Slipway does not route by country, language, role or cookie\)/],
+    ['/ /fr 302 Language=fr', /condition "Language=fr" is not supported/],
     ['/admin/* /admin 200! Role=admin', /condition "Role=admin" is not supported/],
-    ['/api/* https://api.example.com/:splat 200', /proxying is not supported/],
+    ['/beta/* /beta.html 200 Cookie=beta', /condition "Cookie=beta" is not supported/],
+    ['/api/* https://api.example.com/:splat 200', /would proxy another site; proxying is not supported/],
+    ['/api/* https://api.example.com/:splat 200!', /proxying is not supported/],
     ['/x https://example.com/404 404', /proxying is not supported/],
+    ['/x https://example.com/gone 410', /proxying is not supported/],
     ['/a ftp://example.com/a 301', /not a valid http\(s\) URL/],
     ['/a b.html 200', /to "b.html" must be a path starting with "\/"$/],
     ['/a b.html', /must be a path starting with "\/" or an http\(s\) URL/],
     ['/news/:year /blog/:year/:month', /to uses :month but from "\/news\/:year" has no :month/],
     ['/news /blog/:splat', /to uses :splat but from "\/news" has no "\*"/],
     ['/a\u0007 /b', /control character/],
-  ])('refuses %j', (rule, message) => {
-    const attempt = () => parseRedirects(`# header\n/fine /ok\n${rule}\n`);
-    expect(attempt).toThrowError(SiteRulesError);
-    expect(attempt).toThrowError(/^_redirects line 3: /);
-    expect(attempt).toThrowError(message);
+  ])('skips %j', (rule, reason) => {
+    const { rules, warnings } = parsed(parseRedirects, `# header\n/fine /ok\n${rule}\n/after /ok 302\n`);
+    expect(rules.map((r) => r.line)).toEqual([2, 4]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^_redirects line 3 skipped: /);
+    expect(warnings[0]).toMatch(reason);
   });
 
-  it('is a SlipwayError with code INVALID_INPUT', () => {
-    try {
-      parseRedirects('nope');
-      expect.unreachable();
-    } catch (err) {
-      expect(err).toBeInstanceOf(SlipwayError);
-      expect((err as SlipwayError).code).toBe('INVALID_INPUT');
-    }
+  it('skips a line longer than 2,000 characters', () => {
+    const { rules, warnings } = parsed(parseRedirects, `/a /b\n/${'x'.repeat(2000)} /b`);
+    expect(rules).toHaveLength(1);
+    expect(warnings).toEqual(['_redirects line 2 skipped: line is 2,004 characters; the limit is 2,000']);
   });
 
-  it('refuses a line longer than 2,000 characters', () => {
-    expect(() => parseRedirects(`/a /b\n/${'x'.repeat(2000)} /b`)).toThrowError('_redirects line 2: line is 2,004 characters; the limit is 2,000');
+  it(`keeps ${MAX_REDIRECT_RULES} rules and skips those beyond`, () => {
+    const lines = Array.from({ length: MAX_REDIRECT_RULES + 2 }, (_, i) => `/page-${i} /p/${i}`);
+    expect(parsed(parseRedirects, lines.slice(0, -2).join('\n'))).toEqual({ rules: expect.any(Array), warnings: [] });
+    const { rules, warnings } = parsed(parseRedirects, ['# many', ...lines].join('\n'));
+    expect(rules).toHaveLength(MAX_REDIRECT_RULES);
+    expect(rules.at(-1)?.from).toBe(`/page-${MAX_REDIRECT_RULES - 1}`);
+    expect(warnings).toEqual(['_redirects line 1002 skipped: beyond the first 1,000 rules, the limit', '_redirects line 1003 skipped: beyond the first 1,000 rules, the limit']);
   });
 
-  it(`accepts ${MAX_REDIRECT_RULES} rules and refuses one more`, () => {
-    const lines = Array.from({ length: MAX_REDIRECT_RULES + 1 }, (_, i) => `/page-${i} /p/${i}`);
-    expect(parseRedirects(lines.slice(0, -1).join('\n'))).toHaveLength(MAX_REDIRECT_RULES);
-    expect(() => parseRedirects(['# many', ...lines].join('\n'))).toThrowError('_redirects line 1002: more than 1,000 rules; the limit is 1,000');
+  it(`keeps at most ${MAX_WARNINGS} warnings, the last counting the rest`, () => {
+    const { rules, warnings } = parsed(parseRedirects, ['/ok /fine', ...Array.from({ length: 5000 }, (_, i) => `/bad-${i}`)].join('\n'));
+    expect(rules).toHaveLength(1);
+    expect(warnings).toHaveLength(MAX_WARNINGS);
+    expect(warnings[0]).toBe('_redirects line 2 skipped: expected "from to [status]", got only "/bad-0"');
+    expect(warnings.at(-1)).toBe('and 4,981 more skipped');
+  });
+
+  it('cuts a warning to 300 characters', () => {
+    const { warnings } = parsed(parseRedirects, `/a /b ${'9'.repeat(1000)}`);
+    expect(warnings[0]).toHaveLength(300);
+    expect(warnings[0]).toMatch(/^_redirects line 1 skipped: status 9+…$/);
   });
 });
 
@@ -148,43 +205,67 @@ describe('_headers syntax', () => {
   });
 });
 
-describe('_headers refusals name the line', () => {
-  it('refuses a header line before any path line', () => {
-    expect(() => parseHeaders('# headers\n  X-A: 1\n/a')).toThrowError('_headers line 2: header line before any path line');
+describe('_headers lines Slipway cannot honour are skipped, with the line and the reason', () => {
+  it('skips a header line before any path line', () => {
+    expect(parsed(parseHeaders, '# headers\n  X-A: 1\n/a\n  X-B: 2')).toEqual({
+      rules: [{ path: '/a', set: [['X-B', '2']], detach: [], line: 3 }],
+      warnings: ['_headers line 2 skipped: header line before any path line'],
+    });
+  });
+
+  it('tells a header line from a path line by its text, indented or not', () => {
+    expect(parseHeaders('/a\nX-A: 1\n  /b\n  X-B: 2')).toEqual([
+      { path: '/a', set: [['X-A', '1']], detach: [], line: 1 },
+      { path: '/b', set: [['X-B', '2']], detach: [], line: 3 },
+    ]);
   });
 
   it.each([
-    ['https://site.example/*\n  X-A: 1', 3, /names a host; only path patterns/],
-    ['/a\nX-A: 1', 4, /"X-A: 1" is not a path starting with "\/" \(header lines must be indented\)/],
-    ['/a extra', 3, /a path line holds only the path/],
-    ['/a/:1/b', 3, /placeholder ":1"/],
     ['/a\n  X-A 1', 4, /expected "Name: value" or "! Name"/],
     ['/a\n  Bad Name: 1', 4, /"Bad Name" is not a valid header name/],
     ['/a\n  X-A:   ', 4, /header X-A has an empty value/],
     ['/a\n  X-A: one\u0001two', 4, /control character/],
     ['/a\n  !', 4, /"" is not a valid header name/],
-  ])('refuses %j', (body, line, message) => {
-    const file = `/ok\n  X-Ok: 1\n${body}\n`;
-    expect(() => parseHeaders(file)).toThrowError(new RegExp(`^_headers line ${line}: `));
-    expect(() => parseHeaders(file)).toThrowError(message);
+    [`/a\n  X-A: ${'v'.repeat(2000)}`, 4, /line is 2,007 characters; the limit is 2,000/],
+  ])('skips the header line in %j, keeping its path rule', (body, line, reason) => {
+    const { rules, warnings } = parsed(parseHeaders, `/ok\n  X-Ok: 1\n${body}\n  X-After: 1\n`);
+    expect(rules.map((r) => [r.path, r.set])).toEqual([['/ok', [['X-Ok', '1']]], ['/a', [['X-After', '1']]]]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(new RegExp(`^_headers line ${line} skipped: `));
+    expect(warnings[0]).toMatch(reason);
+  });
+
+  it.each([
+    ['https://site.example/*', /names a host; only path patterns/],
+    ['/a extra', /a path line holds only the path/],
+    ['/a/:1/b', /placeholder ":1"/],
+    [`/${'a'.repeat(MAX_PATTERN_CHARS)}`, /the path pattern is 257 characters; the limit is 256/],
+  ])('skips the path line %j with the header lines under it, which never join the rule above', (pathLine, reason) => {
+    const { rules, warnings } = parsed(parseHeaders, `/ok\n  X-Ok: 1\n${pathLine}\n  X-Skipped: 1\n  X-Skipped-Too: 1\n/next\n  X-Next: 1`);
+    expect(rules.map((r) => [r.path, r.set])).toEqual([['/ok', [['X-Ok', '1']]], ['/next', [['X-Next', '1']]]]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^_headers line 3 skipped: /);
+    expect(warnings[0]).toMatch(reason);
+    expect(warnings[0]).toMatch(/, with the header lines under it$/);
   });
 
   it.each(['Content-Length', 'content-encoding', 'Content-Range', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'Trailer', 'TE', 'ETag', 'Last-Modified', 'Accept-Ranges', 'Vary', 'Set-Cookie'])(
-    'refuses to set or detach %s, which the server owns',
+    'skips setting or detaching %s, which the server owns',
     (name) => {
-      expect(() => parseHeaders(`/*\n  ${name}: x`)).toThrowError(`_headers line 2: ${name} is set by the server and cannot be changed by _headers`);
-      expect(() => parseHeaders(`/*\n  ! ${name}`)).toThrowError(SiteRulesError);
+      expect(parsed(parseHeaders, `/*\n  ${name}: x\n  ! ${name}\n  X-Ok: 1`)).toEqual({
+        rules: [{ path: '/*', set: [['X-Ok', '1']], detach: [], line: 1 }],
+        warnings: [`_headers line 2 skipped: ${name} is set by the server and cannot be changed by _headers`, `_headers line 3 skipped: ${name} is set by the server and cannot be changed by _headers`],
+      });
     },
   );
 
-  it(`accepts ${MAX_HEADER_RULES} path rules and refuses one more`, () => {
+  it(`keeps ${MAX_HEADER_RULES} path rules and skips those beyond, with their header lines`, () => {
     const blocks = Array.from({ length: MAX_HEADER_RULES + 1 }, (_, i) => `/p${i}\n  X-N: ${i}`);
-    expect(parseHeaders(blocks.slice(0, -1).join('\n'))).toHaveLength(MAX_HEADER_RULES);
-    expect(() => parseHeaders(blocks.join('\n'))).toThrowError('_headers line 201: more than 100 path rules; the limit is 100');
-  });
-
-  it('refuses a line longer than 2,000 characters', () => {
-    expect(() => parseHeaders(`/a\n  X-A: ${'v'.repeat(2000)}`)).toThrowError(/^_headers line 2: line is 2,007 characters/);
+    expect(parsed(parseHeaders, blocks.slice(0, -1).join('\n')).rules).toHaveLength(MAX_HEADER_RULES);
+    const { rules, warnings } = parsed(parseHeaders, blocks.join('\n'));
+    expect(rules).toHaveLength(MAX_HEADER_RULES);
+    expect(rules.at(-1)?.set).toEqual([['X-N', '99']]);
+    expect(warnings).toEqual(['_headers line 201 skipped: beyond the first 100 path rules, the limit, with the header lines under it']);
   });
 });
 
@@ -292,9 +373,8 @@ describe('matching costs a bounded scan, whatever the rules', () => {
     expect(headers('/*/:a/*z\n  X-A: 1', '/x//z')).toEqual([]);
   });
 
-  it(`refuses a path pattern longer than ${MAX_PATTERN_CHARS} characters`, () => {
-    expect(() => parseHeaders(`/${'a'.repeat(MAX_PATTERN_CHARS)}\n  X-A: 1`)).toThrowError('_headers line 1: the path pattern is 257 characters; the limit is 256');
-    expect(() => parseRedirects(`/${'a'.repeat(MAX_PATTERN_CHARS)} /b`)).toThrowError('_redirects line 1: the path pattern is 257 characters; the limit is 256');
+  it(`skips a path pattern longer than ${MAX_PATTERN_CHARS} characters`, () => {
+    expect(parsed(parseRedirects, `/${'a'.repeat(MAX_PATTERN_CHARS)} /b`)).toEqual({ rules: [], warnings: ['_redirects line 1 skipped: the path pattern is 257 characters; the limit is 256'] });
   });
 });
 
@@ -305,8 +385,13 @@ describe('_headers cannot weaken what sites always send', () => {
     ['Clear-Site-Data: "*"', /Clear-Site-Data cannot be set by a site/],
     ['Location: https://evil.example/', /Location is set by the server for redirects; use _redirects/],
     ['set-cookie: a=b; Domain=localhost', /set-cookie is set by the server/],
-  ])('refuses %j', (line, message) => {
-    expect(() => parseHeaders(`/*\n  ${line}`)).toThrowError(message);
+  ])('skips %j, with a warning', (line, reason) => {
+    const { rules, warnings } = parsed(parseHeaders, `/*\n  ${line}`);
+    expect(rules).toEqual([{ path: '/*', set: [], detach: [], line: 1 }]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^_headers line 2 skipped: /);
+    expect(warnings[0]).toMatch(reason);
+    expect(headersFor(rules, '/page')).toEqual([]);
   });
 
   it('drops such headers from rules stored before they were refused', () => {

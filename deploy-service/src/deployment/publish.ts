@@ -4,25 +4,25 @@
 //
 // Beside the files go what serving needs (shared/src/site/manifest.ts): each file's SHA-256 (the
 // strong ETag), Brotli and gzip variants of compressible files (made once here, never per request),
-// and the output's _redirects and _headers rules, parsed here so a malformed file fails the build.
+// and the output's _redirects and _headers rules, parsed here: a rule Slipway cannot honour is skipped
+// and named in the result's warnings (for the build log and the record), never a failed build.
 // The deployment's facts (shared/src/recovery/backup.ts: what a Redis that lost it needs to serve it again) go
 // just before the manifest, which is written last: a build without one was never completely
 // published. It publishes the worker's own copy of the output (received from the build's sandbox,
 // see collect.ts).
 import { constants, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import {
-  BuildFailedError,
   COMPRESS_MAX_BYTES,
   backupKeys,
   COMPRESS_MIN_BYTES,
   MANIFEST_VERSION,
   MAX_RULES_FILE_BYTES,
-  SiteRulesError,
+  RuleWarnings,
   contentTypeFor,
   deploymentFacts,
   forEachBounded,
@@ -54,6 +54,8 @@ export interface PublishResult extends UploadResult {
   compressed: number;
   redirects: number;
   headerRules: number;
+  /** The rule lines (or files) skipped, and why: at most MAX_WARNINGS, each at most MAX_WARNING_CHARS. */
+  warnings?: string[];
 }
 
 export async function publishOutput(
@@ -65,15 +67,13 @@ export async function publishOutput(
 ): Promise<PublishResult> {
   const { signal } = options;
   const id = record.id;
-  const manifest: SiteManifest = { version: MANIFEST_VERSION, files: {}, redirects: [], headers: [] };
-  try {
-    manifest.redirects = parseRedirects(await ruleFile(outputDir, '_redirects'));
-    manifest.headers = parseHeaders(await ruleFile(outputDir, '_headers'));
-  } catch (err) {
-    throw err instanceof SiteRulesError ? new BuildFailedError(err.message) : err;
-  }
+  const warnings = new RuleWarnings();
+  const redirects = parseRedirects(await ruleFile(outputDir, '_redirects', warnings), warnings);
+  const headers = parseHeaders(await ruleFile(outputDir, '_headers', warnings), warnings);
+  const manifest: SiteManifest = { version: MANIFEST_VERSION, files: {}, redirects, headers };
   await mkdir(options.tmpDir, { recursive: true });
-  const result: PublishResult = { files: 0, bytes: 0, compressed: 0, redirects: manifest.redirects.length, headerRules: manifest.headers.length };
+  const result: PublishResult = { files: 0, bytes: 0, compressed: 0, redirects: redirects.length, headerRules: headers.length };
+  if (warnings.list().length > 0) result.warnings = warnings.list();
   const prefix = storageKeys.build(id, build);
   const walk = walkFiles(outputDir, { maxFiles: options.maxFiles, maxBytes: options.maxBytes, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } });
   let n = 0;
@@ -108,16 +108,33 @@ export async function publishOutput(
   return result;
 }
 
-/** A rule file's text ('' when there is none); it must be a regular file within the size limit. */
-async function ruleFile(outputDir: string, name: string): Promise<string> {
+/**
+ * A rule file's text: '' when there is none, or when it is not a regular file or is over
+ * MAX_RULES_FILE_BYTES (then with a warning). Never read past the limit, whatever its size says.
+ */
+async function ruleFile(outputDir: string, name: string, warnings: RuleWarnings): Promise<string> {
   const file = path.join(outputDir, name);
   const stat = await lstat(file).catch(() => null);
   if (!stat) return '';
-  if (!stat.isFile()) throw new BuildFailedError(`${name} in the output is not a regular file (a link or a folder); it must be a text file`);
-  if (stat.size > MAX_RULES_FILE_BYTES) throw new BuildFailedError(`${name} is ${stat.size} bytes; the limit is ${MAX_RULES_FILE_BYTES} bytes`);
+  const unused = `${name} in the output is not used`;
+  if (!stat.isFile()) {
+    warnings.add(`${unused}: it is not a regular file (a link or a folder)`);
+    return '';
+  }
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    return await readFile(handle, 'utf8');
+    const buffer = Buffer.alloc(MAX_RULES_FILE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_RULES_FILE_BYTES) {
+      warnings.add(`${unused}: it is ${Math.max(stat.size, length).toLocaleString('en-US')} bytes; the limit is ${MAX_RULES_FILE_BYTES.toLocaleString('en-US')}`);
+      return '';
+    }
+    return buffer.toString('utf8', 0, length);
   } finally {
     await handle.close();
   }

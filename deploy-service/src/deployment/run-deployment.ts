@@ -14,7 +14,6 @@ import {
   type DeploymentRecord,
   type Logger,
   type Storage,
-  type UploadResult,
 } from '@slipway/shared';
 import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-command';
 import type { BuildLog } from './build-log';
@@ -31,7 +30,7 @@ import type { DiskKind } from '../sandbox/disk';
 import { causeLine, failureSummary } from './failure';
 import { Holdings, RELEASE_TIMEOUT_MS, Watchdog } from './watchdog';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
-import { publishOutput, removeStaleBuilds } from './publish';
+import { publishOutput, removeStaleBuilds, type PublishResult } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
 import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, handOver } from './workspace';
 
@@ -87,7 +86,7 @@ export async function runDeployment(
   log: BuildLog,
   signal: AbortSignal,
   guard: { watchdog: Watchdog; holdings: Holdings } = { watchdog: new Watchdog(() => undefined), holdings: new Holdings() },
-): Promise<UploadResult> {
+): Promise<PublishResult> {
   const { config, storage } = deps;
   const { watchdog, holdings } = guard;
   watchdog.enter('source download', DOWNLOAD_TIMEOUT_MS);
@@ -250,6 +249,7 @@ export async function runDeployment(
     if (output.files === 0) throw new BuildFailedError('the output folder is empty; there is nothing to publish');
     const rules = output.redirects + output.headerRules > 0 ? `; ${output.redirects} redirect rules, ${output.headerRules} header rules` : '';
     log.line(`[slipway] published ${output.files} files (${output.bytes} bytes; ${output.compressed} with Brotli/gzip variants${rules})`);
+    for (const warning of output.warnings ?? []) log.line(`[slipway] ${warning}`);
     phase('publish');
     watchdog.enter('cache save', PUBLISH_TIMEOUT_MS);
     if (cache) {

@@ -204,7 +204,7 @@ export class Slot {
       const { sandbox, disk, tools, cache } = this.deps;
       const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, guard), { abort, log, logger, started });
       await this.closeLog(id, log);
-      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes }, { claimNext: !this.stopping }));
+      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping }));
       this.claimedNext = result.next;
       if (!result.recorded) {
         logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');

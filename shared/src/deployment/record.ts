@@ -2,6 +2,7 @@
 // the flat strings Redis stores. Key names live in keys.ts, writes in queue/.
 import { z } from 'zod';
 import { BUILD_ID_PATTERN } from './ids';
+import { MAX_WARNINGS, MAX_WARNING_CHARS } from '../site/warnings';
 
 export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -63,6 +64,8 @@ export const DeploymentRecordSchema = z.object({
   sourceBytes: count.optional(),
   outputFiles: count.optional(),
   outputBytes: count.optional(),
+  /** What the deployed build's _redirects and _headers asked for that was skipped (site/warnings.ts), written by its SETTLE. */
+  warnings: jsonField(z.array(z.string().max(MAX_WARNING_CHARS)).max(MAX_WARNINGS)).optional(),
   /** The build whose output the site serves (`dist/<id>/<liveBuild>/`); switched only by a recorded `deployed`. */
   liveBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
   /** '1' once retention has chosen to remove it: nothing may point at it or rebuild it any more. */

@@ -10,7 +10,8 @@
 //   dist/<id>/<build>.gz/<path>             gzip variant, likewise
 //   dist/<id>/<build>.meta/manifest.json    this manifest
 import path from 'node:path';
-import type { HeaderRule, RedirectRule } from './rules';
+import type { HeaderRule } from './headers';
+import type { RedirectRule } from './redirects';
 
 export const MANIFEST_VERSION = 1;
 export type Encoding = 'br' | 'gz';

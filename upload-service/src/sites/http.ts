@@ -1,5 +1,6 @@
 // The HTTP rules a site's answers follow: their cache headers, the encoding chosen for a file,
 // conditional requests and ranges, and the plain 404s.
+import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
 import type { Encoding, ManifestFile } from '@slipway/shared';
 
@@ -13,8 +14,9 @@ export function siteHeaders(res: Response): void {
   res.set('Referrer-Policy', 'strict-origin-when-cross-origin');
 }
 
-export function notFound(res: Response): void {
-  res.status(404).set('Cache-Control', REVALIDATE).type('text/plain').send('Not Found\n');
+/** A plain not-found answer; a 410 or 451 rule whose page is missing answers its own status. */
+export function notFound(res: Response, status: 404 | 410 | 451 = 404): void {
+  res.status(status).set('Cache-Control', REVALIDATE).type('text/plain').send(`${STATUS_CODES[status]}\n`);
 }
 
 /** The manifest names a file S3 does not have: only if someone removed objects by hand. */

@@ -1,10 +1,12 @@
 // A request path against a build's manifest: which file answers, which redirect applies, or not
 // found (the rules in order are in sites.ts's opening comment). Pure: no I/O.
 import path from 'node:path';
-import { UnsafePathError, matchRedirect, safeRelativePath, type SiteManifest } from '@slipway/shared';
+import { UnsafePathError, isRewrite, matchRedirect, safeRelativePath, type SiteManifest } from '@slipway/shared';
 
-/** Where a request path leads within a build. */
-export type Resolution = { file: string; status: 200 | 404 } | { redirect: string; status: number } | { notFound: true };
+/** A page's status: 200, or a rewrite's 404, 410 or 451 (`_redirects`). */
+export type PageStatus = 200 | 404 | 410 | 451;
+/** Where a request path leads within a build; `notFound` with a status when a 410 or 451 rule's page is missing. */
+export type Resolution = { file: string; status: PageStatus } | { redirect: string; status: number } | { notFound: true; status?: 404 | 410 | 451 };
 
 /** The request path (raw, percent-encoded) against a manifest; throws UnsafePathError for a path that would climb out. */
 export function resolvePath(manifest: Pick<SiteManifest, 'files' | 'redirects'>, rawPath: string, query: string, spaFallback?: string | null): Resolution {
@@ -12,7 +14,7 @@ export function resolvePath(manifest: Pick<SiteManifest, 'files' | 'redirects'>,
   const decoded = decodePath(rawPath);
   const rel = safeRelativePath(decoded.replace(/^\/+/, ''));
   const slash = decoded.endsWith('/') && rel !== '';
-  const rule = matchRedirect(manifest.redirects, `/${rel}${slash ? '/' : ''}`);
+  const rule = matchRedirect(manifest.redirects, `/${rel}${slash ? '/' : ''}`, query);
   if (rule?.force) return applyRule(rule);
   const found = lookup(rel, slash);
   if (found) return found;
@@ -42,14 +44,15 @@ export function resolvePath(manifest: Pick<SiteManifest, 'files' | 'redirects'>,
   }
 
   function applyRule(rule: { to: string; status: number }): Resolution {
-    if (rule.status !== 200 && rule.status !== 404) return { redirect: rule.to.includes('?') ? rule.to : rule.to + query, status: rule.status };
+    if (!isRewrite(rule.status)) return { redirect: rule.to.includes('?') ? rule.to : rule.to + query, status: rule.status };
     const target = decodePath(rule.to.split('?')[0]!);
     const targetRel = safeRelativePath(target.replace(/^\/+/, ''));
     // A rewrite names a file (`/app/index.html`) or a path that leads to one (`/app/`).
-    if (files[targetRel]) return { file: targetRel, status: rule.status };
+    const status = rule.status as PageStatus;
+    if (files[targetRel]) return { file: targetRel, status };
     const found = lookup(targetRel, target.endsWith('/') && targetRel !== '');
-    if (found && 'file' in found) return { file: found.file, status: rule.status };
-    return { notFound: true };
+    if (found && 'file' in found) return { file: found.file, status };
+    return status === 200 ? { notFound: true } : { notFound: true, status };
   }
 }
 

@@ -10,7 +10,7 @@
 //   2. the file: `/` and `/docs/` → their index.html; `/about` → `about`, then `about.html` (clean
 //      URLs); `/about.html` → 308 to `/about`, `/docs/index.html` → 308 to `/docs/`, `/docs` → 308 to
 //      `/docs/` when only docs/index.html exists, `/about/` → 308 to `/about` when only about.html does;
-//   3. the other `_redirects` rules (redirects with their status; 200 and 404 serve another file);
+//   3. the other `_redirects` rules (redirects with their status; 200, 404, 410 and 451 serve another file);
 //   4. not found: the request's spaFallback page for extension-less paths, else `404.html` with status
 //      404, else `index.html` for extension-less paths (single-page apps), else a plain 404.
 // Builds published before manifests existed are served by the older key-probing path (legacy.ts).
@@ -37,7 +37,7 @@ import {
 import { siteFromHost } from './host';
 import { IMMUTABLE, REVALIDATE, chooseEncoding, ifRangeMatches, missing, notFound, notModified, parseRange, siteHeaders } from './http';
 import { serveLegacy } from './legacy';
-import { decodePath, resolvePath, type Resolution } from './resolve';
+import { decodePath, resolvePath, type PageStatus, type Resolution } from './resolve';
 
 
 export interface SitesOptions {
@@ -126,7 +126,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
       }
       throw err;
     }
-    if ('notFound' in resolution) return notFound(res);
+    if ('notFound' in resolution) return notFound(res, resolution.status);
     if ('redirect' in resolution) {
       res.status(resolution.status).location(resolution.redirect).type('text/plain').send(`Redirecting to ${resolution.redirect}\n`);
       return;
@@ -135,7 +135,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
     await sendFile(req, res, { id, build, rel: resolution.file, entry, status: resolution.status, customHeaders: res.getHeaders() });
   };
 
-  async function sendFile(req: Request, res: Response, f: { id: string; build: string; rel: string; entry: ManifestFile; status: 200 | 404; customHeaders: Record<string, unknown> }): Promise<void> {
+  async function sendFile(req: Request, res: Response, f: { id: string; build: string; rel: string; entry: ManifestFile; status: PageStatus; customHeaders: Record<string, unknown> }): Promise<void> {
     const { entry, status } = f;
     const ranged = status === 200 && req.method === 'GET' && req.headers.range !== undefined;
     const encoding = ranged ? null : chooseEncoding(req.headers['accept-encoding'], entry);

@@ -10,7 +10,7 @@ local status = redis.call('HGET', record, 'status')
 if not status then return 'missing' end
 if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return status end
 if redis.call('HEXISTS', record, 'removing') == 1 then return 'removing' end
-redis.call('HDEL', record, 'error', 'startedAt', 'finishedAt', 'worker', 'cancelRequested', 'settled')
+redis.call('HDEL', record, 'error', 'warnings', 'startedAt', 'finishedAt', 'worker', 'cancelRequested', 'settled')
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'attempts', '0')
 redis.call('DEL', log)
 redis.call('LREM', dead, 0, id)
