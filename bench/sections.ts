@@ -15,7 +15,7 @@ import type { Step } from '../deploy-service/src/cache/cache-steps';
 import { collectOutput } from '../deploy-service/src/sandbox/collect';
 import { startEgressProxy } from '../deploy-service/src/sandbox/egress';
 import { allocateBuildUid, detectSandbox, writeIdentityFiles, type SandboxSupport } from '../deploy-service/src/sandbox/sandbox';
-import { ToolCache } from '../deploy-service/src/toolchain/tool-cache';
+import { ToolCache, npmRegistry as toolsRegistry } from '../deploy-service/src/toolchain/tool-cache';
 import { detectDisk } from '../deploy-service/src/sandbox/disk';
 import { createWorkspace, handOver } from '../deploy-service/src/deployment/workspace';
 import { servingSite, staticSite, viteReactApp } from '../test/harness/fixtures';
@@ -111,7 +111,7 @@ export async function benchServing(ctx: BenchContext): Promise<Row[]> {
 export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
   const rounds = ctx.quick ? 1 : 3;
   const { stack, tmpRoot } = ctx;
-  const app = await withLockfile('npm', new ToolCache(path.join(tmpRoot, 'tools'), stack.config.npmRegistry), viteReactApp('Bench'));
+  const app = await withLockfile('npm', new ToolCache(path.join(tmpRoot, 'tools'), toolsRegistry(stack.config.npmRegistry)), viteReactApp('Bench'));
   const cold: number[] = [];
   const warm: number[] = [];
   const bare: number[] = [];

@@ -7,7 +7,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticSite } from './harness/fixtures';
-import { registryHost, startStack, type Stack } from './harness/stack';
+import { npmRegistry, registryHost, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
 const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_MEMORY_MB: '128', BUILD_MEMORY_MAX_MB: '320', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
@@ -238,6 +238,25 @@ describe('real package installs go through the egress proxy', () => {
   // On the machines this project is developed on, the npm registry resolves to a reserved address
   // (203.0.113.0/24, behind the workplace's gateway): it is trusted by name, as a LAN mirror would be.
   // Everywhere else it is a public address and needs no setting.
+  it('Node\'s own fetch, which reads no proxy variable unless asked, reaches the registry through the same egress rule', { timeout: 120_000 }, async () => {
+    const { record, log, id } = await build(
+      'ignores-proxy',
+      `const fs = require('fs');
+(async () => {
+  const out = [];
+  const res = await fetch(${JSON.stringify(npmRegistry())} + '/is-number', { headers: { accept: 'application/vnd.npm.install-v1+json' } });
+  out.push('registry ' + res.status + ' ' + (await res.json()).name);
+  try { await fetch('https://refused.slipway-test.invalid/'); out.push('REACHED'); } catch (e) { out.push('refused host: ' + (e.cause?.code || e.message)); }
+  fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', out.join('\\n'));
+})().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    expect(record.status, `${record.error}\n${log}`).toBe('deployed');
+    const page = (await stack.site(id, '/')).body.toString().split('\n');
+    expect(page[0]).toBe('registry 200 is-number');
+    expect(page[1]).toMatch(/^refused host: /);
+    expect(log).toContain('[slipway] egress refused: refused.slipway-test.invalid:443: refused.slipway-test.invalid does not resolve');
+  });
+
   it('npm installs a dependency from the registry inside the sandbox', { timeout: 120_000 }, async () => {
     const repoUrl = await stack.repo('with-dependency', {
       'package.json': JSON.stringify({ name: 'uses-is-number', private: true, scripts: { build: 'node build.js' }, dependencies: { 'is-number': '7.0.0' } }),

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { resolveTarget, startEgressProxy, type EgressOptions, type EgressProxy } from '../src/sandbox/egress';
+import { egressPolicy, resolveTarget, startEgressProxy, type EgressOptions, type EgressProxy } from '../src/sandbox/egress';
 
 const open = { privateHosts: undefined, allowHosts: undefined };
 
@@ -139,3 +139,11 @@ function connectThrough(socketPath: string, target: string, until = ''): Promise
     socket.on('close', () => resolve(text));
   });
 }
+
+describe('the configured npm registry', () => {
+  it('is always allowed, also past BUILD_EGRESS_ALLOW and on a private address', () => {
+    expect(egressPolicy({ allowHosts: ['github.com'], privateHosts: undefined }, 'https://npm.mirror.example/')).toEqual({ allowHosts: ['github.com', 'npm.mirror.example'], privateHosts: ['npm.mirror.example'] });
+    expect(egressPolicy({ allowHosts: undefined, privateHosts: ['npm.mirror.example'] }, 'https://npm.mirror.example')).toEqual({ allowHosts: undefined, privateHosts: ['npm.mirror.example'] });
+  });
+});
+

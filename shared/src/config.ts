@@ -130,7 +130,8 @@ const EnvSchema = z.object({
     .optional(),
   BUILD_CACHE_MB: int(10_240, 0, 10_000_000),
   BUILD_CACHE_ARCHIVE_MB: int(1024, 1, 100_000),
-  NPM_REGISTRY: z.url({ protocol: /^https?$/ }).default('https://registry.npmjs.org'),
+  /** Unset: the registry npm's own configuration names (read by the worker at start). */
+  NPM_REGISTRY: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -231,7 +232,7 @@ export interface Config {
   /** Where the worker keeps the Node releases and package managers it fetched (shared by its builds). */
   readonly toolsDir: string | undefined;
   /** Where those come from. */
-  readonly npmRegistry: string;
+  readonly npmRegistry: string | undefined;
   /** Keep node_modules, package caches and framework caches between builds of a repository. */
   readonly buildCache: boolean;
   /** The worker's copy of the build caches (also kept in S3); least recently used go past buildCacheBytes. */

@@ -195,7 +195,7 @@ export async function deployRepo(stack: Stack, name: string, files: Record<strin
 
 /** The tool cache the stack's workers use (TOOLS_DIR), for fixtures made by running a package manager. */
 export function stackTools(stack: Stack): ToolCache {
-  return new ToolCache(stack.config.toolsDir!, stack.config.npmRegistry);
+  return new ToolCache(stack.config.toolsDir!, stack.config.npmRegistry ?? npmRegistry());
 }
 
 let registry: string | undefined;

@@ -17,7 +17,7 @@ import {
 } from '@slipway/shared';
 import { describeExit, runCommand, type CommandOptions } from '../sandbox/run-command';
 import type { BuildLog } from './build-log';
-import { startEgressProxy } from '../sandbox/egress';
+import { egressPolicy, startEgressProxy } from '../sandbox/egress';
 import { planBuild } from '../detect/plan';
 import { describeOutput, outputCandidates } from '../detect/presets';
 import { readPackageJson } from '../detect/package-json';
@@ -107,7 +107,8 @@ export async function runDeployment(
     let refusedReason: string | null = null;
     /** The last refusal by policy while the current command ran: named when it fails with nothing clearer. */
     let commandRefusal: string | null = null;
-    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), { privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, (reason, byPolicy) => {
+    const policy = egressPolicy({ privateHosts: config.buildEgressPrivateHosts, allowHosts: config.buildEgressAllow }, deps.tools.registry);
+    const egress = await startEgressProxy(path.join(ws.root, 'egress.sock'), policy, (reason, byPolicy) => {
       log.line(`[slipway] egress refused: ${reason}`);
       if (!byPolicy) return;
       commandRefusal = reason;

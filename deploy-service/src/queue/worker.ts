@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
 import { checkWorkDir, detectSandbox, releaseSandbox } from '../sandbox/sandbox';
 import { Slot } from './slot';
-import { ToolCache } from '../toolchain/tool-cache';
+import { ToolCache, npmRegistry } from '../toolchain/tool-cache';
 import { BuildCache } from '../cache/cache';
 import { KeptDisks } from '../cache/cache-trees';
 import { collectLeftovers, detectDisk } from '../sandbox/disk';
@@ -36,7 +36,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const cacheDir = config.cacheDir ?? path.join(workDir, 'slipway-cache');
   // The kept disks need loop disks: each is the image of one.
   const cache = config.buildCache ? new BuildCache(cacheDir, config.buildCacheBytes, storage, disk.kind === 'loop' ? await KeptDisks.open(cacheDir) : null) : null;
-  const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), config.npmRegistry);
+  const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), npmRegistry(config.npmRegistry));
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
   else logger.info({ caps: sandbox.caps, disk: disk.kind, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');

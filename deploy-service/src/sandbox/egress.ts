@@ -19,6 +19,17 @@ export interface EgressPolicy {
   allowHosts: readonly string[] | undefined;
 }
 
+/**
+ * The policy for a worker's builds: the operator's settings, and the npm registry the worker fetches
+ * its tools from always allowed, wherever it lives (a mirror on the LAN included; loopback and
+ * link-local stay refused).
+ */
+export function egressPolicy(settings: { allowHosts: readonly string[] | undefined; privateHosts: readonly string[] | undefined }, registry: string): EgressPolicy {
+  const host = new URL(registry).hostname.toLowerCase();
+  const add = (list: readonly string[]) => (list.includes(host) ? list : [...list, host]);
+  return { allowHosts: settings.allowHosts && add(settings.allowHosts), privateHosts: add(settings.privateHosts ?? []) };
+}
+
 export interface EgressProxy {
   readonly socketPath: string;
   /** Connections refused so far, with the reason each was refused. */

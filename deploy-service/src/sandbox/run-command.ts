@@ -103,6 +103,8 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPa
           // Yarn 2+ reads neither of the above.
           YARN_HTTP_PROXY: PROXY,
           YARN_HTTPS_PROXY: PROXY,
+          // Node's own fetch and http(s) ignore the variables above unless asked (Node 22.21+, 24.5+).
+          NODE_USE_ENV_PROXY: '1',
         }
       : {}),
   };

