@@ -46,6 +46,10 @@ describe('POST /deploy with bad input', () => {
     ['an env variable Slipway sets itself', { repoUrl: 'https://example.com/a.git', env: { PATH: '/tmp' } }, json, 400, 'INVALID_INPUT', /env\.PATH: env may not set PATH/],
     ['an env value that is not a string', { repoUrl: 'https://example.com/a.git', env: { PORT: 8080 } }, json, 400, 'INVALID_INPUT', /env\.PORT: env values must be strings/],
     ['an spaFallback outside the output root', { repoUrl: 'https://example.com/a.git', spaFallback: '../secret.html' }, json, 400, 'INVALID_INPUT', /spaFallback is the name of an .html file/],
+    ['buildMemoryMb that is not a whole number', { repoUrl: 'https://example.com/a.git', buildMemoryMb: '8GB' }, json, 400, 'INVALID_INPUT', /buildMemoryMb is a whole number of megabytes/],
+    ['buildMemoryMb below 256', { repoUrl: 'https://example.com/a.git', buildMemoryMb: 64 }, json, 400, 'INVALID_INPUT', /buildMemoryMb is at least 256/],
+    ['buildMemoryMb with a fraction', { repoUrl: 'https://example.com/a.git', buildMemoryMb: 1024.5 }, json, 400, 'INVALID_INPUT', /buildMemoryMb is a whole number/],
+    ['a sourceScope Slipway does not know', { repoUrl: 'https://example.com/a.git', sourceScope: 'app' }, json, 400, 'INVALID_INPUT', /sourceScope is "repository" .* or "rootDir"/],
     ['a body over 16 KB', { repoUrl: `https://example.com/${'a'.repeat(20_000)}` }, json, 413, 'BODY_TOO_LARGE', /16 KB/],
   ])('%s', async (_name, body, headers, status, code, message) => {
     const res = await stack.post('/deploy', body, headers);
