@@ -75,8 +75,11 @@ export function causeLine(lines: readonly string[]): string | null {
 
 /** The explaining line of `lines` (the failed command's output), or null when it said nothing. */
 export function failureSummary(lines: readonly string[]): string | null {
-  const cause = causeLine(lines);
-  if (cause !== null) return cause;
+  return causeLine(lines) ?? errorLine(lines);
+}
+
+/** Without a cause line: the bundler's or manager's error line, else the last line that is not a stack frame. */
+export function errorLine(lines: readonly string[]): string | null {
   const clean = cleanLines(lines);
   let npm: string | null = null;
   for (const [i, line] of clean.entries()) {

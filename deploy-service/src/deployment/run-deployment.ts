@@ -27,7 +27,7 @@ import { cacheScope, type BuildCache } from '../cache/cache';
 import type { ClaimedDisk } from '../cache/cache-trees';
 import { collectOutput } from '../sandbox/collect';
 import type { DiskKind } from '../sandbox/disk';
-import { causeLine, failureSummary } from './failure';
+import { causeLine, errorLine } from './failure';
 import { Holdings, RELEASE_TIMEOUT_MS, Watchdog } from './watchdog';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds, type PublishResult } from './publish';
@@ -182,7 +182,7 @@ export async function runDeployment(
         // a generic network error); then the tool's error line.
         const lines = log.commandLines();
         const refused: string | null = commandRefusal;
-        const summary = causeLine(lines) ?? (refused !== null ? egressFailure(refused, refusals.get(refused) ?? 1) : failureSummary(lines));
+        const summary = causeLine(lines) ?? (refused !== null ? egressFailure(refused, refusals.get(refused) ?? 1) : errorLine(lines));
         // An exit code says little, so the explaining line leads; a cap or the time limit is the reason itself.
         const limited = result.timedOut || result.capHit !== null || result.aborted;
         throw new BuildFailedError(summary === null ? exit : limited ? `${exit}; its last words: ${summary}` : `${summary} (${exit})`);

@@ -2,6 +2,7 @@
 // the flat strings Redis stores. Key names live in keys.ts, writes in queue/.
 import { z } from 'zod';
 import { BUILD_ID_PATTERN } from './ids';
+import { SOURCE_SCOPES } from './request';
 import { MAX_WARNINGS, MAX_WARNING_CHARS } from '../site/warnings';
 
 export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
@@ -39,7 +40,7 @@ export const DeploymentRecordSchema = z.object({
   env: envJson.optional(),
   nodeVersion: z.string().optional(),
   buildMemoryMb: z.coerce.number().int().positive().optional(),
-  sourceScope: z.enum(['repository', 'rootDir']).optional(),
+  sourceScope: z.enum(SOURCE_SCOPES).optional(),
   /** A page at the output's root served for routes that have no file (instead of index.html). */
   spaFallback: z.string().optional(),
   /** false: the build neither uses nor saves the build cache. */

@@ -86,6 +86,9 @@ export const CommitSchema = z
   .string()
   .regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, 'commit is a full commit id: 40 (or 64) lowercase hex digits');
 
+/** What of a repository is uploaded: all of it, or what rootDir needs (the request's sourceScope). */
+export const SOURCE_SCOPES = ['repository', 'rootDir'] as const;
+
 export const DeployRequestSchema = z.strictObject({
   repoUrl: z.string({ error: 'repoUrl is required: the https:// URL of a public git repository' }).min(1).max(2048),
   branch: branch.optional(),
@@ -118,7 +121,7 @@ export const DeployRequestSchema = z.strictObject({
    * What of the repository is uploaded and built: all of it (the default), or with rootDir only that
    * folder, the top-level files and the workspace packages it uses (for very large monorepos).
    */
-  sourceScope: z.enum(['repository', 'rootDir'], { error: 'sourceScope is "repository" (the default: the whole repository) or "rootDir" (only what rootDir needs)' }).optional(),
+  sourceScope: z.enum(SOURCE_SCOPES, { error: 'sourceScope is "repository" (the default: the whole repository) or "rootDir" (only what rootDir needs)' }).optional(),
 });
 
 export type DeployRequest = z.output<typeof DeployRequestSchema>;

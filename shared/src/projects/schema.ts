@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
-import { DeployRequestSchema, EnvSchema } from '../deployment/request';
+import { DeployRequestSchema, EnvSchema, SOURCE_SCOPES } from '../deployment/request';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
@@ -70,7 +70,7 @@ export const ProjectRecordSchema = z.object({
   nodeVersion: z.string().optional(),
   spaFallback: z.string().optional(),
   buildMemoryMb: z.coerce.number().int().positive().optional(),
-  sourceScope: z.enum(['repository', 'rootDir']).optional(),
+  sourceScope: z.enum(SOURCE_SCOPES).optional(),
   env: jsonField(z.record(z.string(), z.string())).optional(),
   /** Custom host names that serve production (each also in the `domains` hash, owned by one project). */
   domains: jsonField(z.array(z.string())).optional(),
