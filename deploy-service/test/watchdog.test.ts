@@ -1,10 +1,13 @@
 // The watchdog and what it releases: a phase past its deadline fires once, a phase nested in another
 // gives the outer deadline back, a stopped build that never returns is given up on, and whatever it
 // held is released once, by whoever asks first, one hanging release keeping none of the others.
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Holdings, StuckBuildError, Watchdog, superviseBuild } from '../src/deployment/watchdog';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Fake timers: every deadline here is reached by moving the clock, never by waiting on a loaded machine.
+beforeEach(() => void vi.useFakeTimers());
+afterEach(() => void vi.useRealTimers());
+const sleep = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 
 describe('the watchdog', () => {
   it('fires once for the phase that outlived its deadline, and never for one that ended in time', async () => {
@@ -24,7 +27,9 @@ describe('the watchdog', () => {
     const fired: string[] = [];
     const dog = new Watchdog((phase) => fired.push(phase), 0);
     dog.enter('install and build', 60);
-    await dog.within('"npm ci"', 1000, () => sleep(10));
+    const nested = dog.within('"npm ci"', 1000, () => new Promise((resolve) => setTimeout(resolve, 10)));
+    await sleep(10);
+    await nested;
     await sleep(100);
     expect(fired).toEqual(['install and build']);
     dog.stop();
@@ -44,10 +49,14 @@ describe('a build that does not return after it was stopped', () => {
     const hung = new Promise<never>(() => undefined);
     setTimeout(() => stop.abort('watchdog'), 10);
     const started = Date.now();
-    await expect(superviseBuild(hung, dog, stop.signal, 50)).rejects.toBeInstanceOf(StuckBuildError);
-    expect(Date.now() - started).toBeLessThan(2000);
-    await held.releaseAll((name) => errors.push(name), 30);
-    await held.releaseAll((name) => errors.push(name), 30); // a second caller repeats nothing
+    const supervised = expect(superviseBuild(hung, dog, stop.signal, 50)).rejects.toBeInstanceOf(StuckBuildError);
+    await sleep(60);
+    await supervised;
+    expect(Date.now() - started).toBe(60); // the stop at 10 ms, and 50 ms of grace
+    const first = held.releaseAll((name) => errors.push(name), 30);
+    const second = held.releaseAll((name) => errors.push(name), 30); // a second caller repeats nothing
+    await sleep(30);
+    await Promise.all([first, second]);
     expect(released).toEqual(['folder', 'uid']);
     expect(errors).toEqual(['the proxy']);
   });
@@ -55,6 +64,9 @@ describe('a build that does not return after it was stopped', () => {
   it('returns what a build that returns in time gave', async () => {
     const stop = new AbortController();
     stop.abort('cancel');
-    await expect(superviseBuild(sleep(10).then(() => 'done'), new Watchdog(() => undefined), stop.signal, 1000)).resolves.toBe('done');
+    const done = new Promise((resolve) => setTimeout(() => resolve('done'), 10));
+    const supervised = superviseBuild(done, new Watchdog(() => undefined), stop.signal, 1000);
+    await sleep(10);
+    await expect(supervised).resolves.toBe('done');
   });
 });
