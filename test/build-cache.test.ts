@@ -76,6 +76,20 @@ describe('build cache', () => {
     expect(again).toContain('[slipway] cache: hit (this lockfile, manager and Node): the install is skipped');
   });
 
+  it('a build that fails after its install still saves the install, and the fixed commit skips it', async () => {
+    // The same manifests and lockfile (the cache key), and an import of a file the commit forgot.
+    const broken = { ...app, 'src/App.jsx': `import theme from './theme.js';\n${app['src/App.jsx']}` };
+    const url = await stack.repo('fails-after-install', broken);
+    const failed = await stack.waitFor(await stack.deploy({ repoUrl: url }), undefined, 240_000);
+    expect(failed.status).toBe('failed');
+    const log = await logOf(failed.id);
+    expect(log).toContain('[slipway] cache: the build failed after its install; saving the install for the next build');
+    expect(log).toMatch(/\[slipway\] cache: saved deps \(\d+\.\d MB\)/);
+    expect(failed.error).toMatch(/Could not resolve "\.\/theme\.js"|Failed to resolve import "\.\/theme\.js"|theme\.js/);
+    const fixed = await build(await stack.deploy({ repoUrl: await stack.repo('fails-after-install', app) }));
+    expect(fixed).toContain('[slipway] cache: hit (this lockfile, manager and Node): the install is skipped');
+  });
+
   it('with cache: false neither restores nor saves', async () => {
     const before = await cacheObjects();
     const log = await build(await stack.deploy({ repoUrl, cache: false }));

@@ -2,6 +2,7 @@
 // the cause outright (an engine the Node does not satisfy, an import that does not resolve, a heap
 // that ran out), else the bundler's or compiler's first error, a package manager's error summary,
 // else the last line that is not a stack frame. Colours and other terminal escapes are stripped first.
+// And the message of a build that egress refused, with the setting that would allow it.
 
 /** Terminal escapes: CSI (colours, cursor moves), OSC (titles, links), and lone ESC pairs. */
 // eslint-disable-next-line no-control-regex
@@ -109,4 +110,17 @@ function webpackDetail(line: string, next: string | undefined): string {
 
 function cap(line: string): string {
   return line.length > MAX_SUMMARY_CHARS ? `${line.slice(0, MAX_SUMMARY_CHARS)}…` : line;
+}
+
+/** Why a build was refused egress `times` times, and what would allow it. */
+export function egressFailure(reason: string, times: number): string {
+  const target = reason.slice(0, reason.indexOf(': '));
+  const why = reason.slice(reason.indexOf(': ') + 2);
+  const fix = / is not in BUILD_EGRESS_ALLOW$/.test(why)
+    ? 'add its host to BUILD_EGRESS_ALLOW to allow it'
+    : / address \(/.test(why)
+      ? 'a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are'
+      : 'builds may reach public hosts on ports 80 and 443 only';
+  const often = times === 1 ? 'and was refused' : `${times} times and was refused each time`;
+  return `the build tried to reach ${target} ${often} (${why}); ${fix}`;
 }

@@ -27,7 +27,8 @@ import { cacheScope, type BuildCache } from '../cache/cache';
 import type { ClaimedDisk } from '../cache/cache-trees';
 import { collectOutput } from '../sandbox/collect';
 import type { DiskKind } from '../sandbox/disk';
-import { causeLine, errorLine } from './failure';
+import { causeLine, egressFailure, errorLine } from './failure';
+import { buildEnv, buildMemory } from './build-env';
 import { Holdings, RELEASE_TIMEOUT_MS, Watchdog } from './watchdog';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds, type PublishResult } from './publish';
@@ -52,18 +53,6 @@ const PHASE_NAMES: Record<string, string> = { download: 'source download', plan:
 /** The same refusal this many times stops the build's command (a build probing a blocked host once or twice goes on). */
 export const EGRESS_REFUSALS_TO_STOP = 20;
 
-/** Why a build was refused egress `times` times, and what would allow it. */
-function egressFailure(reason: string, times: number): string {
-  const target = reason.slice(0, reason.indexOf(': '));
-  const why = reason.slice(reason.indexOf(': ') + 2);
-  const fix = / is not in BUILD_EGRESS_ALLOW$/.test(why)
-    ? 'add its host to BUILD_EGRESS_ALLOW to allow it'
-    : / address \(/.test(why)
-      ? 'a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are'
-      : 'builds may reach public hosts on ports 80 and 443 only';
-  const often = times === 1 ? 'and was refused' : `${times} times and was refused each time`;
-  return `the build tried to reach ${target} ${often} (${why}); ${fix}`;
-}
 
 /** Slipway's own steps in a build's sandbox (collect, cache pack and unpack) each end within this. */
 export const STEP_TIMEOUT_MS = 5 * 60_000;
@@ -198,12 +187,33 @@ export async function runDeployment(
     const c: StepContext = { ws, sandboxed, log, step, signal };
 
     const cache: RestoredCache | null = cacheUse ? await restoreArchives(cacheUse, keptHit, c) : null;
+    /** Saving the cache never fails a build: without it the next build is only slower. */
+    const storeCache = async (save: () => Promise<void>) => {
+      try {
+        await save();
+      } catch (err) {
+        signal.throwIfAborted();
+        log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'an error on the worker; its log has it'})`);
+        if (!(err instanceof BuildFailedError)) deps.logger.warn({ deploymentId: record.id, err: describeError(err) }, 'build cache not saved');
+      }
+    };
     if (!cache) log.line(record.cache === false ? '[slipway] cache: off (cache: false)' : plan.manager ? '[slipway] cache: off (BUILD_CACHE=off)' : '[slipway] cache: none (nothing to install)');
     phase('restore');
     watchdog.enter('install and build', config.buildTimeoutMs);
-    for (const [n, argv] of plan.steps.entries()) {
-      if (argv === plan.install && cache?.exact) continue;
-      await run(argv, String(n));
+    let installed = false;
+    try {
+      for (const [n, argv] of plan.steps.entries()) {
+        if (argv === plan.install && cache?.exact) continue;
+        await run(argv, String(n));
+        installed ||= argv === plan.install;
+      }
+    } catch (err) {
+      // The install finished and the build failed: its cache makes the fixed commit's build fast.
+      if (cache && installed && err instanceof BuildFailedError) {
+        log.line('[slipway] cache: the build failed after its install; saving the install for the next build');
+        await storeCache(() => saveCache(cache, appDir, { ...c, maxArchiveBytes: config.buildCacheArchiveBytes }));
+      }
+      throw err;
     }
     phase('commands');
     watchdog.enter('output collect', STEP_TIMEOUT_MS);
@@ -254,15 +264,10 @@ export async function runDeployment(
     phase('publish');
     watchdog.enter('cache save', PUBLISH_TIMEOUT_MS);
     if (cache) {
-      try {
+      await storeCache(async () => {
         await saveCache(cache, appDir, { ...c, maxArchiveBytes: config.buildCacheArchiveBytes });
         await keepDisk(cache, c);
-      } catch (err) {
-        // The site is published and does not depend on it: the next build is only slower.
-        signal.throwIfAborted();
-        log.line(`[slipway] cache: not saved (${err instanceof BuildFailedError ? err.message : 'an error on the worker; its log has it'})`);
-        if (!(err instanceof BuildFailedError)) deps.logger.warn({ deploymentId: record.id, err: describeError(err) }, 'build cache not saved');
-      }
+      });
     }
     phase('save');
     deps.logger.info({ deploymentId: record.id, build, phases }, 'build phases (ms)');
@@ -272,32 +277,6 @@ export async function runDeployment(
     watchdog.enter('releasing what the build held', RELEASE_TIMEOUT_MS * 4);
     await holdings.releaseAll((what, err) => deps.logger.error({ deploymentId: record.id, what, err: describeError(err) }, 'could not release what a build held'));
   }
-}
-
-/** The share of a build's memory Node's heap may grow to (the rest: native memory, other processes). */
-const HEAP_SHARE = 0.75;
-
-/** The build's memory: what it asks for (buildMemoryMb) up to the worker's maximum, else the default. */
-export function buildMemory(config: Pick<Config, 'buildMemoryBytes' | 'buildMemoryMaxBytes'>, askedMb: number | undefined): { bytes: number; note: string | null } {
-  if (askedMb === undefined) return { bytes: config.buildMemoryBytes, note: null };
-  const asked = askedMb * 1024 * 1024;
-  if (asked <= config.buildMemoryMaxBytes) return { bytes: asked, note: null };
-  const most = Math.floor(config.buildMemoryMaxBytes / 1024 / 1024);
-  return { bytes: config.buildMemoryMaxBytes, note: `[slipway] memory: buildMemoryMb asks for ${askedMb} MB; this worker gives a build at most ${most} MB (BUILD_MEMORY_MAX_MB)` };
-}
-
-/**
- * What every command of the build gets besides the sandbox's own settings: the request's env and
- * Slipway's, and Node's heap limit matched to the build's memory (a heap that outgrows the cap is
- * killed without a word; at its limit Node says it ran out) unless the request sets its own.
- */
-export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' | 'branch' | 'url'>, memoryBytes: number): Record<string, string> {
-  const system: Record<string, string> = { SLIPWAY_DEPLOYMENT_ID: record.id, SLIPWAY_URL: record.url };
-  if (record.commit) system.SLIPWAY_COMMIT = record.commit;
-  if (record.branch) system.SLIPWAY_BRANCH = record.branch;
-  const own = record.env?.NODE_OPTIONS ?? '';
-  const heap = /--max-old-space-size[= ]/.test(own) ? own : `${own} --max-old-space-size=${Math.floor((memoryBytes / 1024 / 1024) * HEAP_SHARE)}`.trim();
-  return { ...record.env, NODE_OPTIONS: heap, ...system };
 }
 
 /** The log's line on how the build is sealed and capped. */
