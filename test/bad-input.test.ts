@@ -1,8 +1,11 @@
 // Bad input gets a clear JSON error with the right status, and leaves nothing behind in Redis or S3.
+import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import getPort from 'get-port';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Storage, createS3Client } from '@slipway/shared';
 import { createApp } from '../upload-service/src/app';
 import { startRedisServer } from '../dev/redis-server';
@@ -11,9 +14,15 @@ import { startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let repoUrl: string;
+let brokenUrl: string;
 beforeAll(async () => {
   stack = await startStack({ workers: 0 });
   repoUrl = await stack.repo('ok', staticSite());
+  // A repository with one object removed from the server's copy: git's upload-pack aborts.
+  brokenUrl = await stack.repo('broken', { 'index.html': '<h1>ok</h1>', 'big.txt': 'a file whose object goes missing' });
+  const bare = path.join(inject('gitRoot'), path.basename(new URL(brokenUrl).pathname));
+  const object = execFileSync('git', ['-C', bare, 'rev-parse', 'HEAD:big.txt'], { encoding: 'utf8' }).trim();
+  await rm(path.join(bare, 'objects', object.slice(0, 2), object.slice(2)));
 });
 afterAll(async () => {
   await stack?.close();
@@ -63,6 +72,8 @@ describe('POST /deploy with bad input', () => {
     ['a branch that does not exist', () => ({ repoUrl, branch: 'no-such-branch' }), 422, 'CLONE_FAILED', /branch "no-such-branch"/],
     ['a rootDir that is not in the repository', () => ({ repoUrl, rootDir: 'apps/missing' }), 400, 'INVALID_INPUT', /rootDir "apps\/missing"/],
     ['a rootDir that is a file', () => ({ repoUrl, rootDir: 'index.html' }), 400, 'INVALID_INPUT', /rootDir "index.html" is not a folder/],
+    // git's own "aborting" once read as the time limit: the reason said "took longer than 60 s" after 0.8 s.
+    ['a repository its server cannot send (an object missing)', () => ({ repoUrl: brokenUrl }), 422, 'CLONE_FAILED', /^cloning \S+ failed: fatal: (?:git upload-pack: aborting due to possible repository corruption on the remote side\.|fetch-pack: invalid index-pack output)$/],
   ])('%s: nothing is stored', async (_name, body, status, code, message) => {
     const res = await stack.post('/deploy', body());
     expect(res.status).toBe(status);

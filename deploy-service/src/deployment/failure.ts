@@ -120,7 +120,9 @@ export function egressFailure(reason: string, times: number): string {
     ? 'add its host to BUILD_EGRESS_ALLOW to allow it'
     : / address \(/.test(why)
       ? 'a host on a private or reserved address (a registry mirror on the LAN) is allowed by BUILD_EGRESS_PRIVATE_HOSTS; loopback and link-local never are'
-      : 'builds may reach public hosts on ports 80 and 443 only';
+      : / does not resolve$| did not resolve /.test(why)
+        ? 'the worker could not resolve that name: check it, or the worker\'s own DNS (a build that fetches from the internet needs the worker to reach it)'
+        : 'builds may reach public hosts on ports 80 and 443 only';
   const often = times === 1 ? 'and was refused' : `${times} times and was refused each time`;
   return `the build tried to reach ${target} ${often} (${why}); ${fix}`;
 }

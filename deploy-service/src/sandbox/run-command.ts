@@ -88,8 +88,6 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPa
     npm_config_update_notifier: 'false',
     npm_config_fund: 'false',
     npm_config_audit: 'false',
-    // Slipway runs the pnpm the repository asks for itself: pnpm must not try to fetch another.
-    npm_config_manage_package_manager_versions: 'false',
     ...(sandboxed
       ? {
           HTTP_PROXY: PROXY,

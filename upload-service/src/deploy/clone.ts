@@ -61,10 +61,12 @@ export async function cloneRepo(
     const addr = target.address.includes(':') ? `[${target.address}]` : target.address;
     config.push(`http.curloptResolve=${target.host}:${target.port}:${addr}`);
   }
+  // Whether the time limit struck is read from the signal, not from git's words ("aborting" is also git's own for a broken remote).
+  const deadline = AbortSignal.timeout(timeoutMs);
   const git = simpleGit({
     baseDir: dir,
     config,
-    abort: AbortSignal.any([AbortSignal.timeout(timeoutMs), tooLarge.signal]),
+    abort: AbortSignal.any([deadline, tooLarge.signal]),
     allowEnvironment: ['GIT_TERMINAL_PROMPT'],
     // simple-git guards protocol.allow because it can enable ext:: transports; here it only narrows them.
     unsafe: { allowUnsafeProtocolOverride: true },
@@ -80,7 +82,7 @@ export async function cloneRepo(
     await git.clone(target.url, dir, args);
   } catch (err) {
     if (limitError) throw limitError;
-    throw cloneError(err, target.url, branch, timeoutMs);
+    throw cloneError(err, target.url, branch, deadline.aborted ? timeoutMs : null);
   }
   const cloned = branch ?? ((await git.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim() || undefined);
   // A given commit: the branch's tip is usually it; otherwise that one commit is fetched by id (as
@@ -90,7 +92,7 @@ export async function cloneRepo(
       await git.raw(['fetch', '--depth', '1', '--no-tags', '--progress', 'origin', wanted]);
     } catch (err) {
       if (limitError) throw limitError;
-      if (/abort/i.test(String(err))) throw cloneError(err, target.url, branch, timeoutMs);
+      if (deadline.aborted) throw cloneError(err, target.url, branch, timeoutMs);
       throw new CloneFailedError(`commit ${wanted} could not be fetched from ${target.url}: it is not there (or the server does not serve commits by id)`);
     }
     await git.raw(['update-ref', '--no-deref', 'HEAD', wanted]);
@@ -133,15 +135,17 @@ async function checkoutPaths(git: SimpleGit, dir: string, paths: readonly string
   }
 }
 
-function cloneError(err: unknown, url: string, branch: string | undefined, timeoutMs: number): Error {
+/** `timedOutAfterMs`: the time limit when it is what stopped git, else null. */
+function cloneError(err: unknown, url: string, branch: string | undefined, timedOutAfterMs: number | null): Error {
   const text = err instanceof Error ? err.message : String(err);
-  if (/abort/i.test(text)) return new CloneFailedError(`cloning ${url} took longer than ${timeoutMs / 1000} s; the limit is ${timeoutMs / 1000} s`);
+  if (timedOutAfterMs !== null) return new CloneFailedError(`cloning ${url} took longer than ${timedOutAfterMs / 1000} s; the limit is ${timedOutAfterMs / 1000} s`);
   if (branch && /Remote branch .* not found/i.test(text)) return new CloneFailedError(`branch ${JSON.stringify(branch)} does not exist in ${url}`);
   if (/could not read Username|Authentication failed|terminal prompts disabled|returned error: 40[13]\b/i.test(text)) {
     return new CloneFailedError(`${url} asks for credentials; only public repositories can be deployed`);
   }
   if (/not found|does not appear to be a git repository|returned error: 404\b/i.test(text)) return new CloneFailedError(`${url} is not a git repository that can be cloned (not found)`);
-  // git's last error line says what went wrong; the rest is progress noise.
-  const reason = text.split('\n').map((l) => l.trim()).filter((l) => /^(fatal|error):/.test(l)).pop() ?? text.trim().split('\n').pop();
+  // The server's own words when it gave up (upload-pack: …), else git's last error line; the rest is progress noise.
+  const errors = text.split('\n').map((l) => l.trim()).filter((l) => /^(fatal|error):/.test(l));
+  const reason = errors.find((l) => /upload-pack: /.test(l)) ?? errors.pop() ?? text.trim().split('\n').pop();
   return new CloneFailedError(`cloning ${url} failed: ${reason}`);
 }
