@@ -40,13 +40,14 @@ CMD ["node", "--import", "tsx", "upload-service/src/main.ts"]
 
 # The build worker. bubblewrap seals each build; prlimit and setpriv (caps, the per-build uid) come
 # with util-linux and mount with mount, already in the image; e2fsprogs makes each build's disk
-# (mkfs.ext4), used where the container has loop devices (else the disk is watched). It runs as root on purpose (no USER line): it gives each
+# (mkfs.ext4), used where the container has loop devices (else the disk is watched); iproute2's `ip`
+# brings up the loopback of the network namespace the worker makes for each build. It runs as root on purpose (no USER line): it gives each
 # build a uid and a cgroup of its own, which an unprivileged process cannot; the repositories' own
 # commands never run as root and always run in the sandbox. NODE_ENV stays unset: builds must get
 # their devDependencies (vite and the like).
 FROM runtime AS deploy-service
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap e2fsprogs \
+ && apt-get install -y --no-install-recommends bubblewrap e2fsprogs iproute2 \
  && rm -rf /var/lib/apt/lists/*
 COPY deploy-service/ deploy-service/
 CMD ["node", "--import", "tsx", "deploy-service/src/main.ts"]

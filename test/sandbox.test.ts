@@ -257,6 +257,40 @@ describe('real package installs go through the egress proxy', () => {
     expect(log).toContain('[slipway] egress refused: refused.slipway-test.invalid:443: refused.slipway-test.invalid does not resolve');
   });
 
+  it('a tool that ignores every proxy setting resolves the registry itself and reaches it; other names and ports lead nowhere', { timeout: 120_000 }, async () => {
+    // Like wmr or a Go binary: a process with no proxy variable at all, resolving and connecting on
+    // its own (trusting the system's CAs, as those do: this workplace's gateway re-signs TLS).
+    const tool = `const dns = require('dns').promises, https = require('https'), net = require('net');
+(async () => {
+  const out = [];
+  const { address } = await dns.lookup(${JSON.stringify(registryHost())});
+  out.push('resolved to ' + (address.startsWith('127.') ? 'loopback' : address));
+  out.push(await new Promise((ok, bad) => https.get(${JSON.stringify(npmRegistry())} + '/is-number', { agent: false, headers: { accept: 'application/vnd.npm.install-v1+json' } }, (res) => {
+    let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => ok('registry ' + res.statusCode + ' ' + JSON.parse(body).name));
+  }).on('error', bad)));
+  try { await dns.lookup('refused.slipway-test.invalid'); out.push('RESOLVED'); } catch (e) { out.push('refused name: ' + e.code); }
+  out.push(await new Promise((done) => net.connect(22, address).on('connect', () => done('PORT 22 OPEN')).on('error', (e) => done('port 22: ' + e.code))));
+  out.push(await new Promise((done) => net.connect(443, '127.100.200.1').on('connect', () => done('UNGIVEN ADDRESS OPEN')).on('error', (e) => done('other address: ' + e.code))));
+  process.stdout.write(out.join('\\n'));
+})().catch((e) => { console.error(e); process.exit(1); });`;
+    const { record, log, id } = await build(
+      'ignores-every-proxy',
+      `const { execFileSync } = require('child_process'), fs = require('fs');
+const out = execFileSync(process.execPath, ['tool.js'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } });
+fs.mkdirSync('dist'); fs.writeFileSync('dist/index.html', out);`,
+      { 'tool.js': tool },
+    );
+    expect(record.status, `${record.error}\n${log}`).toBe('deployed');
+    expect((await stack.site(id, '/')).body.toString().split('\n')).toEqual([
+      'resolved to loopback',
+      'registry 200 is-number',
+      'refused name: ENOTFOUND',
+      'port 22: ECONNREFUSED',
+      'other address: ECONNREFUSED',
+    ]);
+    expect(log).toContain('[slipway] egress refused: refused.slipway-test.invalid (name lookup): refused.slipway-test.invalid does not resolve');
+  });
+
   it('npm installs a dependency from the registry inside the sandbox', { timeout: 120_000 }, async () => {
     const repoUrl = await stack.repo('with-dependency', {
       'package.json': JSON.stringify({ name: 'uses-is-number', private: true, scripts: { build: 'node build.js' }, dependencies: { 'is-number': '7.0.0' } }),

@@ -44,10 +44,10 @@ describe.runIf(asRoot)('build disks', () => {
     const ws = await createWorkspace(dir, 'watchdisk', { kind: 'watch', limits: { bytes: 16 * MB, inodes: 1000 } });
     try {
       const log = new BuildLog({ appendLog: async () => undefined } as unknown as Queue, 'x', 1_000_000);
-      const support: SandboxSupport = { kind: 'off', caps: 'rlimit', cgroupRoots: [] };
+      const support: SandboxSupport = { kind: 'off', caps: 'rlimit', cgroupRoots: [], relay: false };
       const script = `const fs = require('fs'); const b = Buffer.alloc(1 << 20); for (let i = 0; ; i++) { fs.writeFileSync('${ws.tmp}/f' + (i % 400), b); }`;
       const result = await runCommand(['node', '-e', script], log, {
-        cwd: ws.src, ws, uid: null, support, caps: { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 64 * MB }, egressSocket: '', etc: { passwd: '', group: '', hosts: '' },
+        cwd: ws.src, ws, uid: null, support, caps: { memoryBytes: 2048 * MB, maxProcs: 512, maxFileBytes: 64 * MB }, egressSocket: '', etc: { passwd: '', group: '', hosts: '', resolv: '' },
         env: {}, tools: { root: dir, path: [] }, name: 'watch', timeoutMs: 30_000,
       });
       expect(result.capHit).toBe('disk');

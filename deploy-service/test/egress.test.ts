@@ -89,6 +89,31 @@ describe('egress proxy', () => {
     expect(await viaProxy(p.socketPath, `http://allowed.example:${port}/x`, { host: 'internal-admin.example' })).toEqual({ status: 200, body: `host=allowed.example:${port}` });
   });
 
+  it("answers the sandbox resolver's lookups by the same rule, at most four at once, and logs a refused name", async () => {
+    let running = 0;
+    let most = 0;
+    const reasons: string[] = [];
+    const dir = await mkdtemp(path.join(tmpdir(), 'egress-test-'));
+    dirs.push(dir);
+    const p = await startEgressProxy(path.join(dir, 'egress.sock'), { privateHosts: undefined, allowHosts: ['allowed.example'] }, (reason) => reasons.push(reason), {
+      resolve: async (host, port, policy) => {
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        if (!policy.allowHosts!.includes(host)) throw new Error('refused');
+        return '127.0.0.1';
+      },
+    });
+    servers.push({ close: () => void p.close() });
+    const lookups = await Promise.all(Array.from({ length: 12 }, () => viaProxy(p.socketPath, '/.slipway/lookup/allowed.example')));
+    expect(lookups.map((l) => l.status)).toEqual(Array(12).fill(204));
+    expect(most).toBe(4);
+    expect((await viaProxy(p.socketPath, '/.slipway/lookup/other.example')).status).toBe(403);
+    expect(reasons).toEqual(['other.example (name lookup): could not connect']);
+    // Any other origin-form request is still refused as before.
+    expect((await viaProxy(p.socketPath, '/.slipway/other')).status).toBe(400);
+  });
+
   it('gives up an upstream that never answers, and one that goes silent', async () => {
     // Accepts and then says nothing: the idle timeout ends it.
     const silent = net.createServer(() => undefined);

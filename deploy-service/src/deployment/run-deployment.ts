@@ -283,7 +283,7 @@ export async function runDeployment(
 function describeSandbox(deps: Pick<RunDeploymentDeps, 'sandbox' | 'disk' | 'config'>, uid: number | null, caps: Caps): string {
   const mb = (b: number) => `${Math.round(b / 1024 / 1024)} MB`;
   const { sandbox, config } = deps;
-  const where = sandbox.kind === 'bwrap' ? 'sandbox: bubblewrap (own pid, mount, network, ipc, uts and user namespaces; egress through the proxy)' : 'sandbox: OFF (BUILD_SANDBOX=off): this build is not isolated';
+  const where = sandbox.kind === 'bwrap' ? `sandbox: bubblewrap (own pid, mount, network, ipc, uts and user namespaces; egress through the proxy${sandbox.relay ? ', names looked up through it too' : ' only'})` : 'sandbox: OFF (BUILD_SANDBOX=off): this build is not isolated';
   const who = uid !== null ? `uid ${uid}` : 'the worker\'s uid';
   const how = sandbox.caps === 'rlimit' ? 'rlimits' : sandbox.caps;
   const disk = `disk ${mb(config.buildDisk.bytes)} and ${config.buildDisk.inodes.toLocaleString('en-US')} files (${deps.disk === 'loop' ? 'a filesystem of its own' : 'watched'})`;

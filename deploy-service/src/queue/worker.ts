@@ -39,7 +39,7 @@ export async function startWorker(deps: { config: Config; redis: Redis; storage:
   const tools = new ToolCache(config.toolsDir ?? path.join(config.workDir ?? tmpdir(), 'slipway-tools'), npmRegistry(config.npmRegistry));
   const asRoot = process.getuid?.() === 0;
   if (sandbox.kind === 'off') logger.warn({ caps: sandbox.caps }, 'BUILD_SANDBOX=off: builds run without a sandbox and can reach everything this worker can');
-  else logger.info({ caps: sandbox.caps, disk: disk.kind, uids: asRoot ? 'one per build' : 'the worker\'s' }, 'builds run sealed in bubblewrap sandboxes');
+  else logger.info({ caps: sandbox.caps, disk: disk.kind, uids: asRoot ? 'one per build' : 'the worker\'s', names: sandbox.relay ? 'resolved and relayed' : 'proxy only' }, 'builds run sealed in bubblewrap sandboxes');
   // Random part: a restarted container keeps its hostname and pid 1, and must not inherit (and
   // keep alive) the processing lists of its previous life; those are the reaper's to recover.
   const base = deps.name ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;

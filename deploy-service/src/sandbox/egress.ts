@@ -1,12 +1,14 @@
 // A build's only way out: an HTTP proxy on a unix socket that is bound into the build's sandbox
 // (which has no network of its own). It resolves every host itself and connects only to public
 // addresses — the repository URL rule — on ports 80 and 443, and, with BUILD_EGRESS_ALLOW, only to
-// the listed hosts. CONNECT tunnels (https) and absolute-URI requests (plain http) are served;
+// the listed hosts. CONNECT tunnels (https) and absolute-URI requests (plain http) are served, and
+// the sandbox's resolver asks here whether a name may be reached (GET /.slipway/lookup/<name>);
 // everything else is refused with a reason, which goes to the build log.
 import http from 'node:http';
 import net from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { chmod, rm } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import { isIpAddress, nonPublicRange, withDeadline } from '@slipway/shared';
 
 export interface EgressPolicy {
@@ -38,6 +40,8 @@ export interface EgressProxy {
 }
 
 const PORTS = new Set([80, 443]);
+/** The request init.cjs's resolver sends for a name a build looks up (origin-form, so never a proxied URL). */
+const LOOKUP_PATH = /^\/\.slipway\/lookup\/([A-Za-z0-9.%-]{1,300})$/;
 /** Ranges no build may reach, whatever BUILD_EGRESS_PRIVATE_HOSTS says: the host itself and cloud metadata. */
 const NEVER = new Set(['loopback', 'linkLocal', 'unspecified', 'invalid']);
 /** A bound on the tunnels one build holds open at once (a package install opens a few dozen). */
@@ -50,6 +54,11 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 export const IDLE_TIMEOUT_MS = 120_000;
 /** A name must resolve within this (getaddrinfo has no deadline of its own). */
 const LOOKUP_TIMEOUT_MS = 10_000;
+/**
+ * Checks (name lookups) one build runs at once: getaddrinfo runs on the worker's few libuv threads,
+ * which its file reads and writes share, so a build asking for many names must not take them all.
+ */
+const MAX_LOOKUPS = 4;
 
 export interface EgressOptions {
   /** Where a checked host:port leads; tests swap it to reach servers on loopback. */
@@ -63,7 +72,9 @@ export interface EgressOptions {
  * target failing to answer).
  */
 export async function startEgressProxy(socketPath: string, policy: EgressPolicy, onRefused: (reason: string, byPolicy: boolean) => void, options: EgressOptions = {}): Promise<EgressProxy> {
-  const { resolve = resolveTarget, connectTimeoutMs = CONNECT_TIMEOUT_MS, idleTimeoutMs = IDLE_TIMEOUT_MS } = options;
+  const { connectTimeoutMs = CONNECT_TIMEOUT_MS, idleTimeoutMs = IDLE_TIMEOUT_MS } = options;
+  const lookups = pLimit(MAX_LOOKUPS);
+  const resolve: typeof resolveTarget = (host, port, rules) => lookups(() => (options.resolve ?? resolveTarget)(host, port, rules));
   const refused: string[] = [];
   const refuse = (target: string, err: unknown) => {
     const reason = `${target}: ${err instanceof Refused ? err.message : 'could not connect'}`;
@@ -94,6 +105,16 @@ export async function startEgressProxy(socketPath: string, policy: EgressPolicy,
   };
 
   const server = http.createServer((req, res) => {
+    // The sandbox's own resolver asks whether a name may be reached before it answers a lookup.
+    const asked = LOOKUP_PATH.exec(req.url ?? '')?.[1];
+    if (asked !== undefined) {
+      const name = decodeURIComponent(asked);
+      resolve(name, 443, policy).then(
+        () => res.writeHead(204).end(),
+        (err: unknown) => res.writeHead(403, { 'content-type': 'text/plain' }).end(refuse(`${name} (name lookup)`, err)),
+      );
+      return;
+    }
     // Plain http through the proxy: the request line carries an absolute URL.
     let url: URL;
     try {

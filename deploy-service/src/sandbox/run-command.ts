@@ -4,15 +4,17 @@
 // MAX_LINE_BYTES, a flood stopped) or, for Slipway's own steps, stdout handed to a checked reader.
 //
 // The command line, outermost first: `sh` joins the command's cgroup (when there is one), `prlimit`
-// sets the rlimits, `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
-// the sandbox, and init.cjs inside it forwards the proxy port and runs the command.
+// sets the rlimits, `unshare --net` makes the network namespace (when the worker can: see
+// NETWORK_SETUP), `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
+// the sandbox, and init.cjs inside it forwards the proxy port (and names, with relay.cjs) and runs
+// the command.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FLOOD_FACTOR, LineReader, type BuildLog } from '../deployment/build-log';
 import type { DiskHit } from './disk';
-import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxSupport } from './sandbox';
+import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, NETWORK_SETUP, RELAY_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxEtc, type SandboxSupport } from './sandbox';
 import type { Workspace } from '../deployment/workspace';
 
 export interface CommandOptions {
@@ -25,8 +27,8 @@ export interface CommandOptions {
   caps: Caps;
   /** Host path of the build's egress proxy socket. */
   egressSocket: string;
-  /** Host paths of the generated /etc/passwd, /etc/group and /etc/hosts. */
-  etc: { passwd: string; group: string; hosts: string };
+  /** Host paths of the generated /etc/passwd, /etc/group, /etc/hosts and /etc/resolv.conf. */
+  etc: SandboxEtc;
   /** The tool cache (bound read-only into the sandbox at the same path) and its folders to put first on PATH. */
   tools: { root: string; path: readonly string[] };
   /** More read-only files for the sandbox (host path → sandbox path), e.g. a cache archive. */
@@ -118,6 +120,9 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // only with a uid of the build's own, since it counts every process of the uid.
   if (!cgroup) line.push(`--data=${o.caps.memoryBytes}`, ...(o.uid !== null ? [`--nproc=${o.caps.maxProcs}`] : []));
   line.push('--');
+  // Slipway's own steps have no egress at all: bwrap's empty network namespace is theirs.
+  const relay = sandboxed && o.support.relay && !o.own;
+  if (relay) line.push('unshare', '--net', '--', '/bin/sh', '-c', NETWORK_SETUP, 'sh');
   if (o.uid !== null) line.push('setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--');
   if (!sandboxed) {
     // Not isolated (BUILD_SANDBOX=off); still, the build's variables reach only its command, after setpriv.
@@ -128,10 +133,12 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
   const roBinds: [string, string][] = [
     [INIT_SCRIPT, SANDBOX.init],
+    [RELAY_SCRIPT, SANDBOX.relay],
     [COLLECT_SCRIPT, SANDBOX.collect],
     [o.etc.passwd, '/etc/passwd'],
     [o.etc.group, '/etc/group'],
     [o.etc.hosts, '/etc/hosts'],
+    ...(relay ? [[o.etc.resolv, '/etc/resolv.conf'] as [string, string]] : []),
   ];
   // node lives under /usr on Debian and in the images; elsewhere its install folder is shown read-only.
   const nodePrefix = path.dirname(path.dirname(process.execPath));
@@ -142,9 +149,9 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // The disk's root is the worker's (the build can write nothing in it but its own folders).
   const folders: [string, string][] = o.wholeDisk ? [[o.ws.disk.root, '/build']] : [[o.ws.src, SANDBOX.src], [o.ws.home, SANDBOX.home]];
   const rwBinds: [string, string][] = [...folders, [o.egressSocket, SANDBOX.egress]];
-  line.push('bwrap', ...bwrapArgs({ tmp: o.ws.tmp, rwBinds, roBinds, cwd: inside, hostname: 'build' }));
+  line.push('bwrap', ...bwrapArgs({ tmp: o.ws.tmp, rwBinds, roBinds, cwd: inside, hostname: 'build', madeNetwork: relay }));
   if (o.own) line.push('--', ...argv);
-  else line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), ...argv);
+  else line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), relay ? 'relay' : 'proxy', ...argv);
   return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true, o.tools.path), envOnStdin: !o.own };
 }
 

@@ -22,12 +22,20 @@ export const SANDBOX = {
   tmp: '/tmp',
   keep: '/build/keep',
   init: '/run/slipway/init.cjs',
+  relay: '/run/slipway/relay.cjs',
   collect: '/run/slipway/collect.sh',
   egress: '/run/slipway/egress.sock',
   proxyPort: 3128,
 } as const;
 
 export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './init.cjs');
+export const RELAY_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './relay.cjs');
+/**
+ * Run as root in a network namespace `unshare --net` just made, before dropping to the build's uid:
+ * loopback up, and ports below 1024 bindable by anyone in this namespace only, so init.cjs can
+ * serve names on 127.0.0.53:53 and carry 80/443 (relay.cjs). The build gets no capability over it.
+ */
+export const NETWORK_SETUP = 'ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && exec "$@"';
 /** Slipway's own step after a build, run in the sandbox as the build (see the script). */
 export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './collect.sh');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
@@ -52,6 +60,11 @@ export interface SandboxSupport {
   readonly caps: CapsKind;
   /** The cgroup folder under which each command gets its own, per controller (v1) or unified (v2). */
   readonly cgroupRoots: readonly string[];
+  /**
+   * The worker makes each build's network namespace itself (root, with `unshare` and `ip`), so
+   * names resolve inside and tools that ignore the proxy variables still reach allowed hosts.
+   */
+  readonly relay: boolean;
 }
 
 export class SandboxUnavailableError extends Error {}
@@ -66,7 +79,7 @@ export async function detectSandbox(enabled: boolean, uids: UidRange): Promise<S
   await loadSystemLinks();
   if (isRoot()) await releaseDeadUidLocks();
   const { caps, roots } = await detectCgroups();
-  if (!enabled) return { kind: 'off', caps, cgroupRoots: roots };
+  if (!enabled) return { kind: 'off', caps, cgroupRoots: roots, relay: false };
   try {
     const probe = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe' });
     await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...(isRoot() ? { uid: uids.first, gid: uids.first } : {}) });
@@ -76,7 +89,8 @@ export async function detectSandbox(enabled: boolean, uids: UidRange): Promise<S
       `the build sandbox cannot start here: ${detail}. Builds run code from strangers; install bubblewrap and allow user namespaces, or set BUILD_SANDBOX=off to run them without one (not isolated)`,
     );
   }
-  return { kind: 'bwrap', caps, cgroupRoots: roots };
+  const relay = isRoot() && (await run('unshare', ['--net', '--', '/bin/sh', '-c', NETWORK_SETUP, 'sh', '/bin/true'], { timeout: 10_000 }).then(() => true, () => false));
+  return { kind: 'bwrap', caps, cgroupRoots: roots, relay };
 }
 
 /**
@@ -264,11 +278,13 @@ export interface BwrapOptions {
   roBinds: readonly [string, string][];
   cwd: string;
   hostname: string;
+  /** The command already runs in a network namespace the worker made for it (see NETWORK_SETUP). */
+  madeNetwork?: boolean;
 }
 
 /** bubblewrap's arguments for a sealed sandbox (everything up to the `--` before the command). */
 export function bwrapArgs(o: BwrapOptions): string[] {
-  const args = ['--unshare-user', '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try'];
+  const args = ['--unshare-user', '--unshare-ipc', '--unshare-pid', ...(o.madeNetwork ? [] : ['--unshare-net']), '--unshare-uts', '--unshare-cgroup-try'];
   args.push('--die-with-parent', '--new-session', '--disable-userns', '--hostname', o.hostname);
   args.push('--ro-bind', '/usr', '/usr');
   for (const [host, inside] of SYSTEM_LINKS) args.push(...(inside === null ? ['--ro-bind', host, host] : ['--symlink', inside, host]));
@@ -295,14 +311,25 @@ export async function loadSystemLinks(): Promise<void> {
 }
 
 /** The sandbox-side files a build's /etc needs that the host's must not provide (it names the host's users). */
-export async function writeIdentityFiles(dir: string, uid: number): Promise<{ passwd: string; group: string; hosts: string }> {
+export async function writeIdentityFiles(dir: string, uid: number): Promise<SandboxEtc> {
   const passwd = path.join(dir, 'passwd');
   const group = path.join(dir, 'group');
   const hosts = path.join(dir, 'hosts');
+  const resolv = path.join(dir, 'resolv.conf');
+  // Only the sandbox's own resolver (relay.cjs); where there is none, a lookup fails at once.
+  await writeFile(resolv, 'nameserver 127.0.0.53\noptions timeout:5 attempts:3\n');
   await writeFile(passwd, `root:x:0:0:root:/root:/usr/sbin/nologin\nbuilder:x:${uid}:${uid}:build:${SANDBOX.home}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
   await writeFile(group, `root:x:0:\nbuilder:x:${uid}:\nnogroup:x:65534:\n`);
   await writeFile(hosts, '127.0.0.1 localhost\n::1 localhost\n');
-  return { passwd, group, hosts };
+  return { passwd, group, hosts, resolv };
+}
+
+/** Host paths of the sandbox's generated /etc files. */
+export interface SandboxEtc {
+  passwd: string;
+  group: string;
+  hosts: string;
+  resolv: string;
 }
 
 function isRoot(): boolean {
