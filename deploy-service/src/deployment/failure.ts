@@ -96,11 +96,27 @@ export function errorLine(lines: readonly string[]): string | null {
       if (npm === null && !NPM_BOOKKEEPING.test(npmLine[1]!)) npm = npmLine[1]!;
       continue;
     }
-    if (ERROR_LINES.some((pattern) => pattern.test(line))) return cap(webpackDetail(line.replace(NOISE, ''), clean[i + 1]));
+    if (ERROR_LINES.some((pattern) => pattern.test(line))) return cap(withCause(webpackDetail(line.replace(NOISE, ''), clean[i + 1]), clean.slice(i + 1, i + 1 + CAUSE_LOOKAHEAD)));
   }
   if (npm !== null) return cap(npm);
   const last = [...clean].reverse().find((l) => !/^at\s/.test(l) && !NPM_ERROR.test(l));
   return last === undefined ? null : cap(last);
+}
+
+/** How far below an error line its `[cause]:` lines are looked for (they follow its stack). */
+const CAUSE_LOOKAHEAD = 200;
+
+/**
+ * Node prints an error's causes below its stack, innermost last (`[cause]: ReferenceError: window
+ * is not defined` under Docusaurus's "Unable to build website"): the innermost is the one that explains.
+ */
+function withCause(line: string, after: readonly string[]): string {
+  let innermost: string | undefined;
+  for (const next of after) {
+    if (next.startsWith('[cause]: ')) innermost = next.slice('[cause]: '.length);
+    else if (ERROR_LINES.some((pattern) => pattern.test(next))) break;
+  }
+  return innermost ? `${line}; cause: ${innermost}` : line;
 }
 
 /** webpack names the module on one line and the problem on the next: keep both. */

@@ -29,11 +29,12 @@ export async function planBuild(
   pkg: PackageJson | null,
   tools: ToolCache,
 ): Promise<BuildPlan> {
-  const ask = await readNodeAsk(srcRoot, appDir, record.nodeVersion);
   if (!pkg && !record.installCommand && !record.buildCommand) {
-    const node = await chooseNode(ask, tools);
-    return { steps: [], preset: null, node, manager: null, install: null, toolPath: node.tool ? [node.tool.bin] : [], notes: [nodeNote(node)] };
+    // Nothing of the repository's runs, so no Node is fetched for it (Slipway's own steps are sh).
+    const node = { version: process.versions.node, tool: null, reason: 'none is fetched' };
+    return { steps: [], preset: null, node, manager: null, install: null, toolPath: [], notes: ['[slipway] nothing to build (no package.json, installCommand or buildCommand): the files are published as they are'] };
   }
+  const ask = await readNodeAsk(srcRoot, appDir, record.nodeVersion);
 
   const manager = await detectManager(srcRoot, appDir);
   const preset = await detectPreset(appDir, pkg);

@@ -4,17 +4,16 @@
 // MAX_LINE_BYTES, a flood stopped) or, for Slipway's own steps, stdout handed to a checked reader.
 //
 // The command line, outermost first: `sh` joins the command's cgroup (when there is one), `prlimit`
-// sets the rlimits, `unshare --net` makes the network namespace (when the worker can: see
-// NETWORK_SETUP), `setpriv` drops to the build's own uid (when the worker is root), `bwrap` makes
-// the sandbox, and init.cjs inside it forwards the proxy port (and names, with relay.cjs) and runs
-// the command.
+// sets the rlimits, `setpriv` drops to the build's own uid (when the worker is root), `unshare`
+// makes the network namespace (MAKE_NETWORK, where the host allows it), `bwrap` makes the sandbox,
+// and init.cjs inside it forwards the proxy port (and names, with relay.cjs) and runs the command.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FLOOD_FACTOR, LineReader, type BuildLog } from '../deployment/build-log';
 import type { DiskHit } from './disk';
-import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, NETWORK_SETUP, RELAY_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxEtc, type SandboxSupport } from './sandbox';
+import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, MAKE_NETWORK, RELAY_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxEtc, type SandboxSupport } from './sandbox';
 import type { Workspace } from '../deployment/workspace';
 
 export interface CommandOptions {
@@ -77,7 +76,7 @@ const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
  * key or other service secret can reach code from a repository. Package managers and other tools
  * find the egress proxy through the standard variables.
  */
-export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPath: readonly string[] = []): NodeJS.ProcessEnv {
+export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPath: readonly string[] = [], relay = false): NodeJS.ProcessEnv {
   return {
     PATH: [...toolPath, path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
     HOME: home,
@@ -103,8 +102,9 @@ export function sandboxEnv(home: string, tmp: string, sandboxed: boolean, toolPa
           // Yarn 2+ reads neither of the above.
           YARN_HTTP_PROXY: PROXY,
           YARN_HTTPS_PROXY: PROXY,
-          // Node's own fetch and http(s) ignore the variables above unless asked (Node 22.21+, 24.5+).
-          NODE_USE_ENV_PROXY: '1',
+          // Node's own fetch and http(s) ignore the variables above unless asked (Node 22.21+, 24.5+);
+          // with the sandbox's resolver they need not be asked (and Node 22 warns when it is).
+          ...(relay ? {} : { NODE_USE_ENV_PROXY: '1' }),
         }
       : {}),
   };
@@ -120,9 +120,6 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // only with a uid of the build's own, since it counts every process of the uid.
   if (!cgroup) line.push(`--data=${o.caps.memoryBytes}`, ...(o.uid !== null ? [`--nproc=${o.caps.maxProcs}`] : []));
   line.push('--');
-  // Slipway's own steps have no egress at all: bwrap's empty network namespace is theirs.
-  const relay = sandboxed && o.support.relay && !o.own;
-  if (relay) line.push('unshare', '--net', '--', '/bin/sh', '-c', NETWORK_SETUP, 'sh');
   if (o.uid !== null) line.push('setpriv', `--reuid=${o.uid}`, `--regid=${o.uid}`, '--clear-groups', '--');
   if (!sandboxed) {
     // Not isolated (BUILD_SANDBOX=off); still, the build's variables reach only its command, after setpriv.
@@ -130,6 +127,8 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
     line.push(...(vars.length > 0 ? ['env', ...vars] : []), ...argv);
     return { argv: line, cwd: o.cwd, env: sandboxEnv(o.ws.home, o.ws.tmp, false, o.tools.path), envOnStdin: false };
   }
+  // Slipway's own steps have no egress at all: bwrap's empty network namespace is theirs.
+  const relay = o.support.relay && !o.own;
   const inside = path.posix.join(SANDBOX.src, path.relative(o.ws.src, o.cwd).split(path.sep).join('/'));
   const roBinds: [string, string][] = [
     [INIT_SCRIPT, SANDBOX.init],
@@ -149,10 +148,12 @@ function commandLine(argv: readonly string[], o: CommandOptions, cgroup: Command
   // The disk's root is the worker's (the build can write nothing in it but its own folders).
   const folders: [string, string][] = o.wholeDisk ? [[o.ws.disk.root, '/build']] : [[o.ws.src, SANDBOX.src], [o.ws.home, SANDBOX.home]];
   const rwBinds: [string, string][] = [...folders, [o.egressSocket, SANDBOX.egress]];
-  line.push('bwrap', ...bwrapArgs({ tmp: o.ws.tmp, rwBinds, roBinds, cwd: inside, hostname: 'build', madeNetwork: relay }));
+  if (relay) line.push(...MAKE_NETWORK);
+  const madeNetwork = relay ? { uid: o.uid ?? process.getuid?.() ?? 0 } : undefined;
+  line.push('bwrap', ...bwrapArgs({ tmp: o.ws.tmp, rwBinds, roBinds, cwd: inside, hostname: 'build', madeNetwork }));
   if (o.own) line.push('--', ...argv);
   else line.push('--', process.execPath, SANDBOX.init, SANDBOX.egress, String(SANDBOX.proxyPort), relay ? 'relay' : 'proxy', ...argv);
-  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true, o.tools.path), envOnStdin: !o.own };
+  return { argv: line, cwd: '/', env: sandboxEnv(SANDBOX.home, SANDBOX.tmp, true, o.tools.path, relay), envOnStdin: !o.own };
 }
 
 export async function runCommand(argv: readonly string[], log: BuildLog, options: CommandOptions): Promise<CommandResult> {

@@ -31,11 +31,16 @@ export const SANDBOX = {
 export const INIT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './init.cjs');
 export const RELAY_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './relay.cjs');
 /**
- * Run as root in a network namespace `unshare --net` just made, before dropping to the build's uid:
- * loopback up, and ports below 1024 bindable by anyone in this namespace only, so init.cjs can
- * serve names on 127.0.0.53:53 and carry 80/443 (relay.cjs). The build gets no capability over it.
+ * Run as the build's uid by `unshare --user --map-root-user --net` (a user namespace of the build's
+ * uid owning a fresh network namespace, so no privilege on the host is needed): loopback up, and
+ * ports below 1024 bindable in this namespace only, so init.cjs can serve names on 127.0.0.53:53
+ * and carry 80/443 (relay.cjs). Then the capabilities that namespace gave are dropped and bubblewrap
+ * nests the sandbox's own user namespace inside it, mapped back to the build's uid: the build has
+ * no capability over the network namespace (it is owned by the namespace above the build's).
  */
-export const NETWORK_SETUP = 'ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && exec "$@"';
+export const NETWORK_SETUP = 'ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start && exec setpriv --inh-caps=-all --ambient-caps=-all -- "$@"';
+/** The command line that runs `bwrap` (the next arguments) in a network namespace of the build's own. */
+export const MAKE_NETWORK = ['unshare', '--user', '--map-root-user', '--net', '--', '/bin/sh', '-c', NETWORK_SETUP, 'sh'];
 /** Slipway's own step after a build, run in the sandbox as the build (see the script). */
 export const COLLECT_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), './collect.sh');
 /** Host files of /etc a build may read (certificates, name service switch, alternatives' links). */
@@ -61,7 +66,7 @@ export interface SandboxSupport {
   /** The cgroup folder under which each command gets its own, per controller (v1) or unified (v2). */
   readonly cgroupRoots: readonly string[];
   /**
-   * The worker makes each build's network namespace itself (root, with `unshare` and `ip`), so
+   * The worker makes each build's network namespace itself (MAKE_NETWORK: `unshare` and `ip`), so
    * names resolve inside and tools that ignore the proxy variables still reach allowed hosts.
    */
   readonly relay: boolean;
@@ -80,16 +85,19 @@ export async function detectSandbox(enabled: boolean, uids: UidRange): Promise<S
   if (isRoot()) await releaseDeadUidLocks();
   const { caps, roots } = await detectCgroups();
   if (!enabled) return { kind: 'off', caps, cgroupRoots: roots, relay: false };
+  const as = isRoot() ? { uid: uids.first, gid: uids.first } : {};
   try {
     const probe = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe' });
-    await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...(isRoot() ? { uid: uids.first, gid: uids.first } : {}) });
+    await run('bwrap', [...probe, '--', '/bin/true'], { timeout: 10_000, ...as });
   } catch (err) {
     const detail = (err as { code?: string; stderr?: string }).code === 'ENOENT' ? 'bwrap is not installed (Debian: apt-get install bubblewrap)' : String((err as { stderr?: string }).stderr || (err as Error).message).trim();
     throw new SandboxUnavailableError(
       `the build sandbox cannot start here: ${detail}. Builds run code from strangers; install bubblewrap and allow user namespaces, or set BUILD_SANDBOX=off to run them without one (not isolated)`,
     );
   }
-  const relay = isRoot() && (await run('unshare', ['--net', '--', '/bin/sh', '-c', NETWORK_SETUP, 'sh', '/bin/true'], { timeout: 10_000 }).then(() => true, () => false));
+  const inNetwork = bwrapArgs({ rwBinds: [], roBinds: [], cwd: '/', hostname: 'probe', madeNetwork: { uid: as.uid ?? process.getuid?.() ?? 0 } });
+  const [command, ...args] = [...MAKE_NETWORK, 'bwrap', ...inNetwork, '--', '/bin/true'];
+  const relay = await run(command!, args, { timeout: 10_000, ...as }).then(() => true, () => false);
   return { kind: 'bwrap', caps, cgroupRoots: roots, relay };
 }
 
@@ -278,13 +286,14 @@ export interface BwrapOptions {
   roBinds: readonly [string, string][];
   cwd: string;
   hostname: string;
-  /** The command already runs in a network namespace the worker made for it (see NETWORK_SETUP). */
-  madeNetwork?: boolean;
+  /** The command already runs in a network namespace made for it (MAKE_NETWORK), as this uid. */
+  madeNetwork?: { uid: number };
 }
 
 /** bubblewrap's arguments for a sealed sandbox (everything up to the `--` before the command). */
 export function bwrapArgs(o: BwrapOptions): string[] {
-  const args = ['--unshare-user', '--unshare-ipc', '--unshare-pid', ...(o.madeNetwork ? [] : ['--unshare-net']), '--unshare-uts', '--unshare-cgroup-try'];
+  const net = o.madeNetwork ? ['--uid', String(o.madeNetwork.uid), '--gid', String(o.madeNetwork.uid)] : ['--unshare-net'];
+  const args = ['--unshare-user', '--unshare-ipc', '--unshare-pid', ...net, '--unshare-uts', '--unshare-cgroup-try'];
   args.push('--die-with-parent', '--new-session', '--disable-userns', '--hostname', o.hostname);
   args.push('--ro-bind', '/usr', '/usr');
   for (const [host, inside] of SYSTEM_LINKS) args.push(...(inside === null ? ['--ro-bind', host, host] : ['--symlink', inside, host]));
