@@ -75,6 +75,9 @@ if (!env.API_TOKENS) {
   env.API_TOKENS = `sha256:${createHash('sha256').update(apiToken).digest('hex')}`;
 }
 
+// Git credentials and env values are sealed at rest under a key made once, kept in .slipway/secrets-key (0600).
+env.SECRETS_KEY ??= await secret(path.join(DATA, 'secrets-key'), 32);
+
 run('upload-service', 'upload-service/src/main.ts');
 for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deploy-service-${n}`, 'deploy-service/src/main.ts');
 
@@ -143,10 +146,10 @@ async function waitForHttp(url: string): Promise<void> {
 }
 
 /** A random secret kept in `file` (0600): read it, or make it on first use. */
-async function secret(file: string): Promise<string> {
+async function secret(file: string, bytes = 24): Promise<string> {
   const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
   if (existing) return existing;
-  const made = randomBytes(24).toString('base64url');
+  const made = randomBytes(bytes).toString('base64url');
   await writeFile(file, `${made}\n`, { mode: 0o600 });
   return made;
 }

@@ -1,7 +1,7 @@
 // The `slipway` command line, run as a child process (the real bin) against a real stack with an API
 // token: deploy (a URL, a project, a local checkout's pushed commit), logs, listings, rollback,
 // promote, and the exit codes scripts rely on.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,20 @@ async function slipway(args: string[], env: Record<string, string> = {}): Promis
     if (typeof code !== 'number') throw err;
     return { code, stdout, stderr };
   }
+}
+
+/** The bin with `input` on its stdin. */
+function slipwayWithStdin(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv({ SLIPWAY_URL: stack.api, SLIPWAY_TOKEN: TOKEN }), timeout: 90_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
@@ -172,6 +186,30 @@ describe('slipway', () => {
     const projects = await slipway(['projects']);
     expect(projects.code, projects.stderr).toBe(0);
     expect(projects.stdout).toMatch(new RegExp(`^cli-shop +http://cli-shop\\.localhost:\\d+/ +${ids.local} +main$`, 'm'));
+  });
+
+  it('env: set takes the value on stdin (refused on the command line), ls names what is set and by which token, rm removes', async () => {
+    const repoUrl = await stack.repo('cli-env', textSite('env'));
+    expect((await api('POST', '/projects', { name: 'cli-env', repoUrl })).status).toBe(201);
+    const set = await slipwayWithStdin(['env', 'set', 'cli-env', 'API_KEY', '--production'], 's3cret-value\n');
+    expect(set, set.stderr).toMatchObject({ code: 0 });
+    expect(set.stderr).toMatch(/^set API_KEY for production of cli-env \(env version 1\)/);
+    expect((await slipwayWithStdin(['env', 'set', 'cli-env', 'MODE'], 'both')).code).toBe(0);
+    const ls = await slipway(['env', 'ls', 'cli-env']);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/^NAME +FOR +SET +BY$/m);
+    expect(ls.stdout).toMatch(/^API_KEY +production +\d+[smhd] +token [0-9a-f]{12}$/m);
+    expect(ls.stdout).not.toMatch(/^API_KEY +preview/m);
+    expect(ls.stdout.match(/^MODE /gm)).toHaveLength(2);
+    expect(ls.stdout).not.toContain('s3cret');
+    const onArgv = await slipway(['env', 'set', 'cli-env', 'API_KEY=s3cret-value']);
+    expect(onArgv.code).toBe(2);
+    expect(onArgv.stderr).toMatch(/give the value on stdin, not on the command line/);
+    expect((await slipway(['env', 'rm', 'cli-env', 'MODE', '--preview'])).code).toBe(0);
+    const after = await api('GET', '/projects/cli-env/env');
+    expect(after.body).toMatchObject({ version: 3, production: ['API_KEY', 'MODE'], preview: [] });
+    expect((await slipway(['env', 'rm', 'cli-env', 'NOPE'])).code).toBe(3);
+    expect((await slipway(['env', 'frob', 'cli-env'])).code).toBe(2);
   });
 
   it('rollback and promote print the API message and move production', async () => {

@@ -10,7 +10,7 @@ import { CONFIG_VARIABLES, QUEUE_KEY, loadConfig } from '@slipway/shared';
 const root = path.resolve(__dirname, '..');
 const k8sDir = path.join(root, 'deploy/kubernetes');
 const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');
-const SECRETS = ['REDIS_URL', 'REDIS_PASSWORD', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS'];
+const SECRETS = ['REDIS_URL', 'REDIS_PASSWORD', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS', 'SECRETS_KEY'];
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const compose = parse(read('docker-compose.yml'), { merge: true }) as Obj;

@@ -65,6 +65,12 @@ export interface LogPage {
   cursor: string;
 }
 
+/** GET /projects/:name/env (and the answer of a change): what is set, never a value. */
+export interface EnvListing {
+  version: number;
+  variables: { name: string; target: 'production' | 'preview' | 'branch'; branch?: string; updatedAt: string; by: string }[];
+}
+
 /** POST /projects/:name/rollback and /promote. */
 export interface Pointed {
   production: string;
@@ -96,6 +102,14 @@ export class Api {
 
   post<T>(path: string, body: unknown): Promise<T> {
     return this.request<T>('POST', path, body);
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
   }
 
   /**

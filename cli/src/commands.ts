@@ -2,6 +2,7 @@
 // a file of its own; the rest are one request (or a paged listing) each.
 import type { Api, Listed, Pointed, Project } from './api';
 import { deploy } from './deploy';
+import { env } from './env';
 import { EXIT, UsageError, type ExitCode } from './errors';
 import { printLog } from './follow';
 import { age, table } from './table';
@@ -108,6 +109,26 @@ Prints the site's URL on stdout once it is deployed (url=$(slipway deploy) works
       if (items.length === 0) return print('no projects yet');
       const rows = items.map((p) => [p.name, p.url, p.production?.id ?? '-', p.productionBranch, p.pinned ? 'pinned' : '']);
       return print(table([['NAME', 'URL', 'PRODUCTION', 'BRANCH', ''], ...rows]));
+    },
+  },
+
+  env: {
+    args: '<ls|set|rm> <project> [NAME]',
+    summary: "list, set or remove a project's environment variables",
+    about: `ls shows what is set for which environment, when and by which token; never a value.
+set reads the value from stdin (printf %s "$VALUE" | slipway env set site API_KEY), so it is never
+on a command line; a terminal is asked for it. Without --production, --preview or --branch, set and
+rm act on both environments (rm: on branches too). Deployments made from then on build with the
+change; those already built keep the values they were built with, for redeploys and rollbacks too.`,
+    help: `  --production     only the production branch's value
+  --preview        only the value every other branch (and pull request) builds with
+  --branch BRANCH  this branch's own value, over preview's
+  --json           ls: print the listing as JSON`,
+    options: { production: { type: 'boolean' }, preview: { type: 'boolean' }, branch: { type: 'string' }, ...JSON_OPTION },
+    positionals: { min: 2, max: 3 },
+    run: (api, [action, project, name], v) => {
+      if (v.production && v.preview) throw new UsageError('give --production or --preview, not both (neither means both)');
+      return env(api, action!, project!, name, { target: v.production ? 'production' : v.preview ? 'preview' : undefined, branch: string(v.branch), json: v.json === true });
     },
   },
 

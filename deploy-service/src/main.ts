@@ -1,5 +1,5 @@
 // Starts a deploy-service worker process: config, Redis, S3, the slots, and an orderly shutdown on SIGTERM/SIGINT.
-import { Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
+import { ConfigError, Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
 import { SandboxUnavailableError } from './sandbox/sandbox';
 import { startWorker } from './queue/worker';
 
@@ -17,7 +17,7 @@ await connectWithRetry();
 try {
   worker = await startWorker({ config, redis, storage, logger });
 } catch (err) {
-  if (!(err instanceof SandboxUnavailableError)) throw err;
+  if (!(err instanceof SandboxUnavailableError) && !(err instanceof ConfigError)) throw err;
   console.error(`deploy-service: ${err.message}`);
   process.exit(1);
 }

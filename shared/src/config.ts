@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors';
+import { Secrets, parseSecretsKey } from './secrets/seal';
 
 const whole = (min: number, max: number) =>
   z.coerce
@@ -132,6 +133,9 @@ const EnvSchema = z.object({
   BUILD_CACHE_ARCHIVE_MB: int(1024, 1, 100_000),
   /** Unset: the registry npm's own configuration names (read by the worker at start). */
   NPM_REGISTRY: z.url({ protocol: /^https?$/ }).optional(),
+  /** Seals git credentials and env values at rest (secrets/seal.ts); the previous key only opens, during a rotation. */
+  SECRETS_KEY: z.string().optional(),
+  SECRETS_KEY_PREVIOUS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -140,7 +144,7 @@ export type Env = z.input<typeof EnvSchema>;
 /** Every variable the config reads (deployment files are checked against it). */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(EnvSchema.shape));
 
-const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL', 'REDIS_PASSWORD']);
+const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_URL', 'REDIS_PASSWORD', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']);
 
 export interface Config {
   readonly port: number;
@@ -153,6 +157,8 @@ export interface Config {
   /** Reads of records, logs, the queue and metrics need a token too. */
   readonly privateReads: boolean;
   readonly redisUrl: string;
+  /** SECRETS_KEY (and SECRETS_KEY_PREVIOUS during a rotation); disabled when unset. */
+  readonly secrets: Secrets;
   readonly s3: {
     readonly endpoint: string | undefined;
     /** Buckets addressed by path (MinIO, s3rver, R2) rather than by host name (AWS). */
@@ -276,6 +282,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowAnonymous: e.ALLOW_ANONYMOUS,
     privateReads: e.PRIVATE_READS,
     redisUrl,
+    secrets: secretsOf(e.SECRETS_KEY, e.SECRETS_KEY_PREVIOUS),
     s3: Object.freeze({
       endpoint: e.S3_ENDPOINT,
       forcePathStyle: e.S3_FORCE_PATH_STYLE === undefined ? e.S3_ENDPOINT !== undefined : e.S3_FORCE_PATH_STYLE === '1',
@@ -384,4 +391,9 @@ export function loadConfigOrExit(service: string): Config {
     console.error(`${service}: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   }
+}
+
+function secretsOf(current: string | undefined, previous: string | undefined): Secrets {
+  if (previous && !current) throw new ConfigError('invalid configuration: SECRETS_KEY_PREVIOUS=(hidden): is only read during a rotation, beside a new SECRETS_KEY');
+  return new Secrets(current ? parseSecretsKey(current, 'SECRETS_KEY') : null, previous ? parseSecretsKey(previous, 'SECRETS_KEY_PREVIOUS') : null);
 }

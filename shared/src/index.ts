@@ -21,6 +21,7 @@ export * from './io/tree';
 // projects/: the schema (requests and the stored record) and the store (Redis).
 export * from './projects/schema';
 export * from './projects/store';
+export * from './projects/secrets';
 // queue/: the protocol.
 export * from './queue/queue';
 // recovery/: what S3 keeps of Redis's state, and reading it back.
@@ -28,6 +29,9 @@ export * from './recovery/backup';
 export * from './recovery/reconcile';
 // repo/: what a repository holds (npm workspaces).
 export * from './repo/workspaces';
+
+export * from './secrets/seal';
+export * from './secrets/keyring';
 // site/: a build's manifest and its _redirects and _headers rules.
 export * from './site/manifest';
 export * from './site/redirects';

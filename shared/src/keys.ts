@@ -60,3 +60,5 @@ export const JANITOR_LOCK_KEY = 'janitor:lock';
 export const janitorCursorKey = (step: string) => `janitor:cursor:${step}`;
 /** Set once Redis holds Slipway's state (or reconcile has run on it); missing means new or reset. */
 export const MARKER_KEY = 'slipway:marker';
+/** Set: the id of every key that may have sealed a value Redis holds (secrets/keyring.ts). */
+export const SECRETS_KEYS_KEY = 'secrets:keys';

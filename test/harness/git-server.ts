@@ -54,7 +54,17 @@ const SERVE_CONFIG: Record<string, string> = {
 
 const HEADER_LIMIT = 64 * 1024;
 
-export async function startGitServer(root: string): Promise<GitServer> {
+export interface GitServerOptions {
+  /**
+   * HTTP Basic credentials every request must carry, as a forge asks for a private repository:
+   * without them 401 (with WWW-Authenticate, so git asks its credential helper), with others 401 too.
+   */
+  auth?: { username: string; password: string };
+  /** Waits this long before answering each request (a slow forge), so a clone lasts long enough to watch. */
+  delayMs?: number;
+}
+
+export async function startGitServer(root: string, options: GitServerOptions = {}): Promise<GitServer> {
   root = path.resolve(root);
   await mkdir(root, { recursive: true });
   const children = new Set<ChildProcess>();
@@ -65,7 +75,16 @@ export async function startGitServer(root: string): Promise<GitServer> {
       res.writeHead(503, { Connection: 'close' }).end('closing\n');
       return;
     }
-    handle(req, res);
+    if (options.auth) {
+      const expected = `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        req.resume();
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"', 'Content-Type': 'text/plain' }).end('authentication required\n');
+        return;
+      }
+    }
+    if (options.delayMs) setTimeout(() => handle(req, res), options.delayMs);
+    else handle(req, res);
   });
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -1,5 +1,6 @@
 // A Slipway stack for one test file: its own redis-server, a bucket of its own on the shared
 // s3rver, the upload-service app on a free port, and in-process deploy workers — all real.
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { chmod, mkdtemp } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import {
   createS3Client,
   isRedisUnavailable,
   loadConfig,
+  prepareSecrets,
   type Config,
   type DeploymentRecord,
   type Redis,
@@ -98,12 +100,15 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     BUILD_TIMEOUT_SECONDS: '60',
     LOG_LEVEL: process.env.SLIPWAY_TEST_LOG ?? 'silent',
     DEPLOY_RATE_LIMIT: '100000',
+    // Each stack seals its secrets under a key of its own, as npm start makes one.
+    SECRETS_KEY: randomBytes(32).toString('base64'),
     ...options.env,
   };
   const config = loadConfig(env);
   const logger = pino({ level: config.logLevel });
   const redis = createRedis(config.redisUrl, logger);
   await redis.connect();
+  await prepareSecrets(redis, config.secrets, logger);
   const storage = new Storage(createS3Client(config.s3, config.uploadConcurrency), config.s3.bucket);
   await storage.ensureBucket();
   const queue = new Queue(redis);

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, leftoverFolders, loadConfigOrExit } from '@slipway/shared';
+import { ConfigError, Queue, Storage, createLogger, prepareSecrets, createRedis, createS3Client, describeError, leftoverFolders, loadConfigOrExit } from '@slipway/shared';
 import { createApp } from './app';
 import type { LogStreams } from './routes/log-stream';
 
@@ -22,6 +22,14 @@ for (const dir of await leftoverFolders(config.workDir ?? tmpdir(), 'slipway-clo
 
 // A connection problem at start is logged and retried in the background, like one later on.
 redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }, 'redis connect failed'));
+// Once Redis answers: the secrets keys must cover what it holds (else stop, saying which key), and a rotation re-seals.
+redis.once('ready', () => {
+  prepareSecrets(redis, config.secrets, logger).catch((err: unknown) => {
+    if (!(err instanceof ConfigError)) return logger.error({ err: describeError(err) }, 'sealing secrets again failed; it is tried again at the next start');
+    console.error(`upload-service: ${err.message}`);
+    process.exit(1);
+  });
+});
 storage.ensureBucket().catch((err: unknown) => logger.warn({ err: describeError(err), bucket: config.s3.bucket }, 'could not check or create the bucket'));
 
 // Anyone who can reach an API without tokens can deploy (run code on the workers), cancel and redeploy.

@@ -20,12 +20,12 @@ export function buildMemory(config: Pick<Config, 'buildMemoryBytes' | 'buildMemo
  * Slipway's, and Node's heap limit matched to the build's memory (a heap that outgrows the cap is
  * killed without a word; at its limit Node says it ran out) unless the request sets its own.
  */
-export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'env' | 'commit' | 'branch' | 'url'>, memoryBytes: number): Record<string, string> {
+export function buildEnv(record: Pick<DeploymentRecord, 'id' | 'commit' | 'branch' | 'url'>, own: Readonly<Record<string, string>>, memoryBytes: number): Record<string, string> {
   const system: Record<string, string> = { SLIPWAY_DEPLOYMENT_ID: record.id, SLIPWAY_URL: record.url };
   if (record.commit) system.SLIPWAY_COMMIT = record.commit;
   if (record.branch) system.SLIPWAY_BRANCH = record.branch;
-  const own = record.env?.NODE_OPTIONS ?? '';
-  const heap = /--max-old-space-size[= ]/.test(own) ? own : `${own} --max-old-space-size=${Math.floor((memoryBytes / 1024 / 1024) * HEAP_SHARE)}`.trim();
-  return { ...record.env, NODE_OPTIONS: heap, ...system };
+  const options = own.NODE_OPTIONS ?? '';
+  const heap = /--max-old-space-size[= ]/.test(options) ? options : `${options} --max-old-space-size=${Math.floor((memoryBytes / 1024 / 1024) * HEAP_SHARE)}`.trim();
+  return { ...own, NODE_OPTIONS: heap, ...system };
 }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import {
   BuildFailedError,
   RepoTooLargeError,
+  deploymentEnv,
   describeError,
   storageKeys,
   type Config,
@@ -141,9 +142,10 @@ export async function runDeployment(
 
     await handOver(ws, uid?.uid ?? null);
     const etc = await writeIdentityFiles(ws.root, uid?.uid ?? process.getuid?.() ?? 0);
-    const env = buildEnv(record, caps.memoryBytes);
-    log.hide(record.env ?? {});
-    if (record.env) log.line(`[slipway] env: ${Object.keys(record.env).sort().join(', ')} (values hidden in this log)`);
+    const own = deploymentEnv(record, config.secrets);
+    const env = buildEnv(record, own, caps.memoryBytes);
+    log.hide(own);
+    if (Object.keys(own).length > 0) log.line(`[slipway] env: ${Object.keys(own).sort().join(', ')} (values hidden in this log)`);
     const sandboxed = deps.sandbox.kind === 'bwrap';
     const common: Omit<CommandOptions, 'env' | 'name' | 'timeoutMs'> = {
       cwd: appDir,

@@ -4,8 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { CANCEL_CHANNEL, Queue, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
-import { checkWorkDir, detectSandbox, releaseSandbox } from '../sandbox/sandbox';
+import { CANCEL_CHANNEL, Queue, checkSecretsKeys, describeError, duplicateRedis, type Config, type Logger, type Redis, type Storage } from '@slipway/shared';
+import { releaseSandbox } from '../sandbox/cgroups';
+import { checkWorkDir, detectSandbox } from '../sandbox/sandbox';
 import { Slot } from './slot';
 import { ToolCache, npmRegistry } from '../toolchain/tool-cache';
 import { BuildCache } from '../cache/cache';
@@ -26,6 +27,7 @@ const CANCEL_POLL_MS = 1000;
 export async function startWorker(deps: { config: Config; redis: Redis; storage: Storage; logger: Logger; name?: string }): Promise<Worker> {
   const { config, redis, storage, logger } = deps;
   const queue = new Queue(redis);
+  await checkSecretsKeys(redis, config.secrets);
   const sandbox = await detectSandbox(config.buildSandbox, config.buildUids);
   await checkWorkDir(config.workDir ?? tmpdir());
   const workDir = config.workDir ?? tmpdir();

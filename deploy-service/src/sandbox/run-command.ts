@@ -13,7 +13,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FLOOD_FACTOR, LineReader, type BuildLog } from '../deployment/build-log';
 import type { DiskHit } from './disk';
-import { COLLECT_SCRIPT, CommandCgroup, INIT_SCRIPT, MAKE_NETWORK, RELAY_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxEtc, type SandboxSupport } from './sandbox';
+import { CommandCgroup } from './cgroups';
+import { COLLECT_SCRIPT, INIT_SCRIPT, MAKE_NETWORK, RELAY_SCRIPT, SANDBOX, bwrapArgs, type Caps, type SandboxEtc, type SandboxSupport } from './sandbox';
 import type { Workspace } from '../deployment/workspace';
 
 export interface CommandOptions {

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { BUILD_ID_PATTERN } from './ids';
 import { SOURCE_SCOPES } from './request';
 import { MAX_WARNINGS, MAX_WARNING_CHARS } from '../site/warnings';
+import { recordKey } from '../keys';
+import { sealedPlace } from '../secrets/keyring';
+import type { Secrets } from '../secrets/seal';
 
 export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -36,7 +39,15 @@ export const DeploymentRecordSchema = z.object({
   installCommand: argv.optional(),
   buildCommand: argv.optional(),
   outputDir: z.string().optional(),
-  /** The build's own environment variables (values are secret: never logged, never shown by the API). */
+  /**
+   * The build's own environment variables, sealed (secrets/seal.ts, for `deployment:<id>:sealedEnv`):
+   * never logged, never shown by the API; envNames are their names.
+   */
+  sealedEnv: z.string().optional(),
+  envNames: jsonField(z.array(z.string())).optional(),
+  /** The version of its project's env it was given (projects/secrets.ts). */
+  envVersion: z.coerce.number().int().min(0).optional(),
+  /** The same, plain: only in records from before sealing (sealed at the next start with SECRETS_KEY). */
   env: envJson.optional(),
   nodeVersion: z.string().optional(),
   buildMemoryMb: z.coerce.number().int().positive().optional(),
@@ -100,8 +111,20 @@ export function fromHash(hash: Record<string, string>): DeploymentRecord | null 
   return parsed.success ? parsed.data : null;
 }
 
-/** A record as the API shows it: the env's names only, never its values. */
-export function publicRecord(record: DeploymentRecord): Omit<DeploymentRecord, 'env'> & { envNames?: string[] } {
-  const { env, ...rest } = record;
-  return env ? { ...rest, envNames: Object.keys(env).sort() } : rest;
+/** A record as the API shows it: the env's names only, never its values, sealed or not. */
+export function publicRecord(record: DeploymentRecord): Omit<DeploymentRecord, 'env' | 'sealedEnv'> {
+  const { env, sealedEnv: _sealed, ...rest } = record;
+  return env && !rest.envNames ? { ...rest, envNames: Object.keys(env).sort() } : rest;
+}
+
+/** A deployment's env values, opened (the worker's, to give its build). */
+export function deploymentEnv(record: Pick<DeploymentRecord, 'id' | 'sealedEnv' | 'env'>, secrets: Secrets): Record<string, string> {
+  if (record.sealedEnv === undefined) return record.env ?? {};
+  return JSON.parse(secrets.open(record.sealedEnv, sealedPlace(recordKey(record.id), 'sealedEnv'))) as Record<string, string>;
+}
+
+/** The record fields that keep `env` for deployment `id`: sealed, with the names beside. */
+export function sealDeploymentEnv(id: string, env: Record<string, string> | undefined, secrets: Secrets): Pick<DeploymentRecord, 'sealedEnv' | 'envNames'> {
+  if (!env || Object.keys(env).length === 0) return {};
+  return { sealedEnv: secrets.seal(JSON.stringify(env), sealedPlace(recordKey(id), 'sealedEnv')), envNames: Object.keys(env).sort() };
 }

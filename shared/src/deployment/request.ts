@@ -52,7 +52,7 @@ const relativeDir = (field: string) =>
     });
 
 // git check-ref-format, restricted to the characters branch names use in practice.
-const branch = z
+export const BranchSchema = z
   .string()
   .min(1)
   .max(255)
@@ -91,7 +91,7 @@ export const SOURCE_SCOPES = ['repository', 'rootDir'] as const;
 
 export const DeployRequestSchema = z.strictObject({
   repoUrl: z.string({ error: 'repoUrl is required: the https:// URL of a public git repository' }).min(1).max(2048),
-  branch: branch.optional(),
+  branch: BranchSchema.optional(),
   commit: CommitSchema.optional(),
   rootDir: relativeDir('rootDir').optional(),
   installCommand: command('installCommand').optional(),

@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
-import { DeployRequestSchema, EnvSchema, SOURCE_SCOPES } from '../deployment/request';
+import { DeployRequestSchema, SOURCE_SCOPES } from '../deployment/request';
+import { GitAuthSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
@@ -33,7 +34,11 @@ const DomainsSchema = z
 
 const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, installCommand: true, buildCommand: true, outputDir: true, nodeVersion: true, spaFallback: true, buildMemoryMb: true, sourceScope: true }).extend({
   productionBranch: DeployRequestSchema.shape.branch,
-  env: EnvSchema.optional(),
+  env: ProjectEnvSchema.optional(),
+  /** An access token for an HTTPS repository that is not public; never shown again. */
+  gitAuth: GitAuthSchema.optional(),
+  /** Whether deployments from another repository (a fork's pull request) get the env; off by default. */
+  forkEnv: z.boolean({ error: 'forkEnv is true or false' }).optional(),
   domains: DomainsSchema.optional(),
 });
 
@@ -50,7 +55,9 @@ export const UpdateProjectSchema = z.strictObject({
   spaFallback: settings.shape.spaFallback.unwrap().nullable().optional(),
   buildMemoryMb: settings.shape.buildMemoryMb.unwrap().nullable().optional(),
   sourceScope: settings.shape.sourceScope.unwrap().nullable().optional(),
-  env: EnvSchema.nullable().optional(),
+  env: ProjectEnvSchema.nullable().optional(),
+  gitAuth: GitAuthSchema.nullable().optional(),
+  forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });
 export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.shape.branch, commit: DeployRequestSchema.shape.commit });
@@ -71,7 +78,9 @@ export const ProjectRecordSchema = z.object({
   spaFallback: z.string().optional(),
   buildMemoryMb: z.coerce.number().int().positive().optional(),
   sourceScope: z.enum(SOURCE_SCOPES).optional(),
+  /** Only in projects from before sealing: one plain env for every branch (sealed at the next start). */
   env: jsonField(z.record(z.string(), z.string())).optional(),
+  ...projectSecretFields,
   /** Custom host names that serve production (each also in the `domains` hash, owned by one project). */
   domains: jsonField(z.array(z.string())).optional(),
   createdAt: z.string(),

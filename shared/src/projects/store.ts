@@ -11,10 +11,25 @@
 //                                 copy in S3 (backup.ts) was last written; every change adds to it
 // Aliases are pointers: they move in the same atomic step that records a build `deployed`
 // (queue/scripts/settle.lua), and rollback and promote are one step each, never a rebuild.
+// Over 300 lines: every write of a project is one Lua script, kept beside the method that runs it.
 import { randomBytes } from 'node:crypto';
 import { DOMAINS_KEY, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './schema';
+import type { EnvEntry } from './secrets';
+
+/** What the store writes of a project's secrets: sealed already (secrets.ts), never the values. */
+export interface SealedProjectFields {
+  sealedEnv?: string;
+  envMeta?: EnvEntry[];
+  gitUser?: string;
+  gitToken?: string;
+  forkEnv?: '1';
+}
+type Nullable<T> = { [K in keyof T]?: T[K] | null };
+export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv'> & SealedProjectFields;
+/** `env: null` drops a plain env from before sealing. */
+export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv'> & Nullable<SealedProjectFields> & { env?: null };
 import { toHash } from '../deployment/record';
 
 /** A new project's (or a rotated) hook secret: 32 random bytes. */
@@ -79,7 +94,24 @@ end
 local n = tonumber(ARGV[3])
 for i = 4, n + 3 do redis.call('HDEL', KEYS[1], ARGV[i]) end
 if #ARGV > n + 3 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 4)) end
+-- Each change of the env (set or cleared) is a new version of it.
+for i = 4, #ARGV do
+  if ARGV[i] == 'sealedEnv' and (i <= n + 3 or (i - n - 4) % 2 == 0) then redis.call('HINCRBY', KEYS[1], 'envVersion', 1) break end
+end
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+return 'ok'
+`;
+
+// SWAP_ENV: a new env, only over the one that was read.
+const SWAP_ENV_SCRIPT = `
+-- KEYS: project, unsaved     ARGV: name, expected sealedEnv ('' for none), sealedEnv, envMeta, updatedAt
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
+local now = redis.call('HGET', KEYS[1], 'sealedEnv') or ''
+if now ~= ARGV[2] then return 'changed' end
+redis.call('HSET', KEYS[1], 'sealedEnv', ARGV[3], 'envMeta', ARGV[4], 'updatedAt', ARGV[5])
+redis.call('HDEL', KEYS[1], 'env')
+redis.call('HINCRBY', KEYS[1], 'envVersion', 1)
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 'ok'
 `;
 
@@ -123,9 +155,10 @@ export class Projects {
   constructor(private readonly redis: Redis) {}
 
   /** 'exists' when the name is taken; `domain:<host>` when another project holds that host. */
-  async create(input: CreateProject, now = new Date()): Promise<'ok' | 'exists' | `domain:${string}`> {
+  async create(input: StoredProject, now = new Date()): Promise<'ok' | 'exists' | `domain:${string}`> {
     const { domains, ...rest } = input;
-    const fields = toHash({ ...rest, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main', hookSecret: newHookSecret() });
+    const version = input.sealedEnv ? { envVersion: 1 } : {};
+    const fields = toHash({ ...rest, ...version, createdAt: now.toISOString(), updatedAt: now.toISOString(), productionBranch: input.productionBranch ?? 'main', hookSecret: newHookSecret() });
     return (await this.redis.eval(CREATE_SCRIPT, {
       keys: [projectKey(input.name), PROJECTS_KEY, DOMAINS_KEY, UNSAVED_KEY],
       arguments: [input.name, String(now.getTime()), JSON.stringify(domains ?? []), ...Object.entries(fields).flat()],
@@ -183,7 +216,7 @@ export class Projects {
   }
 
   /** 'no-project', or `domain:<host>` when another project holds that host (then nothing changed). */
-  async update(name: string, change: UpdateProject, now = new Date()): Promise<'ok' | 'no-project' | `domain:${string}`> {
+  async update(name: string, change: StoredChange, now = new Date()): Promise<'ok' | 'no-project' | `domain:${string}`> {
     const { domains, ...rest } = change;
     const clear = Object.entries(rest).filter(([, v]) => v === null).map(([k]) => k);
     const set = toHash({ ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== null && v !== undefined)), updatedAt: now.toISOString() });
@@ -192,6 +225,17 @@ export class Projects {
       keys: [projectKey(name), DOMAINS_KEY, UNSAVED_KEY],
       arguments: [name, hosts, String(clear.length), ...clear, ...Object.entries(set).flat()],
     })) as 'ok' | 'no-project' | `domain:${string}`;
+  }
+
+  /**
+   * Replaces the project's env if it is still `expected` (the sealedEnv read, '' for none): one
+   * variable set or removed without losing a change made meanwhile. 'changed': read it again.
+   */
+  async swapEnv(name: string, expected: string, fields: { sealedEnv: string; envMeta: EnvEntry[] }, now = new Date()): Promise<'ok' | 'changed' | 'no-project'> {
+    return (await this.redis.eval(SWAP_ENV_SCRIPT, {
+      keys: [projectKey(name), UNSAVED_KEY],
+      arguments: [name, expected, fields.sealedEnv, JSON.stringify(fields.envMeta), now.toISOString()],
+    })) as 'ok' | 'changed' | 'no-project';
   }
 
   /** Removes the project, its aliases, domains and history index; its deployments keep their own URLs. */

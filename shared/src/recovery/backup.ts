@@ -67,7 +67,7 @@ export function deploymentFacts(record: DeploymentRecord, build: string, output:
     publishedAt: now.toISOString(),
     outputFiles: output.files,
     outputBytes: output.bytes,
-    envNames: Object.keys(record.env ?? {}).sort(),
+    envNames: record.envNames ?? Object.keys(record.env ?? {}).sort(),
     fields: toHash(kept),
   };
 }
@@ -90,7 +90,9 @@ export async function saveProjectCopy(projects: Projects, storage: Storage, name
     const fields = Object.fromEntries(PROJECT_FIELDS.filter((f) => hash[f] !== undefined).map((f) => [f, hash[f]!]));
     let envNames: string[] = [];
     try {
-      envNames = Object.keys(JSON.parse(hash.env ?? '{}') as Record<string, unknown>).sort();
+      // The names of a sealed env are in envMeta; a plain one (from before sealing) is its own list.
+      const names = hash.envMeta !== undefined ? (JSON.parse(hash.envMeta) as { name: string }[]).map((e) => e.name) : Object.keys(JSON.parse(hash.env ?? '{}') as Record<string, unknown>);
+      envNames = [...new Set(names)].sort();
     } catch {
       // An unreadable env is named as none; the record's own reads report it.
     }

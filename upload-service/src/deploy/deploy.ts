@@ -1,10 +1,10 @@
 // The deploy flow behind POST /deploy: validate → clone → upload the source → record and enqueue.
 // Nothing reaches the queue until every file is in S3; every failure path leaves Redis and S3 as they were.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, describeError, isRedisOffline, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, sealDeploymentEnv, type GitAuth, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
 import { checkRepoUrl, type RepoTarget } from './url-policy';
@@ -58,6 +58,10 @@ export async function createDeployment(deps: DeployDeps, body: unknown, idempote
 /** A deployment of a project: its settings, the branch asked for (else production's), its aliases. */
 export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string, idempotency?: Idempotency): Promise<DeploymentRecord> {
   const chosen = branch ?? project.productionBranch;
+  const production = chosen === project.productionBranch ? ('1' as const) : undefined;
+  const { secrets } = deps.config;
+  // Production's env, or preview's with the branch's own over it (projects/secrets.ts).
+  const env = envForDeployment(openProjectEnv(project, secrets), { branch: chosen, production: production === '1', fork: false }, project.forkEnv === '1');
   const request: DeployRequest = {
     repoUrl: project.repoUrl,
     branch: chosen,
@@ -66,20 +70,22 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
     installCommand: project.installCommand,
     buildCommand: project.buildCommand,
     outputDir: project.outputDir,
-    env: project.env,
+    env: Object.keys(env).length > 0 ? env : undefined,
     nodeVersion: project.nodeVersion,
     buildMemoryMb: project.buildMemoryMb,
     sourceScope: project.sourceScope,
     spaFallback: project.spaFallback,
   };
-  const production = chosen === project.productionBranch ? ('1' as const) : undefined;
-  return startDeployment(deps, request, { project: project.name, aliasLabel: branchLabel(chosen, project.name), production }, idempotency);
+  const extra = { project: project.name, aliasLabel: branchLabel(chosen, project.name), production, envVersion: project.envVersion };
+  return startDeployment(deps, request, extra, idempotency, openGitAuth(project, secrets));
 }
 
-type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production'>;
+type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production' | 'envVersion'>;
 
-async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency): Promise<DeploymentRecord> {
+async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, auth: GitAuth | null = null): Promise<DeploymentRecord> {
   const { config } = deps;
+  // Env values are stored sealed only: without SECRETS_KEY they are refused before anything is cloned.
+  if (request.env && Object.keys(request.env).length > 0) config.secrets.ensureEnabled();
   const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
   if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
   const { clones } = deps;
@@ -87,8 +93,8 @@ async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: 
   if (clones.activeCount + clones.pendingCount >= config.maxConcurrentClones + config.maxWaitingClones) {
     throw new TooManyRequestsError(`${clones.activeCount + clones.pendingCount} deployments are being prepared; the limit is ${config.maxConcurrentClones + config.maxWaitingClones}, try again shortly`, 5);
   }
-  if (!idempotency) return clones(() => prepare(deps, request, target, extra, { id: newDeploymentId() }));
-  return idempotent(deps, idempotency, request, extra, (id, renew) => clones(() => prepare(deps, request, target, extra, { id, renew })));
+  if (!idempotency) return clones(() => prepare(deps, request, target, extra, { id: newDeploymentId() }, auth));
+  return idempotent(deps, idempotency, request, extra, (id, renew) => clones(() => prepare(deps, request, target, extra, { id, renew }, auth)));
 }
 
 /**
@@ -113,7 +119,7 @@ async function idempotent(deps: DeployDeps, i: Idempotency, request: DeployReque
   }
 }
 
-async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }): Promise<DeploymentRecord> {
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }, auth: GitAuth | null): Promise<DeploymentRecord> {
   const { config, queue, storage } = deps;
   const { id } = claim;
   const logger = deps.logger.child({ deploymentId: id });
@@ -121,7 +127,10 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   // An idempotent request renews its lease while it works: a retry meanwhile is told to wait.
   const renewing = claim.renew ? setInterval(() => void claim.renew!().catch(() => undefined), LEASE_MS / 3) : null;
   // The pid in the name: a later upload-service removes what this one leaves if it dies (main.ts).
-  const dir = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
+  // The clone is a folder inside it, beside what git needs that must not be uploaded (a credential, a path list).
+  const work = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
+  const dir = path.join(work, 'repo');
+  await mkdir(dir);
   let keeping: NodeJS.Timeout | undefined;
   try {
     // An id prepared again (its first request died mid-upload) starts from an empty source.
@@ -132,7 +141,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       dir,
       { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
       // The whole repository unless asked otherwise: an app may import from any folder of it.
-      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit },
+      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit, auth },
     );
     const record: DeploymentRecord = {
       id,
@@ -143,7 +152,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       installCommand: request.installCommand,
       buildCommand: request.buildCommand,
       outputDir: request.outputDir,
-      env: request.env,
+      ...sealDeploymentEnv(id, request.env, config.secrets),
       nodeVersion: request.nodeVersion,
       buildMemoryMb: request.buildMemoryMb,
       sourceScope: request.sourceScope,
@@ -194,7 +203,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   } finally {
     if (renewing) clearInterval(renewing);
     clearInterval(keeping);
-    await rm(dir, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -2,11 +2,12 @@
 // point production back (rollback) or at another deployment (promote). Also the list of all
 // deployments. Changes need the API token (see app.ts); reads follow PRIVATE_READS.
 import express, { type Request, type RequestHandler } from 'express';
-import { ConflictError, CreateProjectSchema, InvalidInputError, NotFoundError, ProjectDeploySchema, ProjectNameSchema, Projects, UpdateProjectSchema, describeError, isDeploymentId, saveProjectCopy, siteUrl, withDeadline, type Config, type DeploymentRecord, type ProjectRecord, type Queue } from '@slipway/shared';
+import { ConflictError, CreateProjectSchema, InvalidInputError, NotFoundError, ProjectDeploySchema, openGitAuth, ProjectNameSchema, Projects, UpdateProjectSchema, describeError, isDeploymentId, saveProjectCopy, siteUrl, withDeadline, type Config, type DeploymentRecord, type ProjectRecord, type Queue } from '@slipway/shared';
 import { z } from 'zod';
 import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from '../deploy/deploy';
 import { deployHookToken } from './hooks';
 import { checkRepoUrl } from '../deploy/url-policy';
+import { HIDDEN_FIELDS, envRouter, secretsView, storedChange, storedCreate, tokenId, verifyAccess } from './project-secrets';
 
 const DEFAULT_PAGE = 20;
 /** A change waits this long for its project's copy in S3; past it the janitor writes the copy. */
@@ -21,11 +22,16 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.delete('/projects/:name', ...guards.change);
   router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/deployments'], guards.read);
 
+  router.use(envRouter({ config, projects }, guards, mustGet));
+
   router.post('/projects', async (req, res) => {
     const input = parse(CreateProjectSchema, req.body);
     checkDomains(input.domains, req);
-    await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
-    const created = await projects.create(input);
+    const target = await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
+    const stored = storedCreate(input, config, tokenId(req));
+    // A token that cannot read the repository is refused before anything is stored.
+    if (input.gitAuth) await verifyAccess(config, target, input.gitAuth);
+    const created = await projects.create(stored);
     if (created === 'exists') throw new ConflictError(`a project named ${input.name} exists already`);
     if (created !== 'ok') throw domainTaken(created);
     await saveCopy(input.name);
@@ -45,9 +51,14 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.patch('/projects/:name', async (req, res) => {
     const change = parse(UpdateProjectSchema, req.body);
     checkDomains(change.domains, req);
-    if (change.repoUrl) await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
     const name = nameOf(req);
-    const updated = await projects.update(name, change);
+    const current = await mustGet(name);
+    const target = change.repoUrl ? await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }) : null;
+    const stored = storedChange(change, current, config, tokenId(req));
+    // A new token, or a new repository for the token the project has, is checked before it is stored.
+    const auth = change.gitAuth === null ? null : (change.gitAuth ?? (target ? openGitAuth(current, config.secrets) : null));
+    if (auth) await verifyAccess(config, target ?? (await checkRepoUrl(current.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts })), auth);
+    const updated = await projects.update(name, stored);
     if (updated === 'no-project') throw new NotFoundError(`no project named ${name}`);
     if (updated !== 'ok') throw domainTaken(updated);
     await saveCopy(name);
@@ -161,13 +172,14 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     return project;
   }
 
-  /** A project as the API shows it: env names only, its aliases with their addresses. */
+  /** A project as the API shows it: env names only, never a secret; its aliases with their addresses. */
   async function view(project: ProjectRecord) {
-    const { env, production, productionAt: _at, pinned, domains, hookSecret: _secret, ...settings } = project;
+    const { production, productionAt: _at, pinned, domains, ...rest } = project;
+    const settings = Object.fromEntries(Object.entries(rest).filter(([k]) => !(HIDDEN_FIELDS as readonly string[]).includes(k)));
     const branches = await projects.branchAliases(project.name);
     return {
       ...settings,
-      envNames: env ? Object.keys(env).sort() : [],
+      ...secretsView(project),
       url: siteUrl(config, project.name),
       production: production ? { id: production, url: siteUrl(config, production) } : null,
       pinned: pinned === '1',

@@ -1,0 +1,115 @@
+// A project's secrets: its environment variables by environment and its git credentials, kept in
+// the `project:<name>` hash, sealed (secrets/seal.ts) for places named by that key and the field:
+//   sealedEnv        sealed JSON {production, preview, branches: {<branch>: {...}}}
+//   envMeta          plain JSON [{name, target, branch?, updatedAt, by}]: what is set, never a value
+//   envVersion       a count of env changes; each deployment records the one it built with
+//   gitUser          the access token's user name (plain); gitToken: the token, sealed
+//   deployKey        the SSH deploy key's private half, sealed; deployKeyPublic: its public half
+//   forkEnv          '1': deployments from another repository than the project's get the env too
+// A deployment keeps a sealed copy of the values it built with (record.ts), so a redeploy or a
+// rollback builds with the same values whatever changed since.
+import { z } from 'zod';
+import { BranchSchema, EnvSchema } from '../deployment/request';
+import { jsonField } from '../deployment/record';
+import { projectKey } from '../keys';
+import { sealedPlace } from '../secrets/keyring';
+import type { Secrets } from '../secrets/seal';
+
+export const ENVIRONMENTS = ['production', 'preview'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+export const MAX_BRANCH_ENVS = 50;
+
+const NestedEnvSchema = z.strictObject({
+  production: EnvSchema.default({}),
+  preview: EnvSchema.default({}),
+  branches: z
+    .record(BranchSchema, EnvSchema)
+    .refine((b) => Object.keys(b).length <= MAX_BRANCH_ENVS, `env.branches holds at most ${MAX_BRANCH_ENVS} branches`)
+    .default({}),
+});
+
+/**
+ * A project's env as a request gives it: `{production, preview, branches}`, or one flat map of
+ * names to values, which both environments get. `branches` override preview for those branches.
+ */
+export const ProjectEnvSchema = z.preprocess((v) => (isFlat(v) ? { production: { ...(v as object) }, preview: { ...(v as object) } } : v), NestedEnvSchema);
+export type ProjectEnv = z.output<typeof NestedEnvSchema>;
+
+function isFlat(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+/** Credentials for HTTPS: a forge user name and an access token. Nothing in them may end a line of git's credential protocol. */
+export const GitAuthSchema = z.strictObject({
+  username: z
+    .string({ error: 'gitAuth.username is required (the forge user, e.g. x-access-token or oauth2)' })
+    .min(1)
+    .max(256)
+    .regex(/^[^\s:/@\\]+$/, 'gitAuth.username has no spaces, colons, slashes or @'),
+  token: z
+    .string({ error: 'gitAuth.token is required (an access token)' })
+    .min(1)
+    .max(4096)
+    .regex(/^[\x21-\x7e]+$/, 'gitAuth.token is visible ASCII, without spaces or line breaks'),
+});
+export type GitAuth = z.output<typeof GitAuthSchema>;
+
+const EnvEntrySchema = z.object({ name: z.string(), target: z.enum(['production', 'preview', 'branch']), branch: z.string().optional(), updatedAt: z.string(), by: z.string() });
+export type EnvEntry = z.output<typeof EnvEntrySchema>;
+
+/** The project hash's secret fields (as stored), for ProjectRecordSchema. */
+export const projectSecretFields = {
+  sealedEnv: z.string().optional(),
+  envMeta: jsonField(z.array(EnvEntrySchema)).optional(),
+  envVersion: z.coerce.number().int().min(0).optional(),
+  gitUser: z.string().optional(),
+  gitToken: z.string().optional(),
+  deployKey: z.string().optional(),
+  deployKeyPublic: z.string().optional(),
+  forkEnv: z.literal('1').optional(),
+};
+
+type Stored = { [K in keyof typeof projectSecretFields]?: z.output<(typeof projectSecretFields)[K]> } & { name: string; env?: Record<string, string> };
+
+/** The project's env, opened (legacy projects kept one plain map for every branch). */
+export function openProjectEnv(project: Stored, secrets: Secrets): ProjectEnv {
+  if (project.sealedEnv !== undefined) return JSON.parse(secrets.open(project.sealedEnv, sealedPlace(projectKey(project.name), 'sealedEnv'))) as ProjectEnv;
+  const flat = project.env ?? {};
+  return { production: { ...flat }, preview: { ...flat }, branches: {} };
+}
+
+/**
+ * The fields that store `env` for project `name`, with what is set, when and by whom (`by`: the API
+ * token's id). A value that `before` already held keeps its entry (when and by whom it was set).
+ */
+export function sealProjectEnv(name: string, env: ProjectEnv, secrets: Secrets, by: string, before?: { env: ProjectEnv; meta: readonly EnvEntry[] }, now = new Date()): { sealedEnv: string; envMeta: EnvEntry[] } {
+  const entries: EnvEntry[] = [];
+  const add = (values: Record<string, string>, target: EnvEntry['target'], branch?: string) => {
+    const was = before && (target === 'branch' ? before.env.branches[branch!] : before.env[target]);
+    for (const entryName of Object.keys(values).sort()) {
+      const old = was?.[entryName] === values[entryName] ? before!.meta.find((e) => e.name === entryName && e.target === target && e.branch === branch) : undefined;
+      entries.push(old ?? { name: entryName, target, ...(branch ? { branch } : {}), updatedAt: now.toISOString(), by });
+    }
+  };
+  add(env.production, 'production');
+  add(env.preview, 'preview');
+  for (const branch of Object.keys(env.branches).sort()) add(env.branches[branch]!, 'branch', branch);
+  return { sealedEnv: secrets.seal(JSON.stringify(env), sealedPlace(projectKey(name), 'sealedEnv')), envMeta: entries };
+}
+
+/** What a deployment of the project builds with: production's env, or preview's with the branch's own over it; none for a fork unless opted in. */
+export function envForDeployment(env: ProjectEnv, deployment: { branch: string; production: boolean; fork: boolean }, forkEnv: boolean): Record<string, string> {
+  if (deployment.fork && !forkEnv) return {};
+  if (deployment.production) return { ...env.production };
+  return { ...env.preview, ...(env.branches[deployment.branch] ?? {}) };
+}
+
+/** The project's access token, opened; null without one. */
+export function openGitAuth(project: Stored, secrets: Secrets): GitAuth | null {
+  if (project.gitUser === undefined || project.gitToken === undefined) return null;
+  return { username: project.gitUser, token: secrets.open(project.gitToken, sealedPlace(projectKey(project.name), 'gitToken')) };
+}
+
+export function sealGitAuth(name: string, auth: GitAuth, secrets: Secrets): { gitUser: string; gitToken: string } {
+  return { gitUser: auth.username, gitToken: secrets.seal(auth.token, sealedPlace(projectKey(name), 'gitToken')) };
+}
