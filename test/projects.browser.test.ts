@@ -125,4 +125,33 @@ describe('the web page\'s project views', () => {
     await deep.close();
     await page.close();
   });
+
+  it('sets and removes env variables from the project page: the value is sent once, cleared, and never shown', async () => {
+    const repoUrl = await stack.repo('browser-env', site('env'));
+    const made = await fetch(`${stack.api}/projects`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'browser-env', repoUrl }) });
+    expect(made.status).toBe(201);
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`http://localhost:${stack.config.port}/#/projects/browser-env`);
+    await page.waitForSelector('#auth', { state: 'visible' });
+    await page.fill('#token', TOKEN);
+    await page.click('#auth button');
+    await page.waitForSelector('#p-env:has-text("No environment variables.")', { state: 'attached' });
+    await page.click('#p-secrets summary');
+    const secret = 'pk_live_browser-value-7731';
+    await page.fill('#p-env-set input[name=name]', 'PAYMENT_KEY');
+    await page.fill('#p-env-set input[name=value]', secret);
+    await page.selectOption('#p-env-set select[name=target]', 'production');
+    await page.click('#p-env-set button');
+    await page.waitForSelector('#p-env td:text("PAYMENT_KEY")');
+    expect(await page.textContent('#p-secrets-msg')).toContain('set PAYMENT_KEY');
+    expect(await page.inputValue('#p-env-set input[name=value]')).toBe('');
+    expect(await page.content()).not.toContain(secret);
+    expect(await page.textContent('#p-env')).toMatch(/PAYMENT_KEY\s*production/);
+    expect(await page.textContent('#p-access')).toContain('Deploy key: none');
+    const listed = await (await fetch(`${stack.api}/projects/browser-env/env`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+    expect(listed).toMatchObject({ version: 1, production: ['PAYMENT_KEY'], preview: [] });
+    await page.click('#p-env tr:has-text("PAYMENT_KEY") button:text("Remove")');
+    await page.waitForSelector('#p-env:has-text("No environment variables.")');
+    await page.close();
+  });
 });

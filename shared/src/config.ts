@@ -72,6 +72,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^(\d{1,2}|[0-9a-f.:/,\s]+|loopback|linklocal|uniquelocal)$/i, 'must be a number of proxy hops (1 for one ingress), or a comma-separated list of proxy addresses or CIDR ranges')
     .optional(),
+  /** A known_hosts file: the SSH host keys deploy keys may clone from (none trusted without it). */
+  SSH_KNOWN_HOSTS: z.string().min(1).max(4096).optional(),
   GIT_ALLOWED_HOSTS: z
     .string()
     .regex(/^[a-z0-9.,\s:-]+$/i, 'must be a comma-separated list of host names')
@@ -196,6 +198,8 @@ export interface Config {
   readonly trustProxy: number | string | false;
   /** When set, the only hosts repositories may come from. */
   readonly gitAllowedHosts: readonly string[] | undefined;
+  /** SSH_KNOWN_HOSTS: the host keys SSH clones trust; undefined trusts none. */
+  readonly sshKnownHosts: string | undefined;
   /** Memory for sites' small files (each at most siteCacheFileBytes); 0 turns the file cache off. */
   readonly siteCacheBytes: number;
   readonly siteCacheFileBytes: number;
@@ -310,6 +314,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
     trustProxy: e.TRUST_PROXY === undefined ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY.split(',').map((a) => a.trim()).filter(Boolean).join(','),
     gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
+    sshKnownHosts: e.SSH_KNOWN_HOSTS,
     siteCacheBytes: e.SITE_CACHE_MB * 1024 * 1024,
     siteCacheFileBytes: e.SITE_CACHE_FILE_KB * 1024,
     apiHosts: hostList(e.API_HOSTS) ?? [],

@@ -7,7 +7,8 @@ const open = { allowPrivateNetworks: true };
 describe('repository URL policy', () => {
   it.each([
     ['file:///etc/passwd', /scheme "file"/],
-    ['ssh://git@github.com/a/b.git', /scheme "ssh"/],
+    ['ssh://git@github.com/a/b.git', /an SSH repoUrl needs a deploy key/],
+    ['git@github.com:a/b.git', /an SSH repoUrl needs a deploy key/],
     ['ext::sh -c touch% /tmp/x', /not a URL|scheme/],
     ['git://github.com/a/b.git', /scheme "git"/],
     ['http://github.com/a/b.git', /scheme "http"/],
@@ -30,6 +31,25 @@ describe('repository URL policy', () => {
 
   it('accepts a public https URL given as an address and pins nothing for it', async () => {
     await expect(checkRepoUrl('https://140.82.112.3/owner/site.git', strict)).resolves.toMatchObject({ host: '140.82.112.3', port: 443, address: undefined });
+  });
+
+  it.each([
+    ['ssh://git:pw@github.com/a/b.git', /must not contain a password/],
+    ['ssh://-oProxyCommand=touch%20x@github.com/a/b.git', /repoUrl user/],
+    ['ssh://git@-oProxyCommand=x/a.git', /not a URL|no host|not a valid host/],
+    ['ssh://git@github.com/a b.git', /path is letters/],
+    ['ssh://git@github.com/a.git?x=1', /query string/],
+    ['ssh://git@127.0.0.1/a.git', /loopback/],
+    ['git@10.0.0.5:a/b.git', /private/],
+    ['git@localhost:a/b.git', /loopback/],
+  ])('with a deploy key, still refuses %s', async (url, message) => {
+    await expect(checkRepoUrl(url, strict, { ssh: true })).rejects.toMatchObject({ code: 'INVALID_URL', message: expect.stringMatching(message) });
+  });
+
+  it('with a deploy key, takes ssh:// and git@host:path URLs under the host rules, as given', async () => {
+    await expect(checkRepoUrl('ssh://git@140.82.112.3:2222/owner/site.git', strict, { ssh: true })).resolves.toEqual({ url: 'ssh://git@140.82.112.3:2222/owner/site.git', transport: 'ssh', user: 'git', host: '140.82.112.3', port: 2222, address: undefined });
+    await expect(checkRepoUrl('git@140.82.112.3:owner/site.git', strict, { ssh: true })).resolves.toMatchObject({ url: 'git@140.82.112.3:owner/site.git', transport: 'ssh', user: 'git', port: 22 });
+    await expect(checkRepoUrl('git@140.82.112.3:owner/site.git', { allowPrivateNetworks: false, allowedHosts: ['github.com'] }, { ssh: true })).rejects.toThrow(/GIT_ALLOWED_HOSTS/);
   });
 
   it('lets ALLOW_PRIVATE_NETWORKS=1 clone over http from loopback', async () => {

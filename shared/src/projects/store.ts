@@ -24,6 +24,8 @@ export interface SealedProjectFields {
   envMeta?: EnvEntry[];
   gitUser?: string;
   gitToken?: string;
+  deployKey?: string;
+  deployKeyPublic?: string;
   forkEnv?: '1';
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };

@@ -1,15 +1,10 @@
 // Cloning: a shallow, single-branch clone of a checked repository URL into a folder, with a time
-// limit, no prompts, and git pinned to the address the URL policy checked.
-//
-// A project's access token reaches git through a credential helper of Slipway's own: a shell
-// function that prints a file written beside the clone (0600, in the clone's own folder, removed
-// when the clone ends; a crashed process's folder is removed by the next one). The token is never
-// on a command line, in a URL, in .git/config or in an environment; every other helper (the
-// system's, the user's) is cleared first, so none stores it.
+// limit, no prompts, and git pinned to the address the URL policy checked (git-access.ts: how git
+// reaches the server, with a project's credential).
 import { unlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { CloneFailedError, RepoTooLargeError, formatBytes, type GitAuth } from '@slipway/shared';
+import { CloneFailedError, RepoTooLargeError, formatBytes } from '@slipway/shared';
+import { cloneError, remoteGit, writeCredential, type GitCredential } from './git-access';
 import { checkoutRootDir, parseTree, requireRootDir } from './selection';
 import type { RepoTarget } from './url-policy';
 
@@ -38,9 +33,9 @@ export async function cloneRepo(
   branch: string | undefined,
   dir: string,
   limits: CloneLimits,
-  options: { rootDir?: string; narrow?: boolean; commit?: string; auth?: GitAuth | null } = {},
+  options: { rootDir?: string; narrow?: boolean; commit?: string; credential?: GitCredential | null; knownHosts?: string } = {},
 ): Promise<CloneResult> {
-  const { rootDir, narrow = false, commit: wanted, auth = null } = options;
+  const { rootDir, narrow = false, commit: wanted, credential = null, knownHosts } = options;
   const { timeoutMs } = limits;
   // The download is watched from git's own progress lines, so an oversized pack is stopped early
   // instead of filling the disk first; the checked-out size is checked from the tree (below).
@@ -57,8 +52,8 @@ export async function cloneRepo(
   };
   // Whether the time limit struck is read from the signal, not from git's words ("aborting" is also git's own for a broken remote).
   const deadline = AbortSignal.timeout(timeoutMs);
-  const credential = await writeCredential(dir, auth);
-  const git = remoteGit(target, dir, AbortSignal.any([deadline, tooLarge.signal]), credential).outputHandler((_command, _stdout, stderr) =>
+  const written = await writeCredential(dir, credential);
+  const git = remoteGit(target, dir, AbortSignal.any([deadline, tooLarge.signal]), written, knownHosts).outputHandler((_command, _stdout, stderr) =>
     stderr.on('data', (chunk: Buffer) => watchProgress(chunk.toString())),
   );
 
@@ -69,9 +64,9 @@ export async function cloneRepo(
   try {
     await git.clone(target.url, dir, args);
   } catch (err) {
-    await removeCredential(credential);
+    await written?.release();
     if (limitError) throw limitError;
-    throw cloneError(err, target, branch, deadline.aborted ? timeoutMs : null, auth);
+    throw await cloneError(err, target, branch, deadline.aborted ? timeoutMs : null, credential, knownHosts);
   }
   const cloned = branch ?? ((await git.raw(['symbolic-ref', '--short', '-q', 'HEAD']).catch(() => '')).trim() || undefined);
   // A given commit: the branch's tip is usually it; otherwise that one commit is fetched by id (as
@@ -82,14 +77,14 @@ export async function cloneRepo(
         await git.raw(['fetch', '--depth', '1', '--no-tags', '--progress', 'origin', wanted]);
       } catch (err) {
         if (limitError) throw limitError;
-        if (deadline.aborted) throw cloneError(err, target, branch, timeoutMs, auth);
+        if (deadline.aborted) throw await cloneError(err, target, branch, timeoutMs, credential, knownHosts);
         throw new CloneFailedError(`commit ${wanted} could not be fetched from ${target.url}: it is not there (or the server does not serve commits by id)`);
       }
       await git.raw(['update-ref', '--no-deref', 'HEAD', wanted]);
     }
   } finally {
     // Nothing after this talks to the server.
-    await removeCredential(credential);
+    await written?.release();
   }
   // Paths from a request or a repository are taken literally by checkout (no globs); HOME stays the service's, not the tree.
   const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs), allowEnvironment: ['GIT_LITERAL_PATHSPECS'] }).env({
@@ -117,64 +112,20 @@ export async function cloneRepo(
 }
 
 /**
- * Whether the repository can be read with `auth` (a project's token, checked before it is stored):
- * `git ls-remote` within the clone time limit; CloneFailedError saying why not, naming no secret.
- * `scratch` is a folder of the caller's own, empty, removed by the caller.
+ * Whether the repository can be read with `credential` (checked before a token is stored, or when a
+ * deploy key is tried): `git ls-remote` within the clone time limit; CloneFailedError saying why not,
+ * naming no secret. `scratch` is a folder of the caller's own, empty, removed by the caller.
  */
-export async function checkAccess(target: RepoTarget, auth: GitAuth | null, scratch: string, timeoutMs: number): Promise<void> {
+export async function checkAccess(target: RepoTarget, credential: GitCredential | null, scratch: string, timeoutMs: number, knownHosts?: string): Promise<void> {
   const deadline = AbortSignal.timeout(timeoutMs);
-  const credential = await writeCredential(scratch, auth);
+  const written = await writeCredential(scratch, credential);
   try {
-    await remoteGit(target, scratch, deadline, credential).listRemote(['--heads', target.url]);
+    await remoteGit(target, scratch, deadline, written, knownHosts).listRemote(['--heads', target.url]);
   } catch (err) {
-    throw cloneError(err, target, undefined, deadline.aborted ? timeoutMs : null, auth);
+    throw await cloneError(err, target, undefined, deadline.aborted ? timeoutMs : null, credential, knownHosts);
   } finally {
-    await removeCredential(credential);
+    await written?.release();
   }
-}
-
-/** The credential helper: prints the file named by SLIPWAY_GIT_CREDENTIAL when git asks (`get`), ignores store and erase. */
-const HELPER = '!f() { test "$1" = get && cat "$SLIPWAY_GIT_CREDENTIAL"; }; f';
-
-/** git for the remote: the policy's transports and address, no prompts, and only Slipway's credential helper (when there is a credential). */
-function remoteGit(target: RepoTarget, dir: string, abort: AbortSignal, credential: string | null): SimpleGit {
-  const config = [
-    // Only the transports the policy allowed; no redirects to hosts the policy never saw.
-    'protocol.allow=never',
-    'protocol.https.allow=always',
-    'protocol.http.allow=always',
-    'http.followRedirects=false',
-    'core.symlinks=true',
-    'advice.detachedHead=false',
-    // The empty value clears every helper configured before (the system's store, say); then only ours.
-    'credential.helper=',
-    ...(credential ? [`credential.helper=${HELPER}`] : []),
-  ];
-  if (target.address) {
-    const addr = target.address.includes(':') ? `[${target.address}]` : target.address;
-    config.push(`http.curloptResolve=${target.host}:${target.port}:${addr}`);
-  }
-  return simpleGit({
-    baseDir: dir,
-    config,
-    abort,
-    allowEnvironment: ['GIT_TERMINAL_PROMPT'],
-    // simple-git guards protocol.allow because it can enable ext:: transports; here it only narrows
-    // them. It guards credential.helper because a helper runs a command: this one is Slipway's own.
-    unsafe: { allowUnsafeProtocolOverride: true, allowUnsafeCredentialHelper: true },
-  }).env({ PATH: process.env.PATH, HOME: dir, GIT_TERMINAL_PROMPT: '0', ...(credential ? { SLIPWAY_GIT_CREDENTIAL: credential } : {}) });
-}
-
-/** Writes the helper's answer beside `dir` (in the folder that holds it, which its caller removes), readable by this user only. */
-async function writeCredential(dir: string, auth: GitAuth | null): Promise<string | null> {
-  if (!auth) return null;
-  const file = path.join(path.dirname(dir), `${path.basename(dir)}.credential`);
-  await writeFile(file, `username=${auth.username}\npassword=${auth.token}\n`, { mode: 0o600, flag: 'wx' });
-  return file;
-}
-
-async function removeCredential(file: string | null): Promise<void> {
-  if (file) await unlink(file).catch(() => undefined);
 }
 
 /** `git checkout HEAD -- <paths>`, the paths passed through a file, not argv (there may be thousands). */
@@ -188,25 +139,4 @@ async function checkoutPaths(git: SimpleGit, dir: string, paths: readonly string
   } finally {
     await unlink(list).catch(() => undefined);
   }
-}
-
-/** `timedOutAfterMs`: the time limit when it is what stopped git, else null. The message never holds a credential. */
-function cloneError(err: unknown, target: RepoTarget, branch: string | undefined, timedOutAfterMs: number | null, auth: GitAuth | null): Error {
-  const { url, host } = target;
-  const text = err instanceof Error ? err.message : String(err);
-  if (timedOutAfterMs !== null) return new CloneFailedError(`cloning ${url} took longer than ${timedOutAfterMs / 1000} s; the limit is ${timedOutAfterMs / 1000} s`);
-  if (branch && /Remote branch .* not found/i.test(text)) return new CloneFailedError(`branch ${JSON.stringify(branch)} does not exist in ${url}`);
-  if (/could not read Username|Authentication failed|terminal prompts disabled|returned error: 40[13]\b/i.test(text)) {
-    if (auth) return new CloneFailedError(`authentication failed for ${host} with the project's access token (user ${auth.username}): check the token, that it has not expired, and that it may read ${url}`);
-    return new CloneFailedError(`${url} asks for credentials: give the project gitAuth (a user name and an access token) to deploy a repository that is not public`);
-  }
-  if (/not found|does not appear to be a git repository|returned error: 404\b/i.test(text)) {
-    // Forges answer 404 for a private repository the token may not read.
-    if (auth) return new CloneFailedError(`${url} was not found on ${host}, or the project's access token (user ${auth.username}) has no access to it`);
-    return new CloneFailedError(`${url} is not a git repository that can be cloned (not found)`);
-  }
-  // The server's own words when it gave up (upload-pack: …), else git's last error line; the rest is progress noise.
-  const errors = text.split('\n').map((l) => l.trim()).filter((l) => /^(fatal|error):/.test(l));
-  const reason = errors.find((l) => /upload-pack: /.test(l)) ?? errors.pop() ?? text.trim().split('\n').pop();
-  return new CloneFailedError(`cloning ${url} failed: ${reason}`);
 }

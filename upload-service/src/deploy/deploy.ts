@@ -4,9 +4,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, sealDeploymentEnv, type GitAuth, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, CloneFailedError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
+import type { GitCredential } from './git-access';
 import { checkRepoUrl, type RepoTarget } from './url-policy';
 
 /** How long a failed enqueue is asked again before the answer is 503. */
@@ -77,16 +78,27 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
     spaFallback: project.spaFallback,
   };
   const extra = { project: project.name, aliasLabel: branchLabel(chosen, project.name), production, envVersion: project.envVersion };
-  return startDeployment(deps, request, extra, idempotency, openGitAuth(project, secrets));
+  return startDeployment(deps, request, extra, idempotency, projectCredential(project, secrets));
+}
+
+/** The project's way into its repository: its deploy key for an SSH URL, its access token for HTTPS; none, or the key's absence, say so at the clone. */
+export function projectCredential(project: ProjectRecord, secrets: Secrets): GitCredential | null {
+  const ssh = !/^https?:\/\//.test(project.repoUrl);
+  if (ssh && project.deployKey) return { kind: 'key', privateKey: secrets.open(project.deployKey, sealedPlace(projectKey(project.name), 'deployKey')) };
+  if (ssh) throw new CloneFailedError(`project ${project.name} has an SSH repoUrl and no deploy key: POST /projects/${project.name}/deploy-key makes one, and its public key goes to the repository`);
+  const auth = openGitAuth(project, secrets);
+  return auth ? { kind: 'token', auth } : null;
 }
 
 type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production' | 'envVersion'>;
 
-async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, auth: GitAuth | null = null): Promise<DeploymentRecord> {
+/** `credential` undefined: a plain POST /deploy (public https only); a project's deployment passes its own (or null). */
+async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, credential?: GitCredential | null): Promise<DeploymentRecord> {
+  const auth = credential ?? null;
   const { config } = deps;
   // Env values are stored sealed only: without SECRETS_KEY they are refused before anything is cloned.
   if (request.env && Object.keys(request.env).length > 0) config.secrets.ensureEnabled();
-  const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
+  const target = await checkRepoUrl(request.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: auth?.kind === 'key' });
   if (!deps.redisReady()) throw new UnavailableError('Redis is unavailable; nothing was enqueued, try again shortly');
   const { clones } = deps;
   // Clones hold a process, disk and memory each: a few at a time, a bounded line behind them, 429 past that.
@@ -119,7 +131,7 @@ async function idempotent(deps: DeployDeps, i: Idempotency, request: DeployReque
   }
 }
 
-async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }, auth: GitAuth | null): Promise<DeploymentRecord> {
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }, credential: GitCredential | null): Promise<DeploymentRecord> {
   const { config, queue, storage } = deps;
   const { id } = claim;
   const logger = deps.logger.child({ deploymentId: id });
@@ -141,7 +153,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       dir,
       { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
       // The whole repository unless asked otherwise: an app may import from any folder of it.
-      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit, auth },
+      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit, credential, knownHosts: config.sshKnownHosts },
     );
     const record: DeploymentRecord = {
       id,

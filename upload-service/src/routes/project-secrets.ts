@@ -5,10 +5,14 @@
 //   GET    /projects/:name/env                 what is set, by environment, and the env's version
 //   PUT    /projects/:name/env/:variable       {value, target: production|preview|all, or branch}
 //   DELETE /projects/:name/env/:variable       ?target=production|preview|all or ?branch=<branch>
+//   POST   /projects/:name/deploy-key          a new SSH deploy key (ed25519): 201 {publicKey, fingerprint}
+//   DELETE /projects/:name/deploy-key
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import express, { type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import {
@@ -19,8 +23,10 @@ import {
   NotFoundError,
   ProjectEnvSchema,
   openProjectEnv,
+  projectKey,
   sealGitAuth,
   sealProjectEnv,
+  sealedPlace,
   type Config,
   type CreateProject,
   type GitAuth,
@@ -70,13 +76,29 @@ function before(project: ProjectRecord, config: Config): { env: ProjectEnv; meta
   return { env: openProjectEnv(project, config.secrets), meta: project.envMeta ?? [] };
 }
 
+const run = promisify(execFile);
+
+/** A new ed25519 key pair in OpenSSH's formats (made by ssh-keygen in a folder of its own, removed at once). */
+export async function makeDeployKey(config: Config, project: string): Promise<{ privateKey: string; publicKey: string; fingerprint: string }> {
+  const work = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
+  try {
+    const file = path.join(work, 'key');
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `slipway-${project}`, '-f', file], { timeout: 10_000 });
+    const [privateKey, publicKey] = await Promise.all([readFile(file, 'utf8'), readFile(`${file}.pub`, 'utf8')]);
+    const { stdout } = await run('ssh-keygen', ['-l', '-f', `${file}.pub`], { timeout: 10_000 });
+    return { privateKey, publicKey: publicKey.trim(), fingerprint: stdout.split(' ')[1] ?? '' };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
 /** Checks that `auth` can read the repository (git ls-remote) before it is stored; CloneFailedError (422) naming the host, never the token. */
 export async function verifyAccess(config: Config, target: RepoTarget, auth: GitAuth): Promise<void> {
   const work = await mkdtemp(path.join(config.workDir ?? tmpdir(), `slipway-clone-${process.pid}-`));
   try {
     const scratch = path.join(work, 'check');
     await mkdir(scratch);
-    await checkAccess(target, auth, scratch, config.cloneTimeoutMs);
+    await checkAccess(target, { kind: 'token', auth }, scratch, config.cloneTimeoutMs);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -160,6 +182,26 @@ export function envRouter(deps: { config: Config; projects: Projects }, guards: 
     });
     if (removed === 0) throw new NotFoundError(`${variable} is not set there in project ${project.name}`);
     res.json({ ...secretsView(project).env, variables: project.envMeta ?? [] });
+  });
+
+  router.post('/projects/:name/deploy-key', ...guards.change, async (req, res) => {
+    const project = await mustGet(String(req.params.name));
+    config.secrets.ensureEnabled();
+    const key = await makeDeployKey(config, project.name);
+    const sealed = config.secrets.seal(key.privateKey, sealedPlace(projectKey(project.name), 'deployKey'));
+    if ((await projects.update(project.name, { deployKey: sealed, deployKeyPublic: key.publicKey })) === 'no-project') throw new NotFoundError(`no project named ${project.name}`);
+    res.status(201).json({
+      publicKey: key.publicKey,
+      fingerprint: key.fingerprint,
+      message: `add publicKey to the repository as a deploy key (read access is enough); ${project.deployKey ? 'it replaces the project\'s previous key, which no longer works' : 'the project then clones its ssh:// or git@host:path repoUrl with it'}`,
+    });
+  });
+
+  router.delete('/projects/:name/deploy-key', ...guards.change, async (req, res) => {
+    const project = await mustGet(String(req.params.name));
+    if (!project.deployKey) throw new NotFoundError(`project ${project.name} has no deploy key`);
+    await projects.update(project.name, { deployKey: null, deployKeyPublic: null });
+    res.status(204).end();
   });
   return router;
 

@@ -27,7 +27,8 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.post('/projects', async (req, res) => {
     const input = parse(CreateProjectSchema, req.body);
     checkDomains(input.domains, req);
-    const target = await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts });
+    const target = await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true });
+    if (input.gitAuth && target.transport === 'ssh') throw new InvalidInputError(SSH_NOT_TOKEN);
     const stored = storedCreate(input, config, tokenId(req));
     // A token that cannot read the repository is refused before anything is stored.
     if (input.gitAuth) await verifyAccess(config, target, input.gitAuth);
@@ -53,11 +54,13 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     checkDomains(change.domains, req);
     const name = nameOf(req);
     const current = await mustGet(name);
-    const target = change.repoUrl ? await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }) : null;
+    const target = change.repoUrl ? await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true }) : null;
     const stored = storedChange(change, current, config, tokenId(req));
     // A new token, or a new repository for the token the project has, is checked before it is stored.
     const auth = change.gitAuth === null ? null : (change.gitAuth ?? (target ? openGitAuth(current, config.secrets) : null));
-    if (auth) await verifyAccess(config, target ?? (await checkRepoUrl(current.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts })), auth);
+    const checked = auth ? (target ?? (await checkRepoUrl(current.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true }))) : null;
+    if (change.gitAuth && checked?.transport === 'ssh') throw new InvalidInputError(SSH_NOT_TOKEN);
+    if (auth && checked?.transport === 'https') await verifyAccess(config, checked, auth);
     const updated = await projects.update(name, stored);
     if (updated === 'no-project') throw new NotFoundError(`no project named ${name}`);
     if (updated !== 'ok') throw domainTaken(updated);
@@ -215,6 +218,8 @@ function hookSecrets(name: string, secret: string) {
 function domainTaken(result: string): ConflictError {
   return new ConflictError(`domain ${result.slice('domain:'.length)} belongs to another project; remove it there first`);
 }
+
+const SSH_NOT_TOKEN = "gitAuth is for https:// repositories; an SSH repoUrl is cloned with the project's deploy key (POST /projects/:name/deploy-key)";
 
 const PointSchema = z.strictObject({
   deploymentId: z.string({ error: 'deploymentId is required' }).refine(isDeploymentId, 'deploymentId is a deployment id'),

@@ -27,6 +27,12 @@ export interface Deployment {
   target?: string;
 }
 
+/** GET /projects/:name/env, and the answer of a change: names, never values. */
+export interface EnvListing {
+  version: number;
+  variables: { name: string; target: string; branch?: string; updatedAt: string; by: string }[];
+}
+
 export interface Project {
   name: string;
   url: string;
@@ -36,6 +42,8 @@ export interface Project {
   buildCommand?: string[] | string;
   outputDir?: string;
   envNames?: string[];
+  gitAuth?: { username: string; set: boolean } | null;
+  deployKey?: { publicKey: string } | null;
   production: { id: string; url: string } | null;
   pinned: boolean;
   branches?: { alias: string; url: string; id: string }[];

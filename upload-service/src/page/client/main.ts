@@ -7,6 +7,7 @@ import { $ } from './dom';
 import { loadProjects, startHome } from './home';
 import { showDeployment, startPanel, stopWatch } from './panel';
 import { showProject, startProject } from './project';
+import { startSecrets } from './secrets';
 import { state } from './state';
 
 function route(): void {
@@ -58,5 +59,6 @@ window.addEventListener('hashchange', () => {
 });
 startHome();
 startProject();
+startSecrets();
 startPanel();
 route();

@@ -3,6 +3,7 @@
 import { call, type Deployment, type Page, type Project } from './api';
 import { $, act, enc, h, link, say, sleep, when } from './dom';
 import { FINAL, stopWatch } from './panel';
+import { showSecrets } from './secrets';
 import { state } from './state';
 
 const RUNNING = ['uploading', 'queued', 'building'];
@@ -54,6 +55,7 @@ async function refreshProject(me: number): Promise<void> {
     Object.assign(s, { project, rows: page.items, next: page.next, seen });
     renderProject();
     renderHistory();
+    await showSecrets(project);
   } catch (err) {
     if (me === state.view) say('p-msg', (err as Error).message, true);
   }
