@@ -224,6 +224,15 @@ describe('env per environment', () => {
     }
     expect(await stack.redis.hGetAll('project:env-bad')).toEqual(before);
     expect((await stack.request('PUT', '/projects/nope/env/A', { value: '1' })).status).toBe(404);
+    // Credentials that could end a line of git's credential protocol, on create and on change.
+    for (const gitAuth of [{ username: 'u', token: 'two\nlines' }, { username: 'a b', token: 't' }, { username: 'u' }]) {
+      const created = await project('env-bad-auth', { repoUrl, gitAuth });
+      expect(created.status, JSON.stringify(gitAuth)).toBe(400);
+      expect(created.body.error.message).toMatch(/gitAuth\.(token|username)/);
+      expect((await stack.request('PATCH', '/projects/env-bad', { gitAuth })).status).toBe(400);
+    }
+    expect((await stack.get('/projects/env-bad-auth')).status).toBe(404);
+    expect(await stack.redis.hGetAll('project:env-bad')).toEqual(before);
   });
 });
 

@@ -59,6 +59,8 @@ describe('Redis lost', () => {
   it('restores every deployed site, its aliases, pin and domain from S3, and says what it could not', async () => {
     const repoUrl = await stack.repo('lost', textSite('production v1'), { extraBranches: { feature: textSite('the feature') } });
     expect((await call('POST', '/projects', { name: 'lost', repoUrl, domains: ['www.lost.example'], env: { PROJECT_TOKEN: 'p' } })).status).toBe(201);
+    // A deploy key too: it is not in S3, and the report says it is gone.
+    expect((await call('POST', '/projects/lost/deploy-key', {})).status).toBe(201);
     ids.first = await deployed('/projects/lost/deployments', {});
     ids.second = await deployed('/projects/lost/deployments', {});
     ids.feature = await deployed('/projects/lost/deployments', { branch: 'feature' });
@@ -93,6 +95,7 @@ describe('Redis lost', () => {
     expect(problems).toContain(`deployment ${ids.lone}: restored without its env values (never stored in S3: API_KEY)`);
     expect(problems).toContain('project lost: env values not restored (never stored in S3): set PROJECT_TOKEN again');
     expect(problems).toContain('project lost: restored with a new hook secret');
+    expect(problems).toContain('project lost: its deploy key was not restored (never stored in S3): make one (POST /projects/lost/deploy-key)');
     expect(problems).toContain('deployment legacyaaaaaa: no build under its prefix; its objects are left in S3');
     for (const [name, url] of Object.entries({ lone: host(ids.lone), production: host('lost'), feature: host('feature--lost'), domain: 'www.lost.example' })) {
       const after = await siteAt(url);

@@ -3,8 +3,8 @@
 //                                           record's settings, its project and alias, the build
 //                                           (directly under dist/<id>/, so every S3 lists the id)
 //   projects/<name>.json                     a project's settings, domains and production pin
-// Neither holds a secret: env values and hook secrets stay in Redis only (their names are kept, so
-// what was lost can be named). A deployment's facts are written once, by publish, beside its manifest,
+// Neither holds a secret: env values, git credentials and hook secrets stay in Redis only (sealed;
+// their names are kept, so what was lost can be named). A deployment's facts are written once, by publish, beside its manifest,
 // and removed with its build; a project's copy is written after each change (the change marks it
 // unsaved in the same Redis step, so a copy that failed is written again by the janitor).
 import { z } from 'zod';
@@ -55,6 +55,8 @@ export const ProjectCopySchema = z.object({
   version: z.literal(BACKUP_VERSION),
   savedAt: z.string(),
   envNames: z.array(z.string()),
+  /** Which credentials the project had (`gitAuth`, `deployKey`): named so a loss can be told, never kept. */
+  credentials: z.array(z.string()).default([]),
   fields: HashSchema,
 });
 export type ProjectCopy = z.output<typeof ProjectCopySchema>;
@@ -96,7 +98,8 @@ export async function saveProjectCopy(projects: Projects, storage: Storage, name
     } catch {
       // An unreadable env is named as none; the record's own reads report it.
     }
-    const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, fields };
+    const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : [])];
+    const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, credentials, fields };
     await storage.putText(backupKeys.project(name), JSON.stringify(copy), 'application/json');
   }
   if (changes !== '0') await projects.saved(name, changes);
