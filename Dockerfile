@@ -18,10 +18,11 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 # What both services run on: the dependencies, the shared code, git (clones; builds that ask for
-# their commit) and tini as PID 1, which passes SIGTERM on to node and reaps orphaned processes.
+# their commit), openssh-client (clones with a deploy key: ssh, ssh-keygen, ssh-keyscan) and tini
+# as PID 1, which passes SIGTERM on to node and reaps orphaned processes.
 FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git tini \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=deps /app /app
