@@ -34,14 +34,14 @@ const ok = 'https://140.82.112.3/owner/site.git';
 const cases: [string, unknown, number, string, RegExp][] = [
   // Schemes and forms that are not https URLs.
   ['file: URL', { repoUrl: 'file:///etc/passwd' }, 400, 'INVALID_URL', /scheme "file"/],
-  ['ssh: URL', { repoUrl: 'ssh://git@140.82.112.3/o/r.git' }, 400, 'INVALID_URL', /scheme "ssh"/],
+  ['ssh: URL', { repoUrl: 'ssh://git@140.82.112.3/o/r.git' }, 400, 'INVALID_URL', /SSH repoUrl needs a deploy key/],
   ['git: URL', { repoUrl: 'git://140.82.112.3/o/r.git' }, 400, 'INVALID_URL', /scheme "git"/],
   ['ext:: transport', { repoUrl: 'ext::sh -c touch% /tmp/pwned' }, 400, 'INVALID_URL', /not a URL|scheme/],
   ['ftp: URL', { repoUrl: 'ftp://140.82.112.3/r.git' }, 400, 'INVALID_URL', /scheme "ftp"/],
   ['javascript: URL', { repoUrl: 'javascript:alert(1)' }, 400, 'INVALID_URL', /scheme "javascript"/],
   ['data: URL', { repoUrl: 'data:text/plain,hi' }, 400, 'INVALID_URL', /scheme "data"/],
   ['plain http without ALLOW_PRIVATE_NETWORKS', { repoUrl: 'http://140.82.112.3/o/r.git' }, 400, 'INVALID_URL', /scheme "http"/],
-  ['scp-like git address', { repoUrl: 'git@github.com:owner/repo.git' }, 400, 'INVALID_URL', /not a URL/],
+  ['scp-like git address', { repoUrl: 'git@github.com:owner/repo.git' }, 400, 'INVALID_URL', /SSH repoUrl needs a deploy key/],
   ['local absolute path', { repoUrl: '/srv/git/repo.git' }, 400, 'INVALID_URL', /not a URL/],
   ['local relative path', { repoUrl: '../repo' }, 400, 'INVALID_URL', /not a URL/],
   ['option injection in repoUrl', { repoUrl: '--upload-pack=touch /tmp/pwned' }, 400, 'INVALID_URL', /must not start with "-"/],

@@ -204,6 +204,32 @@ describe('env per environment', () => {
     expect(JSON.stringify(listed.body)).not.toContain('prod-2');
   });
 
+  it("a fork's deployment gets no env unless the project opts in, never the project's token, and no alias of the project's", { timeout: 180_000 }, async () => {
+    const repoUrl = await privateRepo(forge, 'fork-upstream', site());
+    const env = { production: { MODE: 'prod' }, preview: { MODE: 'preview', SECRET: ENV_SECRET } };
+    expect((await project('fork-upstream', { repoUrl, gitAuth: { username: USER, token: TOKEN }, env })).status).toBe(201);
+    const forkUrl = await stack.repo('fork-of-upstream', site());
+    const first = await stack.post('/projects/fork-upstream/deployments', { repoUrl: forkUrl, branch: 'main' });
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    expect(first.body).toMatchObject({ production: false, aliasUrl: expect.stringMatching(/^http:\/\/fork-[0-9a-f]{6}--fork-upstream\./) });
+    expect((await stack.waitFor(first.body.id, ['deployed', 'failed'], 60_000)).status).toBe('deployed');
+    expect(JSON.parse((await stack.site(first.body.id, '/')).body.toString())).toMatchObject({ mode: null, secretLength: 0 });
+    expect(await stack.redis.hGet(`deployment:${first.body.id}`, 'sealedEnv')).toBeNull();
+    // The project's production alias is untouched by the fork's main.
+    expect((await stack.get('/projects/fork-upstream')).body.production).toBeNull();
+
+    expect((await stack.request('PATCH', '/projects/fork-upstream', { forkEnv: true })).status).toBe(200);
+    const opted = await stack.post('/projects/fork-upstream/deployments', { repoUrl: forkUrl, branch: 'main' });
+    expect((await stack.waitFor(opted.body.id, ['deployed', 'failed'], 60_000)).status).toBe('deployed');
+    expect(JSON.parse((await stack.site(opted.body.id, '/')).body.toString())).toMatchObject({ mode: 'preview', secretLength: ENV_SECRET.length });
+
+    // A fork on the private forge: the project's token is not sent there, so it is refused.
+    const privateFork = await privateRepo(forge, 'fork-private', site());
+    const refused = await stack.post('/projects/fork-upstream/deployments', { repoUrl: privateFork, branch: 'main' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.message).toMatch(/asks for credentials/);
+  });
+
   it('refuses bad variables with a 400 naming them, and changes nothing', async () => {
     const repoUrl = await stack.repo('env-bad', site());
     expect((await project('env-bad', { repoUrl, env: { A: '1' } })).status).toBe(201);

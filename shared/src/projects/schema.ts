@@ -60,7 +60,12 @@ export const UpdateProjectSchema = z.strictObject({
   forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });
-export const ProjectDeploySchema = z.strictObject({ branch: DeployRequestSchema.shape.branch, commit: DeployRequestSchema.shape.commit });
+export const ProjectDeploySchema = z.strictObject({
+  branch: DeployRequestSchema.shape.branch,
+  commit: DeployRequestSchema.shape.commit,
+  /** Another repository (a fork's) to build as a preview of the project: a public https one. */
+  repoUrl: DeployRequestSchema.shape.repoUrl.optional(),
+});
 
 export type CreateProject = z.output<typeof CreateProjectSchema>;
 export type UpdateProject = z.output<typeof UpdateProjectSchema>;

@@ -56,15 +56,21 @@ export async function createDeployment(deps: DeployDeps, body: unknown, idempote
   return startDeployment(deps, parsed.data, {}, idempotency);
 }
 
-/** A deployment of a project: its settings, the branch asked for (else production's), its aliases. */
-export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string, idempotency?: Idempotency): Promise<DeploymentRecord> {
+/**
+ * A deployment of a project: its settings, the branch asked for (else production's), its aliases.
+ * `fork`: the URL of another repository (a fork's) to build with the project's settings: always a
+ * preview, at an alias of its own (`fork-<hash of its URL and branch>--<project>`), never given the
+ * project's credentials, and given its env only when the project opts in (forkEnv).
+ */
+export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string, idempotency?: Idempotency, fork?: string): Promise<DeploymentRecord> {
+  const fromFork = fork !== undefined && fork !== project.repoUrl;
   const chosen = branch ?? project.productionBranch;
-  const production = chosen === project.productionBranch ? ('1' as const) : undefined;
+  const production = chosen === project.productionBranch && !fromFork ? ('1' as const) : undefined;
   const { secrets } = deps.config;
   // Production's env, or preview's with the branch's own over it (projects/secrets.ts).
-  const env = envForDeployment(openProjectEnv(project, secrets), { branch: chosen, production: production === '1', fork: false }, project.forkEnv === '1');
+  const env = envForDeployment(openProjectEnv(project, secrets), { branch: chosen, production: production === '1', fork: fromFork }, project.forkEnv === '1');
   const request: DeployRequest = {
-    repoUrl: project.repoUrl,
+    repoUrl: fromFork ? fork : project.repoUrl,
     branch: chosen,
     commit,
     rootDir: project.rootDir,
@@ -77,8 +83,10 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
     sourceScope: project.sourceScope,
     spaFallback: project.spaFallback,
   };
-  const extra = { project: project.name, aliasLabel: branchLabel(chosen, project.name), production, envVersion: project.envVersion };
-  return startDeployment(deps, request, extra, idempotency, projectCredential(project, secrets));
+  // A fork's branch never moves the project's own aliases (its `main` is not the project's): it has one of its own.
+  const aliasLabel = fromFork ? `fork-${createHash('sha256').update(`${fork}\0${chosen}`).digest('hex').slice(0, 6)}` : branchLabel(chosen, project.name);
+  const extra = { project: project.name, aliasLabel, production, envVersion: fromFork && project.forkEnv !== '1' ? undefined : project.envVersion };
+  return startDeployment(deps, request, extra, idempotency, fromFork ? undefined : projectCredential(project, secrets));
 }
 
 /** The project's way into its repository: its deploy key for an SSH URL, its access token for HTTPS; none, or the key's absence, say so at the clone. */

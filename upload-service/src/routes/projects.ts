@@ -76,9 +76,9 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   });
 
   router.post('/projects/:name/deployments', async (req, res) => {
-    const { branch, commit } = parse(ProjectDeploySchema, req.body ?? {});
+    const { branch, commit, repoUrl } = parse(ProjectDeploySchema, req.body ?? {});
     const project = await mustGet(req.params.name);
-    const record = await createProjectDeployment(deps, project, branch, commit, idempotencyOf(req, `project:${project.name}`));
+    const record = await createProjectDeployment(deps, project, branch, commit, idempotencyOf(req, `project:${project.name}`), repoUrl);
     res.status(202).json({
       id: record.id,
       status: record.status,
@@ -88,7 +88,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
       statusUrl: `/deployments/${record.id}`,
       logsUrl: `/deployments/${record.id}/logs`,
       url: record.url,
-      aliasUrl: siteUrl(config, `${record.aliasLabel}--${project.name}`),
+      aliasUrl: record.aliasLabel ? siteUrl(config, `${record.aliasLabel}--${project.name}`) : null,
     });
   });
 
