@@ -119,7 +119,8 @@ describe('push hooks', () => {
     const gitlab = (event: string, token: string, b = body) => send('/hooks/gitlab?project=hooked', b, { 'x-gitlab-event': event, 'x-gitlab-token': token });
     expect((await gitlab('Push Hook', 'wrong')).status).toBe(401);
     expect((await gitlab('Push Hook', '')).status).toBe(401);
-    expect(await gitlab('Merge Request Hook', secret, '{}')).toMatchObject({ status: 202, body: { ignored: expect.any(String) } });
+    expect(await gitlab('Merge Request Hook', secret, '{}')).toMatchObject({ status: 400, body: { error: { message: expect.stringMatching(/names no number/) } } });
+    expect(await gitlab('Pipeline Hook', secret, '{}')).toMatchObject({ status: 202, body: { ignored: expect.any(String) } });
     const pushed = await gitlab('Push Hook', secret);
     expect(pushed.status, JSON.stringify(pushed.body)).toBe(202);
     expect(await stack.waitFor(pushed.body.id)).toMatchObject({ status: 'deployed', branch: 'feature/x', commit: sha.feature });

@@ -1,5 +1,5 @@
 // Chaos: four worker processes, about a hundred deployments, and a random worker SIGKILLed or sent
-// SIGTERM and restarted every couple of seconds. Every deployment must end deployed, nothing may
+// SIGTERM and restarted every couple of seconds (once the one before is up again). Every deployment must end deployed, nothing may
 // stay on any list, and a build may run twice only when its worker was stopped during it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUILD_START_LINE, startStack, type Stack } from './harness/stack';
@@ -34,6 +34,7 @@ describe('chaos', () => {
     const started = Date.now();
     const stopped = new Set<number>(); // pids that were killed or sent SIGTERM
     const kills = { SIGKILL: 0, SIGTERM: 0 };
+    const startups: number[] = [];
     for (let i = 0; i < WORKERS; i++) live.push(spawnWorkerProcess(s.env));
 
     let chaosOn = true;
@@ -50,7 +51,13 @@ describe('chaos', () => {
         stopped.add(victim.pid);
         kills[signal] += 1;
         await victim.kill(signal);
-        live[index] = spawnWorkerProcess(s.env);
+        const replacement = spawnWorkerProcess(s.env);
+        live[index] = replacement;
+        // The next kill waits for the replacement to be up: on a slow machine a worker takes seconds to
+        // start, and kills that land on workers still starting stop every build and test nothing.
+        const since = Date.now();
+        await Promise.race([replacement.ready(), new Promise((r) => setTimeout(r, 30_000))]).catch(() => undefined);
+        startups.push(Date.now() - since);
       }
     })();
 
@@ -84,7 +91,7 @@ describe('chaos', () => {
     expect(unexplained, replay).toEqual([]);
     console.log(
       `chaos: ${DEPLOYMENTS} deployments, ${WORKERS} workers, ${kills.SIGKILL} SIGKILL + ${kills.SIGTERM} SIGTERM, ` +
-        `${duplicates} builds run again after their worker was stopped, all deployed in ${(elapsed / 1000).toFixed(1)} s (seed ${SEED})`,
+        `${duplicates} builds run again after their worker was stopped, all deployed in ${(elapsed / 1000).toFixed(1)} s (seed ${SEED}; a restarted worker was up in ${Math.max(...startups, 0)} ms at most)`,
     );
   });
 });

@@ -30,6 +30,18 @@ export const jsonField = <T extends z.ZodType>(schema: T) =>
 const argv = jsonField(z.array(z.string()).min(1));
 const envJson = jsonField(z.record(z.string(), z.string()));
 
+/**
+ * Where a hook's commit lives on its forge: the repository that gets the commit statuses and, for a
+ * pull request (GitHub) or merge request (GitLab), its number, whose one comment links the preview.
+ * `repo` is GitHub's `owner/name` or GitLab's project path (`group/sub/name`).
+ */
+export const ForgeRefSchema = z.strictObject({
+  kind: z.enum(['github', 'gitlab']),
+  repo: z.string().min(3).max(300).regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/),
+  pr: z.number().int().positive().max(1e9).optional(),
+});
+export type ForgeRef = z.output<typeof ForgeRefSchema>;
+
 export const DeploymentRecordSchema = z.object({
   id: z.string(),
   repoUrl: z.string(),
@@ -86,6 +98,8 @@ export const DeploymentRecordSchema = z.object({
   project: z.string().optional(),
   aliasLabel: z.string().optional(),
   production: z.literal('1').optional(),
+  /** Set by a forge's hook: where the commit statuses and the pull request's comment go. */
+  forge: jsonField(ForgeRefSchema).optional(),
   /** When reconcile put the record back from S3 after Redis lost it (its env values were not restored). */
   restoredAt: z.string().optional(),
   /** Set while a cancel waits for the build's owner to stop it. */

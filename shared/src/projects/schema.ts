@@ -109,6 +109,19 @@ export const MAX_LABEL = 63;
  * six hex digits of the branch name's hash are added, so two branches never share an alias.
  */
 export function branchLabel(branch: string, project: string): string {
+  const label = slugLabel(branch, project);
+  // `pr-<n>` and `fork-<hex>` name pull requests' and forks' previews: a branch called so gets a hash.
+  return RESERVED_LABEL.test(label) ? `${label.slice(0, MAX_LABEL - project.length - 9)}-${createHash('sha256').update(branch).digest('hex').slice(0, 6)}` : label;
+}
+
+/** The alias label of a pull request's (or merge request's) preview. */
+export function pullRequestLabel(number: number): string {
+  return `pr-${number}`;
+}
+
+const RESERVED_LABEL = /^(pr-[0-9]+|fork-[0-9a-f]{6})$/;
+
+function slugLabel(branch: string, project: string): string {
   const slug = branch
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

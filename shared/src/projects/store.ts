@@ -131,6 +131,17 @@ return 1
 `;
 
 // POINT: production → a deployed deployment of this project (rollback pins, promote unpins).
+const CLOSE_ALIAS_SCRIPT = `
+-- KEYS: projectBranches, projectPending     ARGV: label, nowMs
+-- Returns {the deployment the alias served ('' for none), the label's waiting deployment ('' for none)}.
+-- The alias goes, and its time becomes now: a deployment made before (one building or waiting) never
+-- moves it back (SETTLE moves an alias only to a newer deployment); one made after (a reopen) does.
+local served = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1] .. ':at', ARGV[2])
+return {served, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
+`;
+
 const POINT_SCRIPT = `
 -- KEYS: project, projectDeployments, record, unsaved     ARGV: id, pin ('1' or '0'), name
 -- Returns 'ok', 'no-project', 'not-in-project' or 'not-deployed' (nothing written).
@@ -289,6 +300,15 @@ export class Projects {
   /** Points production at `id` now: pinned (rollback) or not (promote). */
   async point(name: string, id: string, pin: boolean): Promise<PointResult> {
     return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY], arguments: [id, pin ? '1' : '0', name] })) as PointResult;
+  }
+
+  /**
+   * Removes a branch alias (a closed pull request's) so that no deployment made before now moves it
+   * back; safe to repeat. Answers what it served and the deployment still waiting for it, if any.
+   */
+  async closeAlias(name: string, label: string, now = Date.now()): Promise<{ served: string | null; pending: string | null }> {
+    const [served, pending] = (await this.redis.eval(CLOSE_ALIAS_SCRIPT, { keys: [projectBranchesKey(name), projectPendingKey(name)], arguments: [label, String(now)] })) as [string, string];
+    return { served: served || null, pending: pending || null };
   }
 
   /** The newest deployed production deployment older than `before` (what a plain rollback goes back to). */

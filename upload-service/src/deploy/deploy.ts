@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, CloneFailedError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, isRedisUnavailable, branchLabel, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, CloneFailedError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, isRedisUnavailable, branchLabel, pullRequestLabel, type ForgeRef, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
 import type { GitCredential } from './git-access';
@@ -56,37 +56,54 @@ export async function createDeployment(deps: DeployDeps, body: unknown, idempote
   return startDeployment(deps, parsed.data, {}, idempotency);
 }
 
+/** What a project deployment builds, beyond the project's own settings. */
+export interface ProjectDeployOptions {
+  /** The branch (else production's) and, optionally, the commit to build. */
+  branch?: string;
+  commit?: string;
+  idempotency?: Idempotency;
+  /**
+   * The URL of another repository (a fork's) to build with the project's settings: always a preview,
+   * never given the project's credentials, and given its env only when the project opts in (forkEnv).
+   */
+  fork?: string;
+  /** A pull request's number: a preview at the alias `pr-<number>`, whatever its branch is called. */
+  pullRequest?: number;
+  /** Where the commit lives on its forge, for commit statuses and the pull request's comment (notify/). */
+  forge?: ForgeRef;
+}
+
 /**
- * A deployment of a project: its settings, the branch asked for (else production's), its aliases.
- * `fork`: the URL of another repository (a fork's) to build with the project's settings: always a
- * preview, at an alias of its own (`fork-<hash of its URL and branch>--<project>`), never given the
- * project's credentials, and given its env only when the project opts in (forkEnv).
+ * A deployment of a project: its settings, the branch asked for (else production's), its aliases. A
+ * fork's deployment has an alias of its own (`fork-<hash of its URL and branch>`) unless it is a pull
+ * request's (`pr-<number>`): a fork's `main` is not the project's.
  */
-export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, branch: string | undefined, commit?: string, idempotency?: Idempotency, fork?: string): Promise<DeploymentRecord> {
+export async function createProjectDeployment(deps: DeployDeps, project: ProjectRecord, options: ProjectDeployOptions = {}): Promise<DeploymentRecord> {
+  const { fork, pullRequest } = options;
   const fromFork = fork !== undefined && fork !== project.repoUrl;
-  const chosen = branch ?? project.productionBranch;
-  const production = chosen === project.productionBranch && !fromFork ? ('1' as const) : undefined;
+  const chosen = options.branch ?? project.productionBranch;
+  const production = chosen === project.productionBranch && !fromFork && pullRequest === undefined ? ('1' as const) : undefined;
   const { secrets } = deps.config;
   // Production's env, or preview's with the branch's own over it (projects/secrets.ts).
   const env = envForDeployment(openProjectEnv(project, secrets), { branch: chosen, production: production === '1', fork: fromFork }, project.forkEnv === '1');
   const request: DeployRequest = {
     repoUrl: fromFork ? fork : project.repoUrl,
     branch: chosen,
-    commit,
+    commit: options.commit,
     rootDir: project.rootDir,
     installCommand: project.installCommand,
     buildCommand: project.buildCommand,
     outputDir: project.outputDir,
-    env: Object.keys(env).length > 0 ? env : undefined,
+    env,
     nodeVersion: project.nodeVersion,
     buildMemoryMb: project.buildMemoryMb,
     sourceScope: project.sourceScope,
     spaFallback: project.spaFallback,
   };
-  // A fork's branch never moves the project's own aliases (its `main` is not the project's): it has one of its own.
-  const aliasLabel = fromFork ? `fork-${createHash('sha256').update(`${fork}\0${chosen}`).digest('hex').slice(0, 6)}` : branchLabel(chosen, project.name);
-  const extra = { project: project.name, aliasLabel, production, envVersion: fromFork && project.forkEnv !== '1' ? undefined : project.envVersion };
-  return startDeployment(deps, request, extra, idempotency, fromFork ? undefined : projectCredential(project, secrets));
+  const aliasLabel =
+    pullRequest !== undefined ? pullRequestLabel(pullRequest) : fromFork ? `fork-${createHash('sha256').update(`${fork}\0${chosen}`).digest('hex').slice(0, 6)}` : branchLabel(chosen, project.name);
+  const extra: Extra = { project: project.name, aliasLabel, production, envVersion: fromFork && project.forkEnv !== '1' ? undefined : project.envVersion, forge: options.forge };
+  return startDeployment(deps, request, extra, options.idempotency, fromFork ? undefined : projectCredential(project, secrets));
 }
 
 /** The project's way into its repository: its deploy key for an SSH URL, its access token for HTTPS; none, or the key's absence, say so at the clone. */
@@ -98,7 +115,7 @@ export function projectCredential(project: ProjectRecord, secrets: Secrets): Git
   return auth ? { kind: 'token', auth } : null;
 }
 
-type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production' | 'envVersion'>;
+type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production' | 'envVersion' | 'forge'>;
 
 /** `credential` undefined: a plain POST /deploy (public https only); a project's deployment passes its own (or null). */
 async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, credential?: GitCredential | null): Promise<DeploymentRecord> {

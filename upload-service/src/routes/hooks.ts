@@ -4,6 +4,9 @@
 //   POST /hooks/github?project=<name>   X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>
 //   POST /hooks/gitlab?project=<name>   X-Gitlab-Token: <the secret>
 //   POST /hooks/deploy/<name>/<token>   any host or script; ?branch= (default the production branch)
+// GitHub's `push` and `pull_request` and GitLab's `Push Hook` and `Merge Request Hook` deploy: a pull
+// request's head commit (from the fork when it comes from one, under the fork rules) builds the preview
+// `pr-<number>--<project>`; closing it removes that alias and stops what still builds for it.
 // Bodies are read raw (capped) so the signature is checked over the bytes sent; a body already taken
 // is refused for a week (GitHub and GitLab put the pushed commits in it, so a real push is never the
 // same twice), so a captured request cannot be replayed.
@@ -11,12 +14,15 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type RequestHandler } from 'express';
 import {
   ConflictError,
+  ForgeRefSchema,
   InvalidInputError,
   NotFoundError,
   ProjectDeploySchema,
   ProjectNameSchema,
   UnauthorizedError,
+  pullRequestLabel,
   type DeploymentRecord,
+  type ForgeRef,
   type ProjectRecord,
   type Projects,
 } from '@slipway/shared';
@@ -28,8 +34,8 @@ export const HOOK_MAX_BYTES = 2 * 1024 * 1024;
 const REPLAY_WINDOW_SECONDS = 7 * 24 * 3600;
 const ZERO_COMMIT = /^0+$/;
 
-/** What a push event asks for, or why it is ignored. */
-type Push = { branch: string; commit: string } | { ignored: string };
+/** What an event asks for, or why it is ignored. */
+type Push = { branch: string; commit: string; forge?: ForgeRef; fork?: string; pullRequest?: number } | { ignored: string } | { close: number };
 
 export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: FailureThrottle }, limit: RequestHandler): express.Router {
   const { projects, failures } = deps;
@@ -74,9 +80,10 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: F
     }
     const event = req.get('x-github-event') ?? '';
     if (event === 'ping') return void res.json({ ok: true, project: project.name });
-    if (event !== 'push') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only push does` });
-    const push = pushOf(json(body), 'deleted');
-    res.status(202).json(await deployOnce(project, body, push));
+    if (event === 'pull_request') return void res.status(202).json(await deployOnce(project, body, githubPullRequest(json(body))));
+    if (event !== 'push') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only push and pull_request do` });
+    const payload = json(body);
+    res.status(202).json(await deployOnce(project, body, withForge(pushOf(payload, 'deleted'), 'github', field(payload, 'repository', 'full_name'))));
   });
 
   router.post('/hooks/gitlab', before('x-gitlab-token', byQuery), raw, async (req, res) => {
@@ -85,8 +92,10 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: F
     const token = req.get('x-gitlab-token') ?? '';
     if (!project.hookSecret || !equal(token, project.hookSecret)) throw refuse(res, 'X-Gitlab-Token is not this project\'s hook secret');
     const event = req.get('x-gitlab-event') ?? '';
-    if (event !== 'Push Hook') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only Push Hook does` });
-    res.status(202).json(await deployOnce(project, body, pushOf(json(body))));
+    if (event === 'Merge Request Hook') return void res.status(202).json(await deployOnce(project, body, gitlabMergeRequest(json(body))));
+    if (event !== 'Push Hook') return void res.status(202).json({ ignored: `the ${event || 'unnamed'} event does not deploy; only Push Hook and Merge Request Hook do` });
+    const payload = json(body);
+    res.status(202).json(await deployOnce(project, body, withForge(pushOf(payload), 'gitlab', field(payload, 'project', 'path_with_namespace'))));
   });
 
   // The token is in the URL: checked before the body (which this hook does not use) is read.
@@ -96,7 +105,7 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: F
     const branch = typeof req.query.branch === 'string' ? req.query.branch : undefined;
     const parsed = ProjectDeploySchema.safeParse({ branch });
     if (!parsed.success) throw new InvalidInputError(describeIssues(parsed.error.issues));
-    res.status(202).json(summary(await createProjectDeployment(deps, project, parsed.data.branch)));
+    res.status(202).json(summary(await createProjectDeployment(deps, project, { branch: parsed.data.branch })));
   });
 
   return router;
@@ -104,16 +113,29 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: F
   /** Deploys a push unless the same body was taken before; a deploy that fails lets it come again. */
   async function deployOnce(project: ProjectRecord, body: Buffer, push: Push) {
     if ('ignored' in push) return push;
+    if ('close' in push) return close(project, push.close);
     const digest = createHash('sha256').update(body).digest('hex');
     if (!(await projects.firstDelivery(project.name, digest, REPLAY_WINDOW_SECONDS))) {
       throw new ConflictError('this delivery was already taken: a replayed hook does not deploy again (redeploy the deployment instead)');
     }
     try {
-      return summary(await createProjectDeployment(deps, project, push.branch, push.commit));
+      const { branch, commit, fork, pullRequest, forge } = push;
+      return summary(await createProjectDeployment(deps, project, { branch, commit, fork, pullRequest, forge }));
     } catch (err) {
       await projects.forgetDelivery(project.name, digest);
       throw err;
     }
+  }
+
+  /**
+   * A closed (or merged) pull request: its alias goes, and the deployment still waiting or building
+   * for it is canceled (a deployment made before the close never moves the alias back). Safe to repeat.
+   */
+  async function close(project: ProjectRecord, number: number) {
+    const label = pullRequestLabel(number);
+    const { served, pending } = await projects.closeAlias(project.name, label);
+    const canceled = pending ? await deps.queue.cancel(pending) : null;
+    return { closed: `${label}--${project.name}`, served, ...(canceled === 'canceled' || canceled === 'canceling' ? { canceled: pending } : {}) };
   }
 }
 
@@ -151,6 +173,86 @@ function pushOf(payload: unknown, deletedField?: string): Push {
   return { branch: parsed.data.branch!, commit: parsed.data.commit! };
 }
 
+/** A string at `a.b` of a payload, or ''. */
+function field(payload: unknown, a: string, b: string): string {
+  const outer = (payload as Record<string, unknown> | null)?.[a];
+  const value = typeof outer === 'object' && outer !== null ? (outer as Record<string, unknown>)[b] : undefined;
+  return typeof value === 'string' ? value : '';
+}
+
+/** A push's commit, with where its statuses go when the payload names a repository Slipway can address. */
+function withForge(push: Push, kind: ForgeRef['kind'], repo: string): Push {
+  if (!('branch' in push)) return push;
+  const forge = ForgeRefSchema.safeParse({ kind, repo });
+  return forge.success ? { ...push, forge: forge.data } : push;
+}
+
+const COMMIT = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/** What a pull request's change means for its preview; the reason when it means nothing. */
+function pullRequestOf(kind: ForgeRef['kind'], p: { number: unknown; action: string; deploys: boolean; closes: boolean; branch: unknown; commit: unknown; repo: string; fork: boolean; forkUrl: unknown }): Push {
+  if (typeof p.number !== 'number' || !Number.isSafeInteger(p.number) || p.number < 1) throw new InvalidInputError(`the ${kind === 'github' ? 'pull request' : 'merge request'} event names no number`);
+  if (p.closes) return { close: p.number };
+  if (!p.deploys) return { ignored: `the ${p.action || 'unnamed'} action does not deploy: a ${kind === 'github' ? 'pull request' : 'merge request'} deploys when it is opened, reopened or gets new commits` };
+  if (typeof p.commit !== 'string' || !COMMIT.test(p.commit)) throw new InvalidInputError('the event names no head commit Slipway can deploy');
+  const parsed = ProjectDeploySchema.safeParse({ branch: p.branch, commit: p.commit, ...(p.fork ? { repoUrl: p.forkUrl } : {}) });
+  if (!parsed.success) throw new InvalidInputError(`the event names no branch Slipway can deploy: ${describeIssues(parsed.error.issues)}`);
+  const forge = ForgeRefSchema.safeParse({ kind, repo: p.repo, pr: p.number });
+  return {
+    branch: parsed.data.branch!,
+    commit: parsed.data.commit!,
+    pullRequest: p.number,
+    ...(p.fork ? { fork: parsed.data.repoUrl! } : {}),
+    ...(forge.success ? { forge: forge.data } : {}),
+  };
+}
+
+/** GitHub's pull_request: opened, reopened and synchronize deploy the head; closed (merged or not) closes. */
+function githubPullRequest(payload: unknown): Push {
+  const p = (payload ?? {}) as { action?: unknown; number?: unknown; pull_request?: { head?: { ref?: unknown; sha?: unknown; repo?: { full_name?: unknown; clone_url?: unknown } | null }; base?: { repo?: { full_name?: unknown } } } };
+  const action = typeof p.action === 'string' ? p.action : '';
+  const head = p.pull_request?.head;
+  const base = String(p.pull_request?.base?.repo?.full_name ?? field(payload, 'repository', 'full_name'));
+  const deploys = ['opened', 'reopened', 'synchronize'].includes(action);
+  // A fork that was deleted leaves head.repo null: nothing to clone.
+  if (deploys && head?.repo === null) return { ignored: 'the pull request\'s repository was deleted: there is nothing to clone' };
+  const headName = String(head?.repo?.full_name ?? base);
+  return pullRequestOf('github', {
+    number: p.number,
+    action,
+    deploys,
+    closes: action === 'closed',
+    branch: head?.ref,
+    commit: head?.sha,
+    repo: base,
+    fork: headName.toLowerCase() !== base.toLowerCase(),
+    forkUrl: head?.repo?.clone_url,
+  });
+}
+
+/**
+ * GitLab's Merge Request Hook: open and reopen deploy the last commit, update only when it brought
+ * commits (`oldrev` is set); close and merge close.
+ */
+function gitlabMergeRequest(payload: unknown): Push {
+  const a = ((payload as { object_attributes?: unknown } | null)?.object_attributes ?? {}) as {
+    iid?: unknown; action?: unknown; oldrev?: unknown; source_branch?: unknown; last_commit?: { id?: unknown }; source_project_id?: unknown; target_project_id?: unknown; source?: { git_http_url?: unknown };
+  };
+  const action = typeof a.action === 'string' ? a.action : '';
+  return pullRequestOf('gitlab', {
+    number: a.iid,
+    action,
+    deploys: action === 'open' || action === 'reopen' || (action === 'update' && typeof a.oldrev === 'string'),
+    closes: action === 'close' || action === 'merge',
+    branch: a.source_branch,
+    commit: a.last_commit?.id,
+    repo: field(payload, 'project', 'path_with_namespace'),
+    fork: a.source_project_id !== a.target_project_id,
+    forkUrl: a.source?.git_http_url,
+  });
+}
+
 function summary(record: DeploymentRecord) {
-  return { id: record.id, status: record.status, branch: record.branch, commit: record.commit, statusUrl: `/deployments/${record.id}`, url: record.url };
+  const alias = record.aliasLabel && record.project ? { alias: `${record.aliasLabel}--${record.project}` } : {};
+  return { id: record.id, status: record.status, branch: record.branch, commit: record.commit, ...alias, statusUrl: `/deployments/${record.id}`, url: record.url };
 }

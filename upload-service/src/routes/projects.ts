@@ -78,7 +78,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.post('/projects/:name/deployments', async (req, res) => {
     const { branch, commit, repoUrl } = parse(ProjectDeploySchema, req.body ?? {});
     const project = await mustGet(req.params.name);
-    const record = await createProjectDeployment(deps, project, branch, commit, idempotencyOf(req, `project:${project.name}`), repoUrl);
+    const record = await createProjectDeployment(deps, project, { branch, commit, idempotency: idempotencyOf(req, `project:${project.name}`), fork: repoUrl });
     res.status(202).json({
       id: record.id,
       status: record.status,
