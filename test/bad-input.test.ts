@@ -10,7 +10,7 @@ import { Storage, createS3Client } from '@slipway/shared';
 import { createApp } from '../upload-service/src/app';
 import { startRedisServer } from '../dev/redis-server';
 import { staticSite } from './harness/fixtures';
-import { startStack, type Stack } from './harness/stack';
+import { startStack, type Stack, storedKeys } from './harness/stack';
 
 let stack: Stack;
 let repoUrl: string;
@@ -30,8 +30,7 @@ afterAll(async () => {
 
 /** Everything a deployment could have left: records, list entries, objects. */
 async function leftovers(): Promise<{ keys: string[]; objects: number }> {
-  // secrets:keys is the stack's own, written at its start (the key that may seal values).
-  const keys = (await stack.redis.keys('*')).filter((k) => k !== 'secrets:keys').sort();
+  const keys = await storedKeys(stack);
   let objects = 0;
   for await (const _ of stack.storage.list('')) objects++;
   return { keys, objects };
@@ -134,7 +133,7 @@ describe('when a platform service is down', () => {
       });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
-      expect((await stack.redis.keys('*')).filter((k) => k !== 'secrets:keys')).toEqual([]);
+      expect(await storedKeys(stack)).toEqual([]);
     } finally {
       server.close();
     }

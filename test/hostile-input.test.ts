@@ -3,7 +3,7 @@
 // and code, and leaves nothing behind in Redis or S3.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manyFiles } from './harness/fixtures';
-import { startStack, type Stack } from './harness/stack';
+import { startStack, type Stack, storedKeys } from './harness/stack';
 
 let strict: Stack;
 beforeAll(async () => {
@@ -24,7 +24,7 @@ async function withStack(env: Record<string, string>, test: (stack: Stack) => Pr
 }
 
 async function expectNothingStored(stack: Stack): Promise<void> {
-  expect((await stack.redis.keys('*')).filter((k) => k !== 'secrets:keys')).toEqual([]); // secrets:keys is the stack's own
+  expect(await storedKeys(stack)).toEqual([]);
   let objects = 0;
   for await (const _ of stack.storage.list('')) objects++;
   expect(objects).toBe(0);

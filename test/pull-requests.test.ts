@@ -7,12 +7,16 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
+import { startForge, type Forge } from './harness/forge';
+import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
 let repoUrl: string;
 let forkUrl: string;
 let secret: string;
-const sha = {} as Record<'main' | 'x' | 'y' | 'fork', string>;
+let forge: Forge;
+const FORGE_TOKEN = 'ghp_forgeToken0123456789abcdefSECRET';
+const sha = {} as Record<'main' | 'x' | 'y' | 'fork' | 'broken', string>;
 
 async function heads(url: string): Promise<Record<string, string>> {
   const { stdout } = await promisify(execFile)('git', ['ls-remote', '--heads', url]);
@@ -20,11 +24,12 @@ async function heads(url: string): Promise<Record<string, string>> {
 }
 
 beforeAll(async () => {
-  stack = await startStack();
-  repoUrl = await stack.repo('pr-site', textSite('main'), { extraBranches: { 'feature/x': textSite('pr first'), 'feature/y': textSite('pr second') } });
+  stack = await startStack({ env: { NOTIFY_RETRY_BASE_MS: '100' } });
+  forge = await startForge(FORGE_TOKEN);
+  repoUrl = await stack.repo('pr-site', textSite('main'), { extraBranches: { 'feature/x': textSite('pr first'), 'feature/y': textSite('pr second'), 'feature/broken': textSite('never', true) } });
   forkUrl = await stack.repo('pr-fork', textSite('from the fork'), { branch: 'patch-1' });
   const mine = await heads(repoUrl);
-  [sha.main, sha.x, sha.y] = [mine.main!, mine['feature/x']!, mine['feature/y']!];
+  [sha.main, sha.x, sha.y, sha.broken] = [mine.main!, mine['feature/x']!, mine['feature/y']!, mine['feature/broken']!];
   sha.fork = (await heads(forkUrl))['patch-1']!;
   const created = await stack.post('/projects', { name: 'prs', repoUrl });
   expect(created.status).toBe(201);
@@ -32,6 +37,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await stack?.close();
+  await forge?.close();
 });
 
 async function send(path: string, body: string, headers: Record<string, string>) {
@@ -39,9 +45,9 @@ async function send(path: string, body: string, headers: Record<string, string>)
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
-const github = (event: string, body: string) =>
-  send('/hooks/github?project=prs', body, { 'x-github-event': event, 'x-github-delivery': crypto.randomUUID(), 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` });
-const gitlab = (body: string) => send('/hooks/gitlab?project=prs', body, { 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-token': secret });
+const github = (event: string, body: string, project = 'prs', key = secret) =>
+  send(`/hooks/github?project=${project}`, body, { 'x-github-event': event, 'x-github-delivery': crypto.randomUUID(), 'x-hub-signature-256': `sha256=${createHmac('sha256', key).update(body).digest('hex')}` });
+const gitlab = (body: string, project = 'prs', key = secret) => send(`/hooks/gitlab?project=${project}`, body, { 'x-gitlab-event': 'Merge Request Hook', 'x-gitlab-token': key });
 
 /** A pull_request event as GitHub sends it (the parts Slipway reads, and some it does not). */
 function pullRequest(action: string, number: number, head: { ref: string; sha: string; fullName?: string; cloneUrl?: string }) {
@@ -80,6 +86,9 @@ describe('pull-request previews', () => {
     expect(first).toMatchObject({ status: 'deployed', aliasLabel: 'pr-7', forge: { kind: 'github', repo: 'acme/site', pr: 7 } });
     expect(first.production).toBeUndefined();
     expect(await page('pr-7--prs')).toEqual({ status: 200, text: 'pr first' });
+    // Each change of state is on the events stream once, written by the step that made it.
+    const entries = (await stack.redis.sendCommand(['XRANGE', 'deployment-events', '-', '+'])) as [string, string[]][];
+    expect(entries.filter(([, f]) => f[1] === opened.body.id).map(([, f]) => f[3])).toEqual(['queued', 'building', 'deployed']);
     // The branch alias is the branch's; production is not touched by a pull request.
     expect((await page('prs')).status).toBe(404);
 
@@ -159,5 +168,135 @@ describe('pull-request previews', () => {
     expect(branchLabel('pr-7', 'prs')).toMatch(/^pr-7-[0-9a-f]{6}$/);
     expect(branchLabel('fork-abcdef', 'prs')).toMatch(/^fork-abcdef-[0-9a-f]{6}$/);
     expect(branchLabel('pr-review', 'prs')).toBe('pr-review');
+  });
+});
+
+/** A project whose forge is the harness's, and its hook secret. */
+async function forgeProject(name: string, apiUrl: string | null, token = FORGE_TOKEN): Promise<string> {
+  const created = await stack.post('/projects', { name, repoUrl, ...(apiUrl ? { forge: { apiUrl, token } } : {}) });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.hookSecret as string;
+}
+const statesOf = (commit: string, context: string) => (forge.statuses.get(commit) ?? []).filter((s) => s.context === context || s.name === context).map((s) => s.state);
+const waitForState = (commit: string, context: string, state: string) =>
+  waitUntil(`${context} ${state} on ${commit}`, async () => (statesOf(commit, context).at(-1) === state ? true : undefined), 30_000);
+
+describe('the forge loop: commit statuses and one comment per pull request', () => {
+  it('GitHub: pending, then success with the URL, and one comment edited on each push, never added twice', async () => {
+    const key = await forgeProject('loop', forge.githubUrl);
+    const shown = await stack.get('/projects/loop');
+    expect(shown.body.forge).toEqual({ apiUrl: forge.githubUrl, set: true });
+    expect(JSON.stringify(shown.body)).not.toContain(FORGE_TOKEN);
+
+    const opened = await github('pull_request', pullRequest('opened', 21, { ref: 'feature/x', sha: sha.x }), 'loop', key);
+    expect(opened.status).toBe(202);
+    const record = await stack.waitFor(opened.body.id);
+    expect(record.status).toBe('deployed');
+    await waitForState(sha.x, 'slipway/loop', 'success');
+    const posted = forge.statuses.get(sha.x)!.filter((s) => s.context === 'slipway/loop');
+    expect(posted[0]).toMatchObject({ repo: 'acme/site', state: 'pending' });
+    expect(posted.at(-1)).toMatchObject({ state: 'success', target_url: record.url, description: 'Deployed' });
+    expect(posted.slice(0, -1).every((s) => s.state === 'pending')).toBe(true);
+    await waitUntil('the comment to say deployed', async () => (forge.comments.get('acme/site#21')?.[0]?.body.includes('Deployed') ? true : undefined), 30_000);
+    const [comment] = forge.comments.get('acme/site#21')!;
+    expect(forge.comments.get('acme/site#21')).toHaveLength(1);
+    expect(comment!.body).toContain('http://pr-21--loop.');
+    expect(comment!.body).toContain(sha.x);
+    // Every call carried the token as GitHub wants it; only the calls named in the contract were made.
+    const mine = forge.calls.filter((c) => c.path.includes('/acme/site/') && (c.path.includes('/issues/21') || c.path.includes('/issues/comments/') || c.path.includes(sha.x)));
+    expect(mine.every((c) => c.auth === `Bearer ${FORGE_TOKEN}`)).toBe(true);
+    expect(new Set(mine.map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/:id').replace(sha.x, ':sha')}`))).toEqual(
+      new Set(['POST /github/repos/acme/site/statuses/:sha', 'GET /github/repos/acme/site/issues/21/comments?per_page=100', 'POST /github/repos/acme/site/issues/21/comments', 'PATCH /github/repos/acme/site/issues/comments/:id']),
+    );
+    expect(mine.filter((c) => c.method === 'POST' && c.path.endsWith('/issues/21/comments'))).toHaveLength(1);
+
+    // A new push: the same comment now names the new commit.
+    const pushed = await github('pull_request', pullRequest('synchronize', 21, { ref: 'feature/x', sha: sha.y }), 'loop', key);
+    expect((await stack.waitFor(pushed.body.id)).status).toBe('deployed');
+    await waitForState(sha.y, 'slipway/loop', 'success');
+    await waitUntil('the comment to name the new commit', async () => (forge.comments.get('acme/site#21')?.[0]?.body.includes(sha.y) && forge.comments.get('acme/site#21')?.[0]?.body.includes('Deployed') ? true : undefined), 30_000);
+    expect(forge.comments.get('acme/site#21')).toHaveLength(1);
+    const deliveries = (await stack.get(`/deployments/${pushed.body.id}/deliveries`)).body.items as { kind: string; ok: boolean }[];
+    expect(deliveries.filter((d) => d.kind === 'status' && d.ok).length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(deliveries)).not.toContain(FORGE_TOKEN);
+  });
+
+  it('retries a 502 with backoff and says so on the deployment; a lost reply to the comment adds no second comment', async () => {
+    const key = await forgeProject('flaky', forge.githubUrl);
+    forge.failNext(2, 502, /POST \/github\/repos\/acme\/site\/statuses/);
+    forge.loseReplies(1, /POST \/github\/repos\/acme\/site\/issues\/22\/comments/);
+    const opened = await github('pull_request', pullRequest('opened', 22, { ref: 'feature/y', sha: sha.y }), 'flaky', key);
+    expect((await stack.waitFor(opened.body.id)).status).toBe('deployed');
+    await waitForState(sha.y, 'slipway/flaky', 'success');
+    await waitUntil('the comment to say deployed', async () => (forge.comments.get('acme/site#22')?.at(-1)?.body.includes('Deployed') ? true : undefined), 30_000);
+    expect(forge.comments.get('acme/site#22')).toHaveLength(1);
+    const items = (await stack.get(`/deployments/${opened.body.id}/deliveries`)).body.items as { kind: string; ok: boolean; code?: number; retryAt?: string; error?: string }[];
+    const failed = items.filter((d) => !d.ok);
+    expect(failed.filter((d) => d.kind === 'status' && d.code === 502 && d.retryAt)).toHaveLength(2);
+    expect(failed.filter((d) => d.kind === 'comment' && d.code === 502)).toHaveLength(1);
+    expect(items.some((d) => d.kind === 'status' && d.ok)).toBe(true);
+  });
+
+  it('a failed build is a failure status with the reason; a refused token is given up at once and the deployment is untouched', async () => {
+    const key = await forgeProject('broken', forge.githubUrl);
+    const opened = await github('pull_request', pullRequest('opened', 23, { ref: 'feature/broken', sha: sha.broken }), 'broken', key);
+    const record = await stack.waitFor(opened.body.id);
+    expect(record.status).toBe('failed');
+    await waitForState(sha.broken, 'slipway/broken', 'failure');
+    expect(forge.statuses.get(sha.broken)!.at(-1)!.description).toMatch(/^Failed: .+/);
+    await waitUntil('the comment to say failed', async () => (forge.comments.get('acme/site#23')?.[0]?.body.includes('Failed') ? true : undefined), 30_000);
+
+    const wrong = await forgeProject('refused', forge.githubUrl, 'not-the-token');
+    const before = forge.calls.length;
+    const again = await github('pull_request', pullRequest('opened', 24, { ref: 'feature/x', sha: sha.x }), 'refused', wrong);
+    expect((await stack.waitFor(again.body.id)).status).toBe('deployed');
+    const given = await waitUntil('the refusals to be recorded', async () => {
+      const items = (await stack.get(`/deployments/${again.body.id}/deliveries`)).body.items as { ok: boolean; code?: number; retryAt?: string }[];
+      return items.filter((d) => d.code === 401).length >= 2 ? items : undefined;
+    });
+    expect(given.every((d) => !d.ok && d.code === 401 && d.retryAt === undefined)).toBe(true);
+    // Not asked again: a 401 will not change by waiting.
+    await new Promise((r) => setTimeout(r, 1000));
+    const refusedCalls = forge.calls.slice(before).filter((c) => c.auth === 'Bearer not-the-token');
+    expect(refusedCalls.every((c) => c.answered === 401)).toBe(true);
+    expect(refusedCalls.filter((c) => c.path.includes('/statuses/')).length).toBeLessThanOrEqual(3); // pending, building, deployed: once each
+  });
+
+  it('without a forge token nothing is sent', async () => {
+    const key = await forgeProject('silent', null);
+    const before = forge.calls.length;
+    const opened = await github('pull_request', pullRequest('opened', 25, { ref: 'feature/x', sha: sha.x }), 'silent', key);
+    expect((await stack.waitFor(opened.body.id)).status).toBe('deployed');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(forge.calls.length).toBe(before);
+    expect((await stack.get(`/deployments/${opened.body.id}/deliveries`)).body.items).toEqual([]);
+  });
+
+  it('GitLab: statuses pending, running, success with PRIVATE-TOKEN, and one note on the merge request', async () => {
+    const key = await forgeProject('lab', forge.gitlabUrl);
+    const opened = await gitlab(mergeRequest('open', 5, sha.x), 'lab', key);
+    expect(opened.status).toBe(202);
+    expect((await stack.waitFor(opened.body.id)).status).toBe('deployed');
+    await waitForState(sha.x, 'slipway/lab', 'success');
+    // Each delivery sends the state as it is when it runs: a build that started at once skips `pending`.
+    expect(['pending', 'running']).toContain(statesOf(sha.x, 'slipway/lab')[0]);
+    expect(statesOf(sha.x, 'slipway/lab').slice(0, -1).every((s) => s === 'pending' || s === 'running')).toBe(true);
+    await waitUntil('the note to say deployed', async () => (forge.comments.get('acme/web/site#5')?.[0]?.body.includes('Deployed') ? true : undefined), 30_000);
+    expect(forge.comments.get('acme/web/site#5')).toHaveLength(1);
+    const mine = forge.calls.filter((c) => c.path.startsWith('/gitlab/projects/acme%2Fweb%2Fsite/'));
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every((c) => c.auth === FORGE_TOKEN)).toBe(true);
+  });
+
+  it('refuses a bad forge setting with 400, nothing stored', async () => {
+    for (const forgeSetting of [{ apiUrl: forge.githubUrl }, { apiUrl: 'ftp://example.com', token: 't' }, { apiUrl: 'https://user:pw@example.com', token: 't' }, { token: 'a b' }, { token: 't', extra: 1 }]) {
+      const res = await stack.post('/projects', { name: 'badforge', repoUrl, forge: forgeSetting });
+      expect(res.status, JSON.stringify(forgeSetting)).toBe(400);
+      expect(res.body.error.code).toBe('INVALID_INPUT');
+    }
+    expect((await stack.get('/projects/badforge')).status).toBe(404);
+    const patched = await stack.request('PATCH', '/projects/loop', { forge: null });
+    expect(patched.status).toBe(200);
+    expect(patched.body.forge).toBeNull();
   });
 });

@@ -9,7 +9,7 @@ import { Secrets, checkSecretsKeys, deploymentEnv, fromHash, loadConfig, openPro
 import { ProjectRecordSchema } from '../shared/src/projects/schema';
 import { startWorker } from '../deploy-service/src/queue/worker';
 import { staticSite } from './harness/fixtures';
-import { startStack, type Stack } from './harness/stack';
+import { startStack, type Stack, storedKeys } from './harness/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -75,7 +75,7 @@ describe('SECRETS_KEY', () => {
         expect(res.status, path).toBe(503);
         expect(res.body.error.message).toMatch(/secrets \(env values, git credentials\) cannot be stored: SECRETS_KEY is not set on this server/);
       }
-      expect(await keyless.redis.keys('*')).toEqual([]);
+      expect(await storedKeys(keyless)).toEqual([]);
       let objects = 0;
       for await (const _ of keyless.storage.list('')) objects++;
       expect(objects).toBe(0);

@@ -68,6 +68,12 @@ const EnvSchema = z.object({
   REAPER_INTERVAL_SECONDS: int(10, 1, 3600),
   RETRY_BASE_MS: int(10_000, 1, 3_600_000),
   ALLOW_PRIVATE_NETWORKS: flag,
+  /** First wait before a failed commit status, comment or webhook delivery is sent again (tripled each time, at most an hour). */
+  NOTIFY_RETRY_BASE_MS: int(2_000, 1, 3_600_000),
+  NOTIFY_MAX_ATTEMPTS: int(8, 1, 50),
+  /** The forges' API base URLs for projects that set none of their own (GitHub Enterprise: https://<host>/api/v3). */
+  GITHUB_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+  GITLAB_API_URL: z.url({ protocol: /^https?$/ }).default('https://gitlab.com/api/v4'),
   TRUST_PROXY: z
     .string()
     .regex(/^(\d{1,2}|[0-9a-f.:/,\s]+|loopback|linklocal|uniquelocal)$/i, 'must be a number of proxy hops (1 for one ingress), or a comma-separated list of proxy addresses or CIDR ranges')
@@ -191,6 +197,8 @@ export interface Config {
   /** First retry delay after a platform failure; doubled for each further attempt, with jitter. */
   readonly retryBaseMs: number;
   readonly allowPrivateNetworks: boolean;
+  /** Outgoing deliveries (notify/): the first retry's wait, the attempts, the forges' default API URLs. */
+  readonly notify: { readonly retryBaseMs: number; readonly maxAttempts: number; readonly githubApiUrl: string; readonly gitlabApiUrl: string };
   /**
    * Which proxies in front of the API to believe about the client's address (X-Forwarded-For): a hop
    * count, or their addresses; false (the default) believes none, so limits count the socket's address.
@@ -312,6 +320,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reaperIntervalMs: e.REAPER_INTERVAL_SECONDS * 1000,
     retryBaseMs: e.RETRY_BASE_MS,
     allowPrivateNetworks: e.ALLOW_PRIVATE_NETWORKS,
+    notify: { retryBaseMs: e.NOTIFY_RETRY_BASE_MS, maxAttempts: e.NOTIFY_MAX_ATTEMPTS, githubApiUrl: e.GITHUB_API_URL.replace(/\/+$/, ''), gitlabApiUrl: e.GITLAB_API_URL.replace(/\/+$/, '') },
     trustProxy: e.TRUST_PROXY === undefined ? false : /^\d+$/.test(e.TRUST_PROXY) ? Number(e.TRUST_PROXY) : e.TRUST_PROXY.split(',').map((a) => a.trim()).filter(Boolean).join(','),
     gitAllowedHosts: hostList(e.GIT_ALLOWED_HOSTS),
     sshKnownHosts: e.SSH_KNOWN_HOSTS,

@@ -24,6 +24,15 @@ export const SLOTS_KEY = 'build-queue:slots';
 export const SLOTS_SEEDED_KEY = 'build-queue:slots:seeded';
 /** Pub/sub channel on which a cancel request names the deployment id to stop. */
 export const CANCEL_CHANNEL = 'build-queue:cancel';
+/** A stream of project deployments' changes of state ({id, event, at}), written by the queue's scripts, read by notify/. */
+export const EVENTS_KEY = 'deployment-events';
+/** Deliveries to forges and webhooks that are due (score: when, ms), and each one's state. */
+export const NOTIFY_DUE_KEY = 'notify:due';
+export const notifyJobKey = (job: string) => `notify:job:${job}`;
+/** What the last deliveries for a deployment answered (newest first, at most 20). */
+export const deliveriesKey = (id: string) => `deployment:${id}:deliveries`;
+/** A project's pull-request comments: `<kind>:<repo>#<number>` → the forge's comment id. */
+export const projectCommentsKey = (name: string) => `project:${name}:comments`;
 
 // Deployments.
 export const RECORD_PREFIX = 'deployment:';

@@ -24,6 +24,7 @@ import {
   type Status,
 } from '@slipway/shared';
 import { createApp } from '../../upload-service/src/app';
+import { startNotifier } from '../../upload-service/src/notify/notifier';
 import { startWorker, type Worker } from '../../deploy-service/src/queue/worker';
 import { startRedisServer, type RedisServer } from '../../dev/redis-server';
 import { S3RVER_CREDENTIALS } from '../../dev/s3-server';
@@ -113,6 +114,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   await storage.ensureBucket();
   const queue = new Queue(redis);
   const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
+  const notifier = startNotifier({ config, redis, queue, logger });
   const server = app.listen(port, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -180,6 +182,7 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
     },
     async close() {
       await Promise.all(workers.map((w) => w.close({ force: true })));
+      await notifier.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       redis.destroy();
@@ -188,6 +191,16 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   };
   for (let i = 0; i < (options.workers ?? 1); i++) await stack.startWorker();
   return stack;
+}
+
+/**
+ * The Redis keys a test wrote: all but the stack's own (secrets:keys, written at its start, and the
+ * events stream the notifier makes at its start, while no event is in it).
+ */
+export async function storedKeys(stack: Stack): Promise<string[]> {
+  const keys = (await stack.redis.keys('*')).filter((k) => k !== 'secrets:keys');
+  const quiet = keys.includes('deployment-events') && (await stack.redis.xLen('deployment-events')) === 0;
+  return keys.filter((k) => !(quiet && k === 'deployment-events')).sort();
 }
 
 /** Deploys `files` as repository `name` and waits for the outcome: the id, the record and the whole log. */

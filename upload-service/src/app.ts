@@ -106,7 +106,7 @@ export function createApp(deps: AppDeps): express.Express {
   // What every change goes through (the same-origin rule, the token, the rate limit), and every read
   // with PRIVATE_READS=1; each calls next() on to the route below.
   app.post(['/deploy', '/deployments/:id/cancel', '/deployments/:id/redeploy'], sameOriginOnly, token, changeLimit);
-  app.get(['/deployments/:id', '/status', '/deployments/:id/logs', '/queue', '/metrics'], readToken);
+  app.get(['/deployments/:id', '/status', '/deployments/:id/logs', '/deployments/:id/deliveries', '/queue', '/metrics'], readToken);
 
   app.use(projectsRouter({ ...deps, clones, projects: queue.projects }, { change: [sameOriginOnly, token, changeLimit], read: readToken }));
 
@@ -130,6 +130,12 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/deployments/:id', async (req, res) => {
     res.json(publicRecord(await getRecord(queue, req.params.id)));
+  });
+
+  // Commit statuses and pull-request comments sent for it (notify/), and what each answered.
+  app.get('/deployments/:id/deliveries', async (req, res) => {
+    await getRecord(queue, req.params.id);
+    res.json({ items: await queue.deliveries(req.params.id) });
   });
 
   app.get('/status', async (req, res) => {

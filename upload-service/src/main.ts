@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { ConfigError, Queue, Storage, createLogger, prepareSecrets, createRedis, createS3Client, describeError, leftoverFolders, loadConfigOrExit } from '@slipway/shared';
 import { createApp } from './app';
+import { startNotifier } from './notify/notifier';
 import type { LogStreams } from './routes/log-stream';
 
 const config = loadConfigOrExit('upload-service');
@@ -48,6 +49,8 @@ if (!isLoopback(config.host) && config.apiHosts.length === 0) {
 }
 
 const app = createApp({ config, queue, storage, logger, redisReady: () => redis.isReady });
+// Commit statuses and pull-request comments for what the workers do (notify/).
+const notifier = startNotifier({ config, redis, queue, logger });
 const server = app.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
   logger.info({ host: config.host, port, sites: config.siteUrlTemplate, tokens: config.apiTokenHashes.length, privateReads: config.privateReads }, `upload-service listening on http://localhost:${port}`);
@@ -86,6 +89,7 @@ async function shutdown(signal: string): Promise<void> {
   cut.unref();
   await closed;
   clearTimeout(cut);
+  await notifier.close();
   try {
     await redis.close();
   } catch (err) {

@@ -5,7 +5,7 @@
 // A deployment is kept while it is queued or building, while it is a project's production or the
 // newest deployment of a branch alias, and until its age passes its kind's setting (0: for ever).
 import type { Redis } from '../io/redis';
-import { DEPLOYMENTS_KEY, JANITOR_LOCK_KEY, PROJECT_PREFIX, janitorCursorKey, logKey, recordKey } from '../keys';
+import { DEPLOYMENTS_KEY, JANITOR_LOCK_KEY, PROJECT_PREFIX, janitorCursorKey, deliveriesKey, logKey, recordKey } from '../keys';
 
 
 
@@ -55,11 +55,11 @@ return 'remove'
 
 // FORGET: the Redis side of a removal, after its S3 objects are gone.
 const FORGET_SCRIPT = `
--- KEYS: record, log, deployments     ARGV: id, projectPrefix
+-- KEYS: record, log, deployments, deliveries     ARGV: id, projectPrefix
 -- Returns 1 (forgotten), or 0 when the record exists and was not marked for removal (nothing written).
 local project = redis.call('HGET', KEYS[1], 'project')
 if redis.call('HEXISTS', KEYS[1], 'removing') == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 if project then redis.call('ZREM', ARGV[2] .. project .. ':deployments', ARGV[1]) end
 return 1
@@ -112,6 +112,6 @@ export class Retention {
   }
 
   async forget(id: string): Promise<void> {
-    await this.redis.eval(FORGET_SCRIPT, { keys: [recordKey(id), logKey(id), DEPLOYMENTS_KEY], arguments: [id, PROJECT_PREFIX] });
+    await this.redis.eval(FORGET_SCRIPT, { keys: [recordKey(id), logKey(id), DEPLOYMENTS_KEY, deliveriesKey(id)], arguments: [id, PROJECT_PREFIX] });
   }
 }

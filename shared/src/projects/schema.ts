@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
 import { DeployRequestSchema, SOURCE_SCOPES } from '../deployment/request';
-import { GitAuthSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
+import { ForgeAuthSchema, GitAuthSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
@@ -37,6 +37,8 @@ const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, instal
   env: ProjectEnvSchema.optional(),
   /** An access token for an HTTPS repository that is not public; never shown again. */
   gitAuth: GitAuthSchema.optional(),
+  /** A forge token (and API URL) for commit statuses and pull-request comments; never shown again. */
+  forge: ForgeAuthSchema.optional(),
   /** Whether deployments from another repository (a fork's pull request) get the env; off by default. */
   forkEnv: z.boolean({ error: 'forkEnv is true or false' }).optional(),
   domains: DomainsSchema.optional(),
@@ -57,6 +59,7 @@ export const UpdateProjectSchema = z.strictObject({
   sourceScope: settings.shape.sourceScope.unwrap().nullable().optional(),
   env: ProjectEnvSchema.nullable().optional(),
   gitAuth: GitAuthSchema.nullable().optional(),
+  forge: ForgeAuthSchema.nullable().optional(),
   forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });

@@ -54,6 +54,25 @@ export const GitAuthSchema = z.strictObject({
 });
 export type GitAuth = z.output<typeof GitAuthSchema>;
 
+/**
+ * A forge API token for commit statuses and pull-request comments (notify/), and the forge's API base
+ * URL when it is not the default (GitHub Enterprise, a self-hosted GitLab). The token is sealed.
+ */
+export const ForgeAuthSchema = z.strictObject({
+  apiUrl: z
+    .url({ protocol: /^https?$/, error: 'forge.apiUrl is an http(s) URL such as https://api.github.com or https://gitlab.example.com/api/v4' })
+    .max(500)
+    .refine((u) => { const url = new URL(u); return !url.username && !url.password && !url.search && !url.hash; }, 'forge.apiUrl has no credentials, query or fragment')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  token: z
+    .string({ error: 'forge.token is required (a token that may write commit statuses and comments)' })
+    .min(1)
+    .max(4096)
+    .regex(/^[\x21-\x7e]+$/, 'forge.token is visible ASCII, without spaces or line breaks'),
+});
+export type ForgeAuth = z.output<typeof ForgeAuthSchema>;
+
 const EnvEntrySchema = z.object({ name: z.string(), target: z.enum(['production', 'preview', 'branch']), branch: z.string().optional(), updatedAt: z.string(), by: z.string() });
 export type EnvEntry = z.output<typeof EnvEntrySchema>;
 
@@ -66,6 +85,8 @@ export const projectSecretFields = {
   gitToken: z.string().optional(),
   deployKey: z.string().optional(),
   deployKeyPublic: z.string().optional(),
+  forgeApiUrl: z.string().optional(),
+  forgeToken: z.string().optional(),
   forkEnv: z.literal('1').optional(),
 };
 
@@ -108,6 +129,16 @@ export function envForDeployment(env: ProjectEnv, deployment: { branch: string; 
 export function openGitAuth(project: Stored, secrets: Secrets): GitAuth | null {
   if (project.gitUser === undefined || project.gitToken === undefined) return null;
   return { username: project.gitUser, token: secrets.open(project.gitToken, sealedPlace(projectKey(project.name), 'gitToken')) };
+}
+
+/** The project's forge token (and API URL, when it set one), opened; null without a token. */
+export function openForgeAuth(project: Stored, secrets: Secrets): ForgeAuth | null {
+  if (project.forgeToken === undefined) return null;
+  return { apiUrl: project.forgeApiUrl, token: secrets.open(project.forgeToken, sealedPlace(projectKey(project.name), 'forgeToken')) };
+}
+
+export function sealForgeAuth(name: string, forge: ForgeAuth, secrets: Secrets): { forgeApiUrl: string | null; forgeToken: string } {
+  return { forgeApiUrl: forge.apiUrl ?? null, forgeToken: secrets.seal(forge.token, sealedPlace(projectKey(name), 'forgeToken')) };
 }
 
 export function sealGitAuth(name: string, auth: GitAuth, secrets: Secrets): { gitUser: string; gitToken: string } {

@@ -26,12 +26,14 @@ export interface SealedProjectFields {
   gitToken?: string;
   deployKey?: string;
   deployKeyPublic?: string;
+  forgeApiUrl?: string | null;
+  forgeToken?: string;
   forkEnv?: '1';
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
-export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv'> & SealedProjectFields;
+export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge'> & SealedProjectFields;
 /** `env: null` drops a plain env from before sealing. */
-export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv'> & Nullable<SealedProjectFields> & { env?: null };
+export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge'> & Nullable<SealedProjectFields> & { env?: null };
 import { toHash } from '../deployment/record';
 
 /** A new project's (or a rotated) hook secret: 32 random bytes. */

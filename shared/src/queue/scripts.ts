@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from '../io/redis';
+import { EVENTS_KEY } from '../keys';
 
 export const SCRIPT_NAMES = ['enqueue', 'keep-uploading', 'start', 'settle', 'release', 'retry', 'bury', 'promote', 'recover', 'cancel', 'redeploy', 'trim-dead', 'restore'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -21,8 +22,9 @@ export const QUEUE_SCRIPTS: Readonly<Record<string, string>> = Object.freeze({
   LUA_HELPERS: HELPERS,
 });
 
-/** Runs one script; its reply as Redis gives it (the callers type it). */
-export async function runScript(redis: Redis, name: ScriptName, keys: string[], args: string[]): Promise<unknown> {
+/** Runs one script; its reply as Redis gives it (the callers type it). The events stream goes last (helpers.lua: EVENTS). */
+export async function runScript(redis: Redis, name: ScriptName, given: string[], args: string[]): Promise<unknown> {
+  const keys = [...given, EVENTS_KEY];
   try {
     return await redis.evalSha(shas[name], { keys, arguments: args });
   } catch (err) {

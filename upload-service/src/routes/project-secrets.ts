@@ -25,6 +25,7 @@ import {
   openProjectEnv,
   projectKey,
   sealGitAuth,
+  sealForgeAuth,
   sealProjectEnv,
   sealedPlace,
   type Config,
@@ -49,21 +50,24 @@ export function tokenId(req: Request): string {
 
 /** What a new project stores: its settings, and its secrets sealed. */
 export function storedCreate(input: CreateProject, config: Config, by: string): StoredProject {
-  const { env, gitAuth, forkEnv, ...settings } = input;
-  if (env || gitAuth) config.secrets.ensureEnabled();
+  const { env, gitAuth, forkEnv, forge, ...settings } = input;
+  if (env || gitAuth || forge) config.secrets.ensureEnabled();
   return {
     ...settings,
     ...(env ? sealProjectEnv(input.name, env, config.secrets, by) : {}),
     ...(gitAuth ? sealGitAuth(input.name, gitAuth, config.secrets) : {}),
+    ...(forge ? sealForgeAuth(input.name, forge, config.secrets) : {}),
     ...(forkEnv ? { forkEnv: '1' as const } : {}),
   };
 }
 
 /** What a change stores: null clears; a new env keeps the entries of values that did not change. */
 export function storedChange(change: UpdateProject, current: ProjectRecord, config: Config, by: string): StoredChange {
-  const { env, gitAuth, forkEnv, ...rest } = change;
+  const { env, gitAuth, forkEnv, forge, ...rest } = change;
   const out: StoredChange = { ...rest };
-  if (env || gitAuth) config.secrets.ensureEnabled();
+  if (env || gitAuth || forge) config.secrets.ensureEnabled();
+  if (forge === null) Object.assign(out, { forgeApiUrl: null, forgeToken: null });
+  else if (forge) Object.assign(out, sealForgeAuth(current.name, forge, config.secrets));
   if (env === null) Object.assign(out, { sealedEnv: null, envMeta: null, env: null });
   else if (env) Object.assign(out, sealProjectEnv(current.name, env, config.secrets, by, before(current, config)), { env: null });
   if (gitAuth === null) Object.assign(out, { gitUser: null, gitToken: null });
@@ -114,12 +118,13 @@ export function secretsView(project: ProjectRecord) {
     env: { version: project.envVersion ?? 0, production: names('production'), preview: names('preview'), branches: Object.fromEntries(branches.map((b) => [b, names('branch', b)])) },
     gitAuth: project.gitUser !== undefined ? { username: project.gitUser, set: true } : null,
     deployKey: project.deployKeyPublic !== undefined ? { publicKey: project.deployKeyPublic } : null,
+    forge: project.forgeToken !== undefined ? { apiUrl: project.forgeApiUrl ?? null, set: true } : null,
     forkEnv: project.forkEnv === '1',
   };
 }
 
 /** The project fields never shown, sealed or not. */
-export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forkEnv', 'hookSecret'] as const;
+export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forgeApiUrl', 'forgeToken', 'forkEnv', 'hookSecret'] as const;
 
 const SetSchema = z
   .strictObject({

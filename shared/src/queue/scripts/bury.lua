@@ -8,5 +8,6 @@ if redis.call('LREM', processing, 0, id) == 0 then return 0 end
 bury(dead, reasons, id, reason, now)
 if redis.call('EXISTS', record) == 1 then
   redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
+  emit(record, id, 'failed', now)
 end
 return 1

@@ -12,7 +12,7 @@ if not status then return 'missing' end
 if status == 'queued' then
   redis.call('LREM', queue, 0, id)
   redis.call('ZREM', delayed, id)
-  settle_canceled(record, now, 'canceled before it started')
+  settle_canceled(record, id, now, 'canceled before it started')
   return 'canceled'
 end
 if status == 'building' then

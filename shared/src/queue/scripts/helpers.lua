@@ -1,5 +1,17 @@
 -- Helpers shared by the scripts. A dead entry's reason starts with the ISO time it died, so the
 -- reaper can trim by age, and an id is on the dead list at most once.
+-- Every script is given one key more than its header names, last: the events stream (runScript adds
+-- it). NKEYS is how many the caller gave; a script tells its optional keys by NKEYS, never by #KEYS.
+local NKEYS = #KEYS - 1
+local EVENTS = KEYS[#KEYS]
+-- A project deployment's change of state joins the events stream (upload-service/src/notify/ reads it
+-- for commit statuses, pull-request comments and webhooks). Only a step that writes the change emits
+-- it, so a repeated step (a lost reply) emits nothing twice.
+local function emit(record, id, event, now)
+  if redis.call('HEXISTS', record, 'project') == 1 then
+    redis.call('XADD', EVENTS, 'MAXLEN', '~', '100000', '*', 'id', id, 'event', event, 'at', now)
+  end
+end
 -- A number read from a hash field, or the default when it is missing or malformed: a script must
 -- never fail on what it reads after it has written (Redis keeps a failed script's writes).
 local function num(value, default)
@@ -22,9 +34,10 @@ local function bury(dead, reasons, id, reason, now)
   redis.call('LPUSH', dead, id)
   redis.call('HSET', reasons, id, now .. ' ' .. reason)
 end
-local function settle_canceled(record, now, why)
+local function settle_canceled(record, id, now, why)
   redis.call('HSET', record, 'status', 'canceled', 'error', why, 'finishedAt', now)
   redis.call('HDEL', record, 'cancelRequested')
+  emit(record, id, 'canceled', now)
 end
 -- The owner lets go of a started build (release, retry): 'lost' when it no longer held it, or the
 -- outcome it recorded then when this is its repeat (a lost reply: the mark tells); 'canceled' when a
@@ -37,7 +50,7 @@ local function let_go(record, processing, id, now, slot)
   end
   redis.call('HDEL', record, 'worker')
   if redis.call('HGET', record, 'cancelRequested') == '1' then
-    settle_canceled(record, now, 'canceled while building')
+    settle_canceled(record, id, now, 'canceled while building')
     redis.call('HSET', record, 'settled', slot .. ' canceled')
     return 'canceled'
   end

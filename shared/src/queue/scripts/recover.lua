@@ -22,7 +22,7 @@ while true do
     died = died + 1
   elseif (status == 'queued' or owned) and redis.call('HGET', record, 'cancelRequested') == '1' then
     redis.call('HDEL', record, 'worker')
-    settle_canceled(record, now, 'canceled')
+    settle_canceled(record, id, now, 'canceled')
     dropped = dropped + 1
   elseif status == 'queued' then
     if redis.call('LPOS', queue, id) or redis.call('ZSCORE', delayed, id) then
@@ -38,6 +38,7 @@ while true do
       local reason = why .. ' on each of ' .. attempts .. ' attempts'
       redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now)
       bury(dead, reasons, id, reason, now)
+      emit(record, id, 'failed', now)
       died = died + 1
     else
       redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', why .. '; retrying')

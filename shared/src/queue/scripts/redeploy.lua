@@ -16,4 +16,5 @@ redis.call('DEL', log)
 redis.call('LREM', dead, 0, id)
 redis.call('HDEL', reasons, id)
 redis.call('LPUSH', queue, id)
+emit(record, id, 'queued', now)
 return 'requeued'

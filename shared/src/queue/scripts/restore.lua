@@ -8,7 +8,7 @@ local id, at, label, production = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('ZADD', KEYS[2], at, id)
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+if NKEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('ZADD', KEYS[4], at, id)
   move_aliases(KEYS[3], KEYS[5], id, label, at, production)
 end

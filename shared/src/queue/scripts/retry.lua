@@ -14,6 +14,7 @@ if attempts >= maxAttempts then
   local reason = 'gave up after ' .. attempts .. ' attempts: ' .. why
   redis.call('HSET', record, 'status', 'failed', 'error', reason, 'finishedAt', now, 'settled', slot .. ' dead')
   bury(dead, reasons, id, reason, now)
+  emit(record, id, 'failed', now)
   return 'dead'
 end
 redis.call('HSET', record, 'status', 'queued', 'queuedAt', now, 'error', 'attempt ' .. attempts .. ' failed: ' .. why .. '; retrying', 'settled', slot .. ' retrying')

@@ -32,7 +32,8 @@ if build ~= '' then
 end
 redis.call('HSET', record, 'settled', mark, unpack(ARGV, 9))
 redis.call('HDEL', record, 'cancelRequested')
-if build ~= '' and #KEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
+emit(record, id, redis.call('HGET', record, 'status') or outcome, redis.call('HGET', record, 'finishedAt') or '')
+if build ~= '' and NKEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
   move_aliases(KEYS[4], KEYS[5], id, label, at, production)
 end
 -- Claim the next id in the same step (what BLMOVE would do), so a busy slot needs no claim of its

@@ -20,7 +20,7 @@ if not status then
   return 'missing'
 end
 -- A project's deployment needs its branch's keys: the caller reads them and asks again.
-if #KEYS < 7 and redis.call('HEXISTS', record, 'project') == 1 and redis.call('HEXISTS', record, 'aliasLabel') == 1 then return 'branch' end
+if NKEYS < 7 and redis.call('HEXISTS', record, 'project') == 1 and redis.call('HEXISTS', record, 'aliasLabel') == 1 then return 'branch' end
 if status == 'building' then
   local owner = redis.call('HGET', record, 'worker')
   if owner == slot then return 'started' end
@@ -34,11 +34,11 @@ elseif status ~= 'queued' then
 end
 if redis.call('HGET', record, 'cancelRequested') == '1' then
   redis.call('LREM', processing, 0, id)
-  settle_canceled(record, now, 'canceled before it started')
+  settle_canceled(record, id, now, 'canceled before it started')
   return 'dropped'
 end
 -- One build per project branch at a time: while another is building, this one waits (not an attempt).
-if #KEYS >= 7 then
+if NKEYS >= 7 then
   local running, other, delayed = KEYS[5], KEYS[6], KEYS[7]
   local label, otherId, due = ARGV[5], ARGV[6], ARGV[7]
   if (redis.call('HGET', running, label) or '') ~= otherId then return 'retry' end
@@ -52,4 +52,5 @@ end
 redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now)
 redis.call('HDEL', record, 'error', 'finishedAt', 'settled')
 redis.call('HSET', record, 'attempts', num(redis.call('HGET', record, 'attempts'), 0) + 1)
+emit(record, id, 'building', now)
 return 'started'
