@@ -4,6 +4,7 @@
 import express, { type Request, type RequestHandler } from 'express';
 import { ConflictError, CreateProjectSchema, InvalidInputError, NotFoundError, ProjectDeploySchema, openGitAuth, ProjectNameSchema, Projects, UpdateProjectSchema, describeError, isDeploymentId, saveProjectCopy, siteUrl, withDeadline, type Config, type DeploymentRecord, type ProjectRecord, type Queue } from '@slipway/shared';
 import { z } from 'zod';
+import { checkDeliveryUrl } from '../notify/http';
 import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from '../deploy/deploy';
 import { deployHookToken } from './hooks';
 import { checkRepoUrl } from '../deploy/url-policy';
@@ -29,6 +30,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     checkDomains(input.domains, req);
     const target = await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true });
     if (input.gitAuth && target.transport === 'ssh') throw new InvalidInputError(SSH_NOT_TOKEN);
+    if (input.forge?.apiUrl) checkDeliveryUrl(input.forge.apiUrl, config.allowPrivateNetworks, 'forge.apiUrl');
     const stored = storedCreate(input, config, tokenId(req));
     // A token that cannot read the repository is refused before anything is stored.
     if (input.gitAuth) await verifyAccess(config, target, input.gitAuth);
@@ -55,6 +57,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const name = nameOf(req);
     const current = await mustGet(name);
     const target = change.repoUrl ? await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true }) : null;
+    if (change.forge?.apiUrl) checkDeliveryUrl(change.forge.apiUrl, config.allowPrivateNetworks, 'forge.apiUrl');
     const stored = storedChange(change, current, config, tokenId(req));
     // A new token, or a new repository for the token the project has, is checked before it is stored.
     const auth = change.gitAuth === null ? null : (change.gitAuth ?? (target ? openGitAuth(current, config.secrets) : null));
