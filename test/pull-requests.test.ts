@@ -2,6 +2,8 @@
 // push hooks are, build the head commit (from the fork when it comes from one) at the stable alias
 // pr-<number>--<project>; closing removes the alias and stops what still builds for it.
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -298,5 +300,78 @@ describe('the forge loop: commit statuses and one comment per pull request', () 
     const patched = await stack.request('PATCH', '/projects/loop', { forge: null });
     expect(patched.status).toBe(200);
     expect(patched.body.forge).toBeNull();
+  });
+});
+
+describe('outgoing notifications', () => {
+  it('signs each event to each webhook, retries a 502 with the same delivery id, and shows the answers', async () => {
+    const got: { path: string; headers: http.IncomingHttpHeaders; raw: string; answered: number }[] = [];
+    let failFirst = true;
+    const receiver = http.createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c.toString()));
+      req.on('end', () => {
+        const answered = failFirst ? 502 : 204;
+        failFirst = false;
+        got.push({ path: req.url ?? '', headers: req.headers, raw, answered });
+        res.writeHead(answered).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/slipway`;
+    const hookSecret = 'whsec-0123456789abcdef';
+    try {
+      const created = await stack.post('/projects', { name: 'notified', repoUrl, notifications: [{ url, secret: hookSecret }, { url: `${url}/failures`, secret: 'other-secret-0123456789', events: ['failed'] }] });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(created.body.notifications).toEqual([{ url }, { url: `${url}/failures`, events: ['failed'] }]);
+      expect(JSON.stringify(await stack.get('/projects/notified'))).not.toContain(hookSecret);
+
+      const first = await stack.post('/projects/notified/deployments', {});
+      expect((await stack.waitFor(first.body.id)).status).toBe('deployed');
+      const second = await stack.post('/projects/notified/deployments', {});
+      expect((await stack.waitFor(second.body.id)).status).toBe('deployed');
+      expect((await stack.post('/projects/notified/rollback', {})).status).toBe(200);
+
+      const told = (id: string) => got.filter((g) => g.answered === 204 && JSON.parse(g.raw).deployment.id === id).map((g) => JSON.parse(g.raw).event as string);
+      await waitUntil('every event to be told', async () => (told(first.body.id).includes('rolled-back') && told(second.body.id).includes('deployed') ? true : undefined), 30_000);
+      expect(told(first.body.id).sort()).toEqual(['building', 'deployed', 'queued', 'rolled-back']);
+      expect(told(second.body.id).sort()).toEqual(['building', 'deployed', 'queued']);
+      for (const { headers, raw } of got) {
+        expect(headers['x-slipway-signature']).toBe(`sha256=${createHmac('sha256', hookSecret).update(raw).digest('hex')}`);
+        const body = JSON.parse(raw);
+        expect(String(body.timestamp)).toBe(headers['x-slipway-timestamp']);
+        expect(headers['x-slipway-event']).toBe(body.event);
+        expect(body).toMatchObject({ project: 'notified', deployment: { url: expect.any(String), branch: 'main', production: true } });
+        expect(headers['content-type']).toBe('application/json');
+      }
+      // The 502 was asked again with the same delivery id; every other delivery id is told once.
+      const ids = got.map((g) => String(g.headers['x-slipway-delivery']));
+      expect(ids.filter((id) => id === ids[0])).toHaveLength(2);
+      expect(new Set(ids).size).toBe(ids.length - 1);
+      // Only failures go to the second hook: none.
+      expect(got.map((g) => g.path).filter((p) => p !== '/slipway')).toEqual([]);
+      const items = (await stack.get('/projects/notified/deliveries')).body.items as { ok: boolean; code?: number; retryAt?: string; kind: string }[];
+      expect(items.filter((d) => !d.ok)).toEqual([expect.objectContaining({ kind: 'webhook', code: 502, retryAt: expect.any(String) })]);
+      expect(items.filter((d) => d.ok).length).toBe(got.length - 1);
+      expect(JSON.stringify(items)).not.toContain(hookSecret);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  });
+
+  it('refuses bad notifications with 400, nothing stored', async () => {
+    const bad = [
+      [{ url: 'file:///etc/passwd', secret: 'whsec-0123456789abcdef' }],
+      [{ url: 'https://hooks.example.com/x', secret: 'short' }],
+      [{ url: 'https://hooks.example.com/x' }],
+      [{ url: 'https://hooks.example.com/x', secret: 'whsec-0123456789abcdef', events: ['exploded'] }],
+      Array.from({ length: 11 }, (_, i) => ({ url: `https://hooks.example.com/${i}`, secret: 'whsec-0123456789abcdef' })),
+    ];
+    for (const notifications of bad) {
+      const res = await stack.post('/projects', { name: 'badhooks', repoUrl, notifications });
+      expect(res.status, JSON.stringify(notifications)).toBe(400);
+    }
+    expect((await stack.get('/projects/badhooks')).status).toBe(404);
   });
 });

@@ -33,6 +33,8 @@ export const notifyJobKey = (job: string) => `notify:job:${job}`;
 export const deliveriesKey = (id: string) => `deployment:${id}:deliveries`;
 /** A project's pull-request comments: `<kind>:<repo>#<number>` → the forge's comment id. */
 export const projectCommentsKey = (name: string) => `project:${name}:comments`;
+/** What a project's webhook deliveries answered (newest first, at most 50). */
+export const projectDeliveriesKey = (name: string) => `project:${name}:deliveries`;
 
 // Deployments.
 export const RECORD_PREFIX = 'deployment:';

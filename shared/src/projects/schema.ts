@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
 import { DeployRequestSchema, SOURCE_SCOPES } from '../deployment/request';
-import { ForgeAuthSchema, GitAuthSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
+import { ForgeAuthSchema, GitAuthSchema, NotificationsSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
@@ -39,6 +39,8 @@ const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, instal
   gitAuth: GitAuthSchema.optional(),
   /** A forge token (and API URL) for commit statuses and pull-request comments; never shown again. */
   forge: ForgeAuthSchema.optional(),
+  /** Webhooks for deployment events, each signed with its own secret. */
+  notifications: NotificationsSchema.optional(),
   /** Whether deployments from another repository (a fork's pull request) get the env; off by default. */
   forkEnv: z.boolean({ error: 'forkEnv is true or false' }).optional(),
   domains: DomainsSchema.optional(),
@@ -60,6 +62,7 @@ export const UpdateProjectSchema = z.strictObject({
   env: ProjectEnvSchema.nullable().optional(),
   gitAuth: GitAuthSchema.nullable().optional(),
   forge: ForgeAuthSchema.nullable().optional(),
+  notifications: NotificationsSchema.nullable().optional(),
   forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });

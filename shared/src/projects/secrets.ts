@@ -73,6 +73,26 @@ export const ForgeAuthSchema = z.strictObject({
 });
 export type ForgeAuth = z.output<typeof ForgeAuthSchema>;
 
+export const NOTIFY_EVENTS = ['queued', 'building', 'deployed', 'failed', 'canceled', 'promoted', 'rolled-back'] as const;
+export const MAX_NOTIFICATIONS = 10;
+
+/** A project's outgoing webhooks: each delivery is signed with its secret (sealed, never shown again). */
+export const NotificationsSchema = z
+  .array(
+    z.strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'notifications[].url is an http(s) URL' }).max(2000),
+      secret: z
+        .string({ error: 'notifications[].secret is required (16 to 256 visible characters: the key of the X-Slipway-Signature HMAC)' })
+        .min(16, 'notifications[].secret has at least 16 characters')
+        .max(256)
+        .regex(/^[\x21-\x7e]+$/, 'notifications[].secret is visible ASCII, without spaces'),
+      /** The events it is sent (default: all of them). */
+      events: z.array(z.enum(NOTIFY_EVENTS)).min(1).optional(),
+    }),
+  )
+  .max(MAX_NOTIFICATIONS, `a project has at most ${MAX_NOTIFICATIONS} notifications`);
+export type Notification = z.output<typeof NotificationsSchema>[number];
+
 const EnvEntrySchema = z.object({ name: z.string(), target: z.enum(['production', 'preview', 'branch']), branch: z.string().optional(), updatedAt: z.string(), by: z.string() });
 export type EnvEntry = z.output<typeof EnvEntrySchema>;
 
@@ -87,6 +107,9 @@ export const projectSecretFields = {
   deployKeyPublic: z.string().optional(),
   forgeApiUrl: z.string().optional(),
   forgeToken: z.string().optional(),
+  /** The notifications, sealed whole; notificationsMeta: their URLs and events (plain, for the view). */
+  sealedNotifications: z.string().optional(),
+  notificationsMeta: jsonField(z.array(z.object({ url: z.string(), events: z.array(z.string()).optional() }))).optional(),
   forkEnv: z.literal('1').optional(),
 };
 
@@ -139,6 +162,19 @@ export function openForgeAuth(project: Stored, secrets: Secrets): ForgeAuth | nu
 
 export function sealForgeAuth(name: string, forge: ForgeAuth, secrets: Secrets): { forgeApiUrl: string | null; forgeToken: string } {
   return { forgeApiUrl: forge.apiUrl ?? null, forgeToken: secrets.seal(forge.token, sealedPlace(projectKey(name), 'forgeToken')) };
+}
+
+export function openNotifications(project: Stored, secrets: Secrets): Notification[] {
+  if (project.sealedNotifications === undefined) return [];
+  return JSON.parse(secrets.open(project.sealedNotifications, sealedPlace(projectKey(project.name), 'sealedNotifications'))) as Notification[];
+}
+
+export function sealNotifications(name: string, list: Notification[], secrets: Secrets): { sealedNotifications: string | null; notificationsMeta: { url: string; events?: string[] }[] | null } {
+  if (list.length === 0) return { sealedNotifications: null, notificationsMeta: null };
+  return {
+    sealedNotifications: secrets.seal(JSON.stringify(list), sealedPlace(projectKey(name), 'sealedNotifications')),
+    notificationsMeta: list.map((n) => ({ url: n.url, ...(n.events ? { events: n.events } : {}) })),
+  };
 }
 
 export function sealGitAuth(name: string, auth: GitAuth, secrets: Secrets): { gitUser: string; gitToken: string } {

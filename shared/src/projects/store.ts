@@ -13,7 +13,7 @@
 // (queue/scripts/settle.lua), and rollback and promote are one step each, never a rebuild.
 // Over 300 lines: every write of a project is one Lua script, kept beside the method that runs it.
 import { randomBytes } from 'node:crypto';
-import { DOMAINS_KEY, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
+import { DOMAINS_KEY, EVENTS_KEY, projectCommentsKey, projectDeliveriesKey, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './schema';
 import type { EnvEntry } from './secrets';
@@ -28,12 +28,14 @@ export interface SealedProjectFields {
   deployKeyPublic?: string;
   forgeApiUrl?: string | null;
   forgeToken?: string;
+  sealedNotifications?: string | null;
+  notificationsMeta?: { url: string; events?: string[] }[] | null;
   forkEnv?: '1';
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
-export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge'> & SealedProjectFields;
+export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications'> & SealedProjectFields;
 /** `env: null` drops a plain env from before sealing. */
-export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge'> & Nullable<SealedProjectFields> & { env?: null };
+export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications'> & Nullable<SealedProjectFields> & { env?: null };
 import { toHash } from '../deployment/record';
 
 /** A new project's (or a rotated) hook secret: 32 random bytes. */
@@ -121,12 +123,12 @@ return 'ok'
 
 // DELETE: the project, its indexes and its domains.
 const DELETE_SCRIPT = `
--- KEYS: project, projects, domains, deployments, branches, pending, running, unsaved     ARGV: name
+-- KEYS: project, projects, domains, deployments, branches, pending, running, unsaved, comments, deliveries     ARGV: name
 -- Returns 1, or 0 when there was no such project.
 ${DOMAINS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 set_domains(KEYS[1], KEYS[3], ARGV[1], {})
-redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HINCRBY', KEYS[8], ARGV[1], 1)
 return 1
@@ -145,7 +147,7 @@ return {served, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
 `;
 
 const POINT_SCRIPT = `
--- KEYS: project, projectDeployments, record, unsaved     ARGV: id, pin ('1' or '0'), name
+-- KEYS: project, projectDeployments, record, unsaved, events     ARGV: id, pin ('1' or '0'), name, nowIso
 -- Returns 'ok', 'no-project', 'not-in-project' or 'not-deployed' (nothing written).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not-in-project' end
@@ -155,6 +157,8 @@ local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+-- Told to the project's webhooks (notify/): a rollback pins production, a promote does not.
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[1], 'event', ARGV[2] == '1' and 'rolled-back' or 'promoted', 'at', ARGV[4])
 return 'ok'
 `;
 
@@ -255,7 +259,7 @@ export class Projects {
 
   /** Removes the project, its aliases, domains and history index; its deployments keep their own URLs. */
   async delete(name: string): Promise<boolean> {
-    const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name), UNSAVED_KEY];
+    const keys = [projectKey(name), PROJECTS_KEY, DOMAINS_KEY, projectDeploymentsKey(name), projectBranchesKey(name), projectPendingKey(name), projectRunningKey(name), UNSAVED_KEY, projectCommentsKey(name), projectDeliveriesKey(name)];
     return (await this.redis.eval(DELETE_SCRIPT, { keys, arguments: [name] })) === 1;
   }
 
@@ -301,7 +305,7 @@ export class Projects {
 
   /** Points production at `id` now: pinned (rollback) or not (promote). */
   async point(name: string, id: string, pin: boolean): Promise<PointResult> {
-    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY], arguments: [id, pin ? '1' : '0', name] })) as PointResult;
+    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY, EVENTS_KEY], arguments: [id, pin ? '1' : '0', name, new Date().toISOString()] })) as PointResult;
   }
 
   /**

@@ -8,7 +8,7 @@
 // Ownership is per claimed id: a slot owns an id while the id is in its processing list, and only
 // the owner may start it, record its outcome, release it or retry it. Every script that acts for a
 // slot first checks that the slot still holds the id, and does nothing otherwise.
-import { CANCEL_CHANNEL, DEAD_KEY, DEAD_REASONS_KEY, DELAYED_KEY, DEPLOYMENTS_KEY, deliveriesKey, PROCESSING_PREFIX, QUEUE_KEY, READY_KEY, REAPER_LOCK_KEY, RECORD_PREFIX, SLOTS_KEY, SLOTS_SEEDED_KEY, UNREMOVED_KEY, heartbeatKey, idempotencyKey, idempotencyLeaseKey, logKey, processingKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
+import { CANCEL_CHANNEL, DEAD_KEY, DEAD_REASONS_KEY, DELAYED_KEY, DEPLOYMENTS_KEY, deliveriesKey, projectDeliveriesKey, PROCESSING_PREFIX, QUEUE_KEY, READY_KEY, REAPER_LOCK_KEY, RECORD_PREFIX, SLOTS_KEY, SLOTS_SEEDED_KEY, UNREMOVED_KEY, heartbeatKey, idempotencyKey, idempotencyLeaseKey, logKey, processingKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { fromHash, toHash, type DeploymentRecord, type Status } from '../deployment/record';
 import { Projects, pageNewestFirst, type Page } from '../projects/store';
@@ -339,9 +339,9 @@ export class Queue {
     return Number(await this.script('trim-dead', [DEAD_KEY, DEAD_REASONS_KEY], [String(maxEntries), cutoff, String(maxRemovals)]));
   }
 
-  /** What the last deliveries for a deployment answered (notify/ writes them), newest first. */
-  async deliveries(id: string, limit = 20): Promise<unknown[]> {
-    return (await this.redis.lRange(deliveriesKey(id), 0, limit - 1)).flatMap((line) => {
+  /** What the last deliveries for a deployment (or, `project: true`, a project's webhooks) answered (notify/ writes them), newest first. */
+  async deliveries(id: string, limit = 20, project = false): Promise<unknown[]> {
+    return (await this.redis.lRange(project ? projectDeliveriesKey(id) : deliveriesKey(id), 0, limit - 1)).flatMap((line) => {
       try {
         return [JSON.parse(line) as unknown];
       } catch {

@@ -98,7 +98,7 @@ export async function saveProjectCopy(projects: Projects, storage: Storage, name
     } catch {
       // An unreadable env is named as none; the record's own reads report it.
     }
-    const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : []), ...(hash.forgeToken ? ['forge'] : [])];
+    const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : []), ...(hash.forgeToken ? ['forge'] : []), ...(hash.sealedNotifications ? ['notifications'] : [])];
     const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, credentials, fields };
     await storage.putText(backupKeys.project(name), JSON.stringify(copy), 'application/json');
   }

@@ -6,9 +6,13 @@
 // request's comment (forge.ts). A failed delivery is tried again with backoff (NOTIFY_RETRY_BASE_MS,
 // tripled each time, at most an hour; what the forge asks for when it is rate-limited) up to
 // NOTIFY_MAX_ATTEMPTS; it never touches the deployment, and each answer is kept on it (deliveriesKey).
+import { createHmac } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   EVENTS_KEY,
+  InvalidInputError,
+  openNotifications,
+  projectDeliveriesKey,
   deliveriesKey,
   describeError,
   duplicateRedis,
@@ -23,7 +27,7 @@ import {
   type Redis,
 } from '@slipway/shared';
 import { DeliveryError, postStatus, stateOf, syncComment, type ForgeTarget } from './forge';
-import { retryAfter } from './http';
+import { checkDeliveryUrl, retryAfter, send } from './http';
 import { Jobs, type Job } from './jobs';
 
 const GROUP = 'notifier';
@@ -33,6 +37,7 @@ const TICK_MS = 250;
 const MAX_BACKOFF_MS = 3_600_000;
 /** The answers kept per deployment, newest first. */
 const DELIVERIES_KEPT = 20;
+const PROJECT_DELIVERIES_KEPT = 50;
 
 export interface Delivery {
   at: string;
@@ -40,6 +45,8 @@ export interface Delivery {
   kind: string;
   target: string;
   ok: boolean;
+  /** The event a webhook told. */
+  event?: string;
   /** What was sent: the commit status's state. */
   state?: string;
   code?: number;
@@ -100,7 +107,7 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
       try {
-        if (fields.id) await plan(fields.id);
+        if (fields.id) await plan(entryId, fields.id, fields.event ?? '', fields.at ?? '');
         await redis.sendCommand(['XACK', EVENTS_KEY, GROUP, entryId]);
       } catch (err) {
         logger.warn({ err: describeError(err), entryId }, 'planning the deliveries of an event failed; it is taken again later');
@@ -109,13 +116,19 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
     wake?.();
   }
 
-  async function plan(id: string): Promise<void> {
+  async function plan(entryId: string, id: string, event: string, at: string): Promise<void> {
     const record = await queue.get(id);
     if (!record?.project) return;
     const project = await queue.projects.get(record.project);
     if (!project) return;
     const createdMs = Date.parse(record.createdAt) || 0;
-    if (record.forge && record.commit && project.forgeToken !== undefined) {
+    // Each webhook gets each event it asked for, once per event (the job id is the entry's).
+    for (const [i, hook] of (project.notificationsMeta ?? []).entries()) {
+      if (hook.events && !hook.events.includes(event)) continue;
+      const body = JSON.stringify({ event, at, project: project.name, deployment: webhookView(config, project, record) });
+      await jobs.plan(`hook:${entryId}:${i}`, createdMs, { kind: 'webhook', deployment: id, url: hook.url, event, body });
+    }
+    if (['queued', 'building', 'deployed', 'failed', 'canceled'].includes(event) && record.forge && record.commit && project.forgeToken !== undefined) {
       await jobs.plan(`status:${id}`, createdMs, { kind: 'status', deployment: id });
       if (record.forge.pr) await jobs.plan(`comment:${project.name}:${commentField(record)}`, createdMs, { kind: 'comment', deployment: id });
     }
@@ -138,6 +151,7 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
     const attempt = Number(job.attempts) + 1;
     const record = job.deployment ? await queue.get(job.deployment) : null;
     const project = record?.project ? await queue.projects.get(record.project) : null;
+    if (job.kind === 'webhook') return runWebhook(job, attempt, record, project);
     const forge = project ? openForgeAuth(project, config.secrets) : null;
     if (!record?.forge || !record.commit || !project || !forge) {
       await jobs.finish(job.id, null); // nothing to tell any more: the deployment, project or token is gone
@@ -165,18 +179,65 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
       }
       await jobs.finish(job.id, null);
     } catch (err) {
-      const backoff = Math.min(MAX_BACKOFF_MS, config.notify.retryBaseMs * 3 ** (attempt - 1));
-      const answer = err instanceof DeliveryError ? err.answer : null;
-      const wait = attempt >= config.notify.maxAttempts ? null : answer ? retryAfter(answer, backoff) : backoff;
-      const error = err instanceof DeliveryError ? err.message : describeError(err);
-      await keep(record.id, { ...base, ok: false, state, ...(answer ? { code: answer.status } : {}), error, ...(wait !== null ? { retryAt: new Date(Date.now() + wait).toISOString() } : {}) }).catch(() => undefined);
-      logger.warn({ deploymentId: record.id, kind: job.kind, attempt, error, retryInMs: wait }, wait === null ? 'a delivery failed and is given up' : 'a delivery failed; it is tried again');
-      await jobs.finish(job.id, wait === null ? null : Date.now() + wait);
+      await failed(job, attempt, err, (d) => keep(record.id, { ...base, state, ok: false, ...d }));
     }
+  }
+
+  /**
+   * A webhook: the body planned with the event, stamped with the time it is sent, signed with the
+   * secret of the project's notification to that URL as it is now (one removed since gets nothing).
+   */
+  async function runWebhook(job: Job, attempt: number, record: DeploymentRecord | null, project: ProjectRecord | null): Promise<void> {
+    const hook = project ? openNotifications(project, config.secrets).find((n) => n.url === job.url) : undefined;
+    if (!project || !hook || !job.body) return void (await jobs.finish(job.id, null));
+    const timestamp = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ ...(JSON.parse(job.body) as object), timestamp });
+    const base = { at: new Date().toISOString(), kind: 'webhook', target: job.url!, event: job.event, attempt };
+    const save = (d: Partial<Delivery>) => keepWebhook(project.name, record?.id, { ...base, ok: false, ...d });
+    try {
+      const answer = await send(checkDeliveryUrl(job.url!, config.allowPrivateNetworks, 'the notification URL'), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-slipway-event': job.event ?? '',
+          'x-slipway-delivery': job.id,
+          'x-slipway-timestamp': String(timestamp),
+          'x-slipway-signature': `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`,
+        },
+        body,
+        allowPrivateNetworks: config.allowPrivateNetworks,
+      }).catch((err: Error) => {
+        throw new DeliveryError(`POST ${new URL(job.url!).host}: ${err.message}`, null);
+      });
+      if (answer.status < 200 || answer.status >= 300) throw new DeliveryError(`the receiver answered ${answer.status}`, answer);
+      await save({ ok: true, code: answer.status });
+      await jobs.finish(job.id, null);
+    } catch (err) {
+      await failed(job, attempt, err, save);
+    }
+  }
+
+  /** Records a failed delivery and schedules its next try (or gives it up). */
+  async function failed(job: Job, attempt: number, err: unknown, save: (d: Partial<Delivery>) => Promise<void>): Promise<void> {
+    const backoff = Math.min(MAX_BACKOFF_MS, config.notify.retryBaseMs * 3 ** (attempt - 1));
+    const answer = err instanceof DeliveryError ? err.answer : null;
+    const wait = attempt >= config.notify.maxAttempts ? null : answer ? retryAfter(answer, backoff) : backoff;
+    const error = err instanceof DeliveryError || err instanceof InvalidInputError ? err.message : describeError(err);
+    await save({ ok: false, ...(answer ? { code: answer.status } : {}), error, ...(wait !== null ? { retryAt: new Date(Date.now() + wait).toISOString() } : {}) }).catch(() => undefined);
+    logger.warn({ deploymentId: job.deployment, kind: job.kind, attempt, error, retryInMs: wait }, wait === null ? 'a delivery failed and is given up' : 'a delivery failed; it is tried again');
+    await jobs.finish(job.id, wait === null ? null : Date.now() + wait);
   }
 
   async function keep(id: string, delivery: Delivery): Promise<void> {
     await redis.multi().lPush(deliveriesKey(id), JSON.stringify(delivery)).lTrim(deliveriesKey(id), 0, DELIVERIES_KEPT - 1).exec();
+  }
+
+  /** A webhook's answer is kept on the project (the last 50) and on its deployment. */
+  async function keepWebhook(name: string, id: string | undefined, delivery: Delivery): Promise<void> {
+    const line = JSON.stringify(delivery);
+    const tx = redis.multi().lPush(projectDeliveriesKey(name), line).lTrim(projectDeliveriesKey(name), 0, PROJECT_DELIVERIES_KEPT - 1);
+    if (id) tx.lPush(deliveriesKey(id), line).lTrim(deliveriesKey(id), 0, DELIVERIES_KEPT - 1);
+    await tx.exec();
   }
 
   return {
@@ -186,6 +247,21 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
       reader.destroy();
       await Promise.allSettled([events, runner]);
     },
+  };
+}
+
+/** What a webhook says of a deployment: never its env, sealed or not. */
+function webhookView(config: Config, project: ProjectRecord, record: DeploymentRecord) {
+  return {
+    id: record.id,
+    status: record.status,
+    branch: record.branch,
+    commit: record.commit,
+    production: record.production === '1',
+    url: record.url,
+    aliasUrl: record.aliasLabel ? siteUrl(config, `${record.aliasLabel}--${project.name}`) : null,
+    ...(record.forge?.pr ? { pullRequest: record.forge.pr } : {}),
+    ...(record.error ? { error: record.error } : {}),
   };
 }
 

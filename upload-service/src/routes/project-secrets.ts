@@ -26,6 +26,7 @@ import {
   projectKey,
   sealGitAuth,
   sealForgeAuth,
+  sealNotifications,
   sealProjectEnv,
   sealedPlace,
   type Config,
@@ -50,22 +51,24 @@ export function tokenId(req: Request): string {
 
 /** What a new project stores: its settings, and its secrets sealed. */
 export function storedCreate(input: CreateProject, config: Config, by: string): StoredProject {
-  const { env, gitAuth, forkEnv, forge, ...settings } = input;
-  if (env || gitAuth || forge) config.secrets.ensureEnabled();
+  const { env, gitAuth, forkEnv, forge, notifications, ...settings } = input;
+  if (env || gitAuth || forge || notifications?.length) config.secrets.ensureEnabled();
   return {
     ...settings,
     ...(env ? sealProjectEnv(input.name, env, config.secrets, by) : {}),
     ...(gitAuth ? sealGitAuth(input.name, gitAuth, config.secrets) : {}),
     ...(forge ? sealForgeAuth(input.name, forge, config.secrets) : {}),
+    ...(notifications?.length ? sealNotifications(input.name, notifications, config.secrets) : {}),
     ...(forkEnv ? { forkEnv: '1' as const } : {}),
   };
 }
 
 /** What a change stores: null clears; a new env keeps the entries of values that did not change. */
 export function storedChange(change: UpdateProject, current: ProjectRecord, config: Config, by: string): StoredChange {
-  const { env, gitAuth, forkEnv, forge, ...rest } = change;
+  const { env, gitAuth, forkEnv, forge, notifications, ...rest } = change;
   const out: StoredChange = { ...rest };
-  if (env || gitAuth || forge) config.secrets.ensureEnabled();
+  if (env || gitAuth || forge || notifications?.length) config.secrets.ensureEnabled();
+  if (notifications !== undefined) Object.assign(out, sealNotifications(current.name, notifications ?? [], config.secrets));
   if (forge === null) Object.assign(out, { forgeApiUrl: null, forgeToken: null });
   else if (forge) Object.assign(out, sealForgeAuth(current.name, forge, config.secrets));
   if (env === null) Object.assign(out, { sealedEnv: null, envMeta: null, env: null });
@@ -119,12 +122,13 @@ export function secretsView(project: ProjectRecord) {
     gitAuth: project.gitUser !== undefined ? { username: project.gitUser, set: true } : null,
     deployKey: project.deployKeyPublic !== undefined ? { publicKey: project.deployKeyPublic } : null,
     forge: project.forgeToken !== undefined ? { apiUrl: project.forgeApiUrl ?? null, set: true } : null,
+    notifications: project.notificationsMeta ?? [],
     forkEnv: project.forkEnv === '1',
   };
 }
 
 /** The project fields never shown, sealed or not. */
-export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forgeApiUrl', 'forgeToken', 'forkEnv', 'hookSecret'] as const;
+export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forgeApiUrl', 'forgeToken', 'sealedNotifications', 'notificationsMeta', 'forkEnv', 'hookSecret'] as const;
 
 const SetSchema = z
   .strictObject({

@@ -21,7 +21,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.post(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/rollback', '/projects/:name/promote', '/projects/:name/hook-secret'], ...guards.change);
   router.patch('/projects/:name', ...guards.change);
   router.delete('/projects/:name', ...guards.change);
-  router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/deployments'], guards.read);
+  router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/deliveries', '/deployments'], guards.read);
 
   router.use(envRouter({ config, projects }, guards, mustGet));
 
@@ -31,6 +31,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const target = await checkRepoUrl(input.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true });
     if (input.gitAuth && target.transport === 'ssh') throw new InvalidInputError(SSH_NOT_TOKEN);
     if (input.forge?.apiUrl) checkDeliveryUrl(input.forge.apiUrl, config.allowPrivateNetworks, 'forge.apiUrl');
+    for (const n of input.notifications ?? []) checkDeliveryUrl(n.url, config.allowPrivateNetworks, 'notifications[].url');
     const stored = storedCreate(input, config, tokenId(req));
     // A token that cannot read the repository is refused before anything is stored.
     if (input.gitAuth) await verifyAccess(config, target, input.gitAuth);
@@ -47,6 +48,12 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     res.json({ items: await Promise.all(page.items.map(view)), next: page.next });
   });
 
+  // What the project's webhooks were sent and answered: the last 50, newest first (notify/).
+  router.get('/projects/:name/deliveries', async (req, res) => {
+    const project = await mustGet(req.params.name);
+    res.json({ items: await deps.queue.deliveries(project.name, 50, true) });
+  });
+
   router.get('/projects/:name', async (req, res) => {
     res.json(await view(await mustGet(req.params.name)));
   });
@@ -58,6 +65,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
     const current = await mustGet(name);
     const target = change.repoUrl ? await checkRepoUrl(change.repoUrl, { allowPrivateNetworks: config.allowPrivateNetworks, allowedHosts: config.gitAllowedHosts }, { ssh: true }) : null;
     if (change.forge?.apiUrl) checkDeliveryUrl(change.forge.apiUrl, config.allowPrivateNetworks, 'forge.apiUrl');
+    for (const n of change.notifications ?? []) checkDeliveryUrl(n.url, config.allowPrivateNetworks, 'notifications[].url');
     const stored = storedChange(change, current, config, tokenId(req));
     // A new token, or a new repository for the token the project has, is checked before it is stored.
     const auth = change.gitAuth === null ? null : (change.gitAuth ?? (target ? openGitAuth(current, config.secrets) : null));
