@@ -43,14 +43,14 @@ async function deployFromProjectPage(page: Page): Promise<string> {
   await page.click('#p-deploy button:text("Deploy main")');
   await page.waitForURL(/#\/deployments\/[a-z0-9]+$/);
   const id = new URL(page.url()).hash.split('/')[2]!;
-  await page.waitForSelector(`#status:text("${id}: deployed")`, { timeout: 30_000 });
+  await page.waitForSelector(`#status:text("${id}: deployed")`, { timeout: 120_000 });
   expect(await page.textContent('#log')).toContain('[slipway] published');
   expect(await page.getAttribute('#site a', 'href')).toBe(`http://${id}.localhost:${stack.config.port}/`);
   return id;
 }
 
 describe('the web page\'s project views', () => {
-  it('create a project, deploy it twice, roll back from the history table, and keep the state across reloads and deep links', async () => {
+  it('create a project, deploy it twice, roll back from the history table, and keep the state across reloads and deep links', { timeout: 360_000 }, async () => {
     const repoUrl = await stack.repo('browser-shop', site('version one'));
     const base = `http://localhost:${stack.config.port}/`;
     const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
@@ -152,6 +152,20 @@ describe('the web page\'s project views', () => {
     expect(listed).toMatchObject({ version: 1, production: ['PAYMENT_KEY'], preview: [] });
     await page.click('#p-env tr:has-text("PAYMENT_KEY") button:text("Remove")');
     await page.waitForSelector('#p-env:has-text("No environment variables.")');
+
+    // The forge token: sent once from its password field, then only "set" is shown.
+    await page.click('#p-notify summary');
+    expect(await page.textContent('#p-forge')).toContain('Forge token: none');
+    expect(await page.textContent('#p-deliveries')).toContain('None yet.');
+    const forgeToken = 'ghp_browserForgeToken9931';
+    await page.fill('#p-forge-set input[name=token]', forgeToken);
+    await page.fill('#p-forge-set input[name=apiUrl]', 'https://github.example.com/api/v3');
+    await page.click('#p-forge-set button');
+    await page.waitForSelector('#p-forge:has-text("Forge token: set, for https://github.example.com/api/v3")');
+    expect(await page.inputValue('#p-forge-set input[name=token]')).toBe('');
+    expect(await page.content()).not.toContain(forgeToken);
+    const shown = (await (await fetch(`${stack.api}/projects/browser-env`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { forge: unknown };
+    expect(shown.forge).toEqual({ apiUrl: 'https://github.example.com/api/v3', set: true });
     await page.close();
   });
 });

@@ -44,6 +44,8 @@ export interface Project {
   envNames?: string[];
   gitAuth?: { username: string; set: boolean } | null;
   deployKey?: { publicKey: string } | null;
+  forge?: { apiUrl: string | null; set: boolean } | null;
+  notifications?: { url: string; events?: string[] }[];
   production: { id: string; url: string } | null;
   pinned: boolean;
   branches?: { alias: string; url: string; id: string }[];

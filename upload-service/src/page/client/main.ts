@@ -8,6 +8,7 @@ import { loadProjects, startHome } from './home';
 import { showDeployment, startPanel, stopWatch } from './panel';
 import { showProject, startProject } from './project';
 import { startSecrets } from './secrets';
+import { startNotify } from './notify';
 import { state } from './state';
 
 function route(): void {
@@ -60,5 +61,6 @@ window.addEventListener('hashchange', () => {
 startHome();
 startProject();
 startSecrets();
+startNotify();
 startPanel();
 route();

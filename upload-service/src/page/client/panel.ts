@@ -1,5 +1,6 @@
 // The deployment panel: one deployment's status, its site, its cancel and redeploy buttons and its
 // live log, followed until it is final. The home form's deploy and the deployment view both show it.
+import { showDeliveries } from './notify';
 import { ApiError, call, type Deployment } from './api';
 import { $, act, enc, say, sleep, when } from './dom';
 import { state } from './state';
@@ -19,7 +20,7 @@ export function stopWatch(): void {
 
 export function resetPanel(id: string | null): void {
   $('status').textContent = id ? id + ': …' : '';
-  for (const e of ['d-meta', 'failure', 'log', 'd-msg']) $(e).textContent = '';
+  for (const e of ['d-meta', 'failure', 'log', 'd-msg', 'd-deliveries']) $(e).textContent = '';
   $('site').hidden = true;
   $('d-cancel').hidden = true;
   $('d-redeploy').hidden = true;
@@ -57,6 +58,8 @@ export async function watch(id: string): Promise<void> {
       continue;
     }
     showRecord(record);
+    // What the forge and the webhooks were told (a failure to read it is not the deployment's).
+    if (record.project) void showDeliveries(id).catch(() => undefined);
     if (FINAL.includes(record.status)) return;
     await sleep(1000);
     if (me !== watching) return;

@@ -4,6 +4,7 @@ import { call, type Deployment, type Page, type Project } from './api';
 import { $, act, enc, h, link, say, sleep, when } from './dom';
 import { FINAL, stopWatch } from './panel';
 import { showSecrets } from './secrets';
+import { showNotify } from './notify';
 import { state } from './state';
 
 const RUNNING = ['uploading', 'queued', 'building'];
@@ -56,6 +57,7 @@ async function refreshProject(me: number): Promise<void> {
     renderProject();
     renderHistory();
     await showSecrets(project);
+    await showNotify(project);
   } catch (err) {
     if (me === state.view) say('p-msg', (err as Error).message, true);
   }
