@@ -331,9 +331,12 @@ describe('outgoing notifications', () => {
       const second = await stack.post('/projects/notified/deployments', {});
       expect((await stack.waitFor(second.body.id)).status).toBe('deployed');
       expect((await stack.post('/projects/notified/rollback', {})).status).toBe(200);
+      // The same rollback asked again (a client whose answer was lost) changes nothing and tells nothing.
+      expect((await stack.post('/projects/notified/rollback', { deploymentId: first.body.id })).status).toBe(200);
 
       const told = (id: string) => got.filter((g) => g.answered === 204 && JSON.parse(g.raw).deployment.id === id).map((g) => JSON.parse(g.raw).event as string);
       await waitUntil('every event to be told', async () => (told(first.body.id).includes('rolled-back') && told(second.body.id).includes('deployed') ? true : undefined), 30_000);
+      await new Promise((r) => setTimeout(r, 1000)); // time for a second rolled-back, were there one
       expect(told(first.body.id).sort()).toEqual(['building', 'deployed', 'queued', 'rolled-back']);
       expect(told(second.body.id).sort()).toEqual(['building', 'deployed', 'queued']);
       for (const { headers, raw } of got) {

@@ -154,6 +154,8 @@ if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not-in-project' end
 if redis.call('HGET', KEYS[3], 'status') ~= 'deployed' or not redis.call('HGET', KEYS[3], 'liveBuild') then return 'not-deployed' end
 if redis.call('HEXISTS', KEYS[3], 'removing') == 1 then return 'not-deployed' end
 local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
+-- Already so (a repeat after a lost reply, or asked twice): nothing changes and nothing is told.
+if redis.call('HGET', KEYS[1], 'production') == ARGV[1] and (redis.call('HGET', KEYS[1], 'pinned') == '1') == (ARGV[2] == '1') then return 'ok' end
 redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
