@@ -183,6 +183,20 @@ const statesOf = (commit: string, context: string) => (forge.statuses.get(commit
 const waitForState = (commit: string, context: string, state: string) =>
   waitUntil(`${context} ${state} on ${commit}`, async () => (statesOf(commit, context).at(-1) === state ? true : undefined), 30_000);
 
+/**
+ * Waits until the notifier has handled every event so far (the group's lag and pending are 0) and no
+ * delivery is due: after that, a delivery that was not made will not be.
+ */
+async function notifierIdle(): Promise<void> {
+  await waitUntil('the notifier to be idle', async () => {
+    const raw = (await stack.redis.sendCommand(['XINFO', 'GROUPS', 'deployment-events'])) as unknown[];
+    const group = (raw[0] ?? {}) as Record<string, unknown> | unknown[];
+    const info = Array.isArray(group) ? Object.fromEntries(Array.from({ length: group.length / 2 }, (_, i) => [group[2 * i], group[2 * i + 1]])) : group;
+    const idle = Number(info.lag) === 0 && Number(info.pending) === 0 && (await stack.redis.zCard('notify:due')) === 0;
+    return idle ? true : undefined;
+  }, 30_000);
+}
+
 describe('the forge loop: commit statuses and one comment per pull request', () => {
   it('GitHub: pending, then success with the URL, and one comment edited on each push, never added twice', async () => {
     const key = await forgeProject('loop', forge.githubUrl);
@@ -258,7 +272,7 @@ describe('the forge loop: commit statuses and one comment per pull request', () 
     });
     expect(given.every((d) => !d.ok && d.code === 401 && d.retryAt === undefined)).toBe(true);
     // Not asked again: a 401 will not change by waiting.
-    await new Promise((r) => setTimeout(r, 1000));
+    await notifierIdle();
     const refusedCalls = forge.calls.slice(before).filter((c) => c.auth === 'Bearer not-the-token');
     expect(refusedCalls.every((c) => c.answered === 401)).toBe(true);
     expect(refusedCalls.filter((c) => c.path.includes('/statuses/')).length).toBeLessThanOrEqual(3); // pending, building, deployed: once each
@@ -269,7 +283,7 @@ describe('the forge loop: commit statuses and one comment per pull request', () 
     const before = forge.calls.length;
     const opened = await github('pull_request', pullRequest('opened', 25, { ref: 'feature/x', sha: sha.x }), 'silent', key);
     expect((await stack.waitFor(opened.body.id)).status).toBe('deployed');
-    await new Promise((r) => setTimeout(r, 1500));
+    await notifierIdle();
     expect(forge.calls.length).toBe(before);
     expect((await stack.get(`/deployments/${opened.body.id}/deliveries`)).body.items).toEqual([]);
   });
@@ -336,7 +350,7 @@ describe('outgoing notifications', () => {
 
       const told = (id: string) => got.filter((g) => g.answered === 204 && JSON.parse(g.raw).deployment.id === id).map((g) => JSON.parse(g.raw).event as string);
       await waitUntil('every event to be told', async () => (told(first.body.id).includes('rolled-back') && told(second.body.id).includes('deployed') ? true : undefined), 30_000);
-      await new Promise((r) => setTimeout(r, 1000)); // time for a second rolled-back, were there one
+      await notifierIdle(); // a second rolled-back, were there one, would be sent by now
       expect(told(first.body.id).sort()).toEqual(['building', 'deployed', 'queued', 'rolled-back']);
       expect(told(second.body.id).sort()).toEqual(['building', 'deployed', 'queued']);
       for (const { headers, raw } of got) {

@@ -39,6 +39,15 @@ function isFlat(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
+/** A token a forge gave: visible ASCII only, so it can end no line of git's credential protocol or an HTTP header. */
+function accessToken(field: string, what: string) {
+  return z
+    .string({ error: `${field} is required (${what})` })
+    .min(1)
+    .max(4096)
+    .regex(/^[\x21-\x7e]+$/, `${field} is visible ASCII, without spaces or line breaks`);
+}
+
 /** Credentials for HTTPS: a forge user name and an access token. Nothing in them may end a line of git's credential protocol. */
 export const GitAuthSchema = z.strictObject({
   username: z
@@ -46,11 +55,7 @@ export const GitAuthSchema = z.strictObject({
     .min(1)
     .max(256)
     .regex(/^[^\s:/@\\]+$/, 'gitAuth.username has no spaces, colons, slashes or @'),
-  token: z
-    .string({ error: 'gitAuth.token is required (an access token)' })
-    .min(1)
-    .max(4096)
-    .regex(/^[\x21-\x7e]+$/, 'gitAuth.token is visible ASCII, without spaces or line breaks'),
+  token: accessToken('gitAuth.token', 'an access token'),
 });
 export type GitAuth = z.output<typeof GitAuthSchema>;
 
@@ -65,11 +70,7 @@ export const ForgeAuthSchema = z.strictObject({
     .refine((u) => { const url = new URL(u); return !url.username && !url.password && !url.search && !url.hash; }, 'forge.apiUrl has no credentials, query or fragment')
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
-  token: z
-    .string({ error: 'forge.token is required (a token that may write commit statuses and comments)' })
-    .min(1)
-    .max(4096)
-    .regex(/^[\x21-\x7e]+$/, 'forge.token is visible ASCII, without spaces or line breaks'),
+  token: accessToken('forge.token', 'a token that may write commit statuses and comments'),
 });
 export type ForgeAuth = z.output<typeof ForgeAuthSchema>;
 
