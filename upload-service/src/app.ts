@@ -29,6 +29,7 @@ import { PAGE_HTML, PAGE_SCRIPT_HASH } from './page/page';
 import { hooksRouter } from './routes/hooks';
 import { projectsRouter } from './routes/projects';
 import { sitesMiddleware } from './sites/sites';
+import { PreviewGate } from './sites/protect';
 import { FailureThrottle } from './access/throttle';
 import { LogStreams } from './routes/log-stream';
 
@@ -72,7 +73,11 @@ export function createApp(deps: AppDeps): express.Express {
   // Live log streams, which a shutdown ends (main.ts) rather than waits for.
   const streams = new LogStreams(queue, config);
   app.locals.logStreams = streams;
-  app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes }));
+  // One budget of failed authentications per address: API tokens, hook signatures, preview passwords.
+  const failures = new FailureThrottle(config.authFailureLimit);
+  const gate = new PreviewGate(config.secrets, queue.projects, failures);
+  app.locals.previewGate = gate;
+  app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate }));
   app.use(apiHeaders);
   app.use((req, res, next) => {
     const end = metrics.requestSeconds.startTimer();
@@ -91,7 +96,6 @@ export function createApp(deps: AppDeps): express.Express {
       next(new TooManyRequestsError(`more than ${config.deployRateLimit} changes (deploy, cancel, redeploy, project changes) a minute from this address; the limit is ${config.deployRateLimit} (DEPLOY_RATE_LIMIT)`, RATE_WINDOW_MS / 1000)),
   });
   const clones = pLimit(config.maxConcurrentClones);
-  const failures = new FailureThrottle(config.authFailureLimit);
   // Before the JSON parser: a hook's signature is checked over its raw body.
   app.use(hooksRouter({ ...deps, clones, projects: queue.projects, failures }, changeLimit));
   // Not strict: a JSON string or number is valid JSON, and gets the clearer "must be a JSON object" answer.
@@ -108,7 +112,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post(['/deploy', '/deployments/:id/cancel', '/deployments/:id/redeploy'], sameOriginOnly, token, changeLimit);
   app.get(['/deployments/:id', '/status', '/deployments/:id/logs', '/deployments/:id/deliveries', '/queue', '/metrics'], readToken);
 
-  app.use(projectsRouter({ ...deps, clones, projects: queue.projects }, { change: [sameOriginOnly, token, changeLimit], read: readToken }));
+  app.use(projectsRouter({ ...deps, clones, projects: queue.projects, gate }, { change: [sameOriginOnly, token, changeLimit], read: readToken }));
 
   app.post('/deploy', async (req, res) => {
     let record;

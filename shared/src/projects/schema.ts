@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
 import { DeployRequestSchema, SOURCE_SCOPES } from '../deployment/request';
-import { ForgeAuthSchema, GitAuthSchema, NotificationsSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
+import { ForgeAuthSchema, GitAuthSchema, NotificationsSchema, PreviewPasswordSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
 const LOOKS_LIKE_DEPLOYMENT_ID = /^[a-z][a-z0-9]{9,}$/;
@@ -41,6 +41,8 @@ const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, instal
   forge: ForgeAuthSchema.optional(),
   /** Webhooks for deployment events, each signed with its own secret. */
   notifications: NotificationsSchema.optional(),
+  /** Previews (every host but production's and the custom domains) ask for it; sealed, never shown again. */
+  previewPassword: PreviewPasswordSchema.optional(),
   /** Whether deployments from another repository (a fork's pull request) get the env; off by default. */
   forkEnv: z.boolean({ error: 'forkEnv is true or false' }).optional(),
   domains: DomainsSchema.optional(),
@@ -63,6 +65,7 @@ export const UpdateProjectSchema = z.strictObject({
   gitAuth: GitAuthSchema.nullable().optional(),
   forge: ForgeAuthSchema.nullable().optional(),
   notifications: NotificationsSchema.nullable().optional(),
+  previewPassword: PreviewPasswordSchema.nullable().optional(),
   forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });

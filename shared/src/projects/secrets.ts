@@ -6,8 +6,13 @@
 //   gitUser          the access token's user name (plain); gitToken: the token, sealed
 //   deployKey        the SSH deploy key's private half, sealed; deployKeyPublic: its public half
 //   forkEnv          '1': deployments from another repository than the project's get the env too
+//   previewPassword  the password previews ask for, sealed; previewStamp: random, made anew with each
+//                    password and each revocation, signed into every preview cookie and share link
+//                    (sites/protect.ts), so a new one ends them all. A stamp without a password keeps
+//                    previews closed (a project restored from S3, whose password never left Redis)
 // A deployment keeps a sealed copy of the values it built with (record.ts), so a redeploy or a
 // rollback builds with the same values whatever changed since.
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { BranchSchema, EnvSchema } from '../deployment/request';
 import { jsonField } from '../deployment/record';
@@ -74,6 +79,13 @@ export const ForgeAuthSchema = z.strictObject({
 });
 export type ForgeAuth = z.output<typeof ForgeAuthSchema>;
 
+/** The password a project's previews ask for (sites/protect.ts); null clears it and opens the previews. */
+export const PreviewPasswordSchema = z
+  .string({ error: 'previewPassword is a string of 8 to 256 characters' })
+  .min(8, 'previewPassword has at least 8 characters')
+  .max(256, 'previewPassword has at most 256 characters')
+  .refine((p) => !/[\x00-\x1f\x7f]/.test(p), 'previewPassword has no control characters');
+
 export const NOTIFY_EVENTS = ['queued', 'building', 'deployed', 'failed', 'canceled', 'promoted', 'rolled-back'] as const;
 export const MAX_NOTIFICATIONS = 10;
 
@@ -112,6 +124,8 @@ export const projectSecretFields = {
   sealedNotifications: z.string().optional(),
   notificationsMeta: jsonField(z.array(z.object({ url: z.string(), events: z.array(z.string()).optional() }))).optional(),
   forkEnv: z.literal('1').optional(),
+  previewPassword: z.string().optional(),
+  previewStamp: z.string().optional(),
 };
 
 type Stored = { [K in keyof typeof projectSecretFields]?: z.output<(typeof projectSecretFields)[K]> } & { name: string; env?: Record<string, string> };
@@ -176,6 +190,21 @@ export function sealNotifications(name: string, list: Notification[], secrets: S
     sealedNotifications: secrets.seal(JSON.stringify(list), sealedPlace(projectKey(name), 'sealedNotifications')),
     notificationsMeta: list.map((n) => ({ url: n.url, ...(n.events ? { events: n.events } : {}) })),
   };
+}
+
+/** The project's preview password, opened; null without one. */
+export function openPreviewPassword(project: Stored, secrets: Secrets): string | null {
+  if (project.previewPassword === undefined) return null;
+  return secrets.open(project.previewPassword, sealedPlace(projectKey(project.name), 'previewPassword'));
+}
+
+/** The fields that store a new preview password, with a new stamp (every cookie and share link made before stops working). */
+export function sealPreviewPassword(name: string, password: string, secrets: Secrets): { previewPassword: string; previewStamp: string } {
+  return { previewPassword: secrets.seal(password, sealedPlace(projectKey(name), 'previewPassword')), previewStamp: newPreviewStamp() };
+}
+
+export function newPreviewStamp(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 export function sealGitAuth(name: string, auth: GitAuth, secrets: Secrets): { gitUser: string; gitToken: string } {

@@ -31,11 +31,13 @@ export interface SealedProjectFields {
   sealedNotifications?: string | null;
   notificationsMeta?: { url: string; events?: string[] }[] | null;
   forkEnv?: '1';
+  previewPassword?: string;
+  previewStamp?: string;
 }
 type Nullable<T> = { [K in keyof T]?: T[K] | null };
-export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications'> & SealedProjectFields;
+export type StoredProject = Omit<CreateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications' | 'previewPassword'> & SealedProjectFields;
 /** `env: null` drops a plain env from before sealing. */
-export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications'> & Nullable<SealedProjectFields> & { env?: null };
+export type StoredChange = Omit<UpdateProject, 'env' | 'gitAuth' | 'forkEnv' | 'forge' | 'notifications' | 'previewPassword'> & Nullable<SealedProjectFields> & { env?: null };
 import { toHash } from '../deployment/record';
 
 /** A new project's (or a rotated) hook secret: 32 random bytes. */
@@ -161,6 +163,17 @@ if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.cal
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
 -- Told to the project's webhooks (notify/): a rollback pins production, a promote does not.
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[1], 'event', ARGV[2] == '1' and 'rolled-back' or 'promoted', 'at', ARGV[4])
+return 'ok'
+`;
+
+// RENEW_STAMP: a new preview stamp, only for a project whose previews are closed (a change that
+// opened them meanwhile wins).
+const RENEW_STAMP_SCRIPT = `
+-- KEYS: project, unsaved     ARGV: name, stamp, updatedAt
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
+if redis.call('HEXISTS', KEYS[1], 'previewStamp') == 0 then return 'open' end
+redis.call('HSET', KEYS[1], 'previewStamp', ARGV[2], 'updatedAt', ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return 'ok'
 `;
 
@@ -336,6 +349,21 @@ export class Projects {
   }
 
   /** The deployment an alias host serves: the project's production, or a branch's newest. */
+  /** The project's preview stamp (sites/protect.ts): null when its previews are open to anyone. */
+  async previewStamp(name: string): Promise<string | null> {
+    return (await this.redis.hGet(projectKey(name), 'previewStamp')) ?? null;
+  }
+
+  /** Whether `id` is in the project's history. */
+  async hasDeployment(name: string, id: string): Promise<boolean> {
+    return (await this.redis.zScore(projectDeploymentsKey(name), id)) !== null;
+  }
+
+  /** Ends every preview cookie and share link of the project (a new stamp); 'open' when its previews are not closed. */
+  async renewPreviewStamp(name: string, stamp: string, now = new Date()): Promise<'ok' | 'no-project' | 'open'> {
+    return (await this.redis.eval(RENEW_STAMP_SCRIPT, { keys: [projectKey(name), UNSAVED_KEY], arguments: [name, stamp, now.toISOString()] })) as 'ok' | 'no-project' | 'open';
+  }
+
   async aliasTarget(name: string, label: string | null): Promise<string | null> {
     if (label === null) return (await this.redis.hGet(projectKey(name), 'production')) ?? null;
     return (await this.redis.hGet(projectBranchesKey(name), label)) ?? null;

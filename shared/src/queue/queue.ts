@@ -181,9 +181,9 @@ export class Queue {
   }
 
   /** What serving a site needs, in one round trip: its live build and its SPA fallback page. */
-  async site(id: string): Promise<{ liveBuild: string | null; spaFallback: string | null }> {
-    const [liveBuild, spaFallback] = await this.redis.hmGet(recordKey(id), ['liveBuild', 'spaFallback']);
-    return { liveBuild: liveBuild ?? null, spaFallback: spaFallback ?? null };
+  async site(id: string): Promise<{ liveBuild: string | null; spaFallback: string | null; project: string | null }> {
+    const [liveBuild, spaFallback, project] = await this.redis.hmGet(recordKey(id), ['liveBuild', 'spaFallback', 'project']);
+    return { liveBuild: liveBuild ?? null, spaFallback: spaFallback ?? null, project: project ?? null };
   }
 
   /**

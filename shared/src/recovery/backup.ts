@@ -34,6 +34,8 @@ const FACT_FIELDS = [
 const PROJECT_FIELDS = [
   'name', 'repoUrl', 'productionBranch', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'buildMemoryMb', 'sourceScope', 'domains',
   'createdAt', 'updatedAt', 'production', 'productionAt', 'pinned',
+  // Not a secret (sites/protect.ts): restored, it keeps previews closed, and share links open, without the password.
+  'previewStamp',
 ] as const satisfies readonly (keyof z.output<typeof ProjectRecordSchema>)[];
 
 const HashSchema = z.record(z.string(), z.string());
@@ -98,7 +100,7 @@ export async function saveProjectCopy(projects: Projects, storage: Storage, name
     } catch {
       // An unreadable env is named as none; the record's own reads report it.
     }
-    const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : []), ...(hash.forgeToken ? ['forge'] : []), ...(hash.sealedNotifications ? ['notifications'] : [])];
+    const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : []), ...(hash.forgeToken ? ['forge'] : []), ...(hash.sealedNotifications ? ['notifications'] : []), ...(hash.previewPassword ? ['previewPassword'] : [])];
     const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, credentials, fields };
     await storage.putText(backupKeys.project(name), JSON.stringify(copy), 'application/json');
   }

@@ -71,6 +71,7 @@ export async function reconcile(deps: { redis: Redis; storage: Storage; projects
     problem(`project ${name}: restored with a new hook secret (rotate it with POST /projects/${name}/hook-secret and set it on the forge; the old one is not in S3)`);
     if (copy.envNames.length > 0) problem(`project ${name}: env values not restored (never stored in S3): set ${copy.envNames.join(', ')} again`);
     if (copy.credentials.includes('notifications')) problem(`project ${name}: its notifications were not restored (their secrets were never stored in S3): set notifications again`);
+    if (copy.credentials.includes('previewPassword')) problem(`project ${name}: its preview password was not restored (never stored in S3): its previews stay closed, and open with share links, until previewPassword is set again`);
     if (copy.credentials.includes('forge')) problem(`project ${name}: its forge token was not restored (never stored in S3): set forge again`);
     if (copy.credentials.includes('gitAuth')) problem(`project ${name}: its access token was not restored (never stored in S3): set gitAuth again`);
     if (copy.credentials.includes('deployKey')) problem(`project ${name}: its deploy key was not restored (never stored in S3): make one (POST /projects/${name}/deploy-key) and add it to the repository`);

@@ -13,7 +13,7 @@ import type { Logger } from '../logger';
 import type { Secrets } from './seal';
 
 /** The hash fields that hold sealed values, by the kind of record. */
-export const SEALED_FIELDS = { project: ['sealedEnv', 'gitToken', 'deployKey', 'forgeToken', 'sealedNotifications'], deployment: ['sealedEnv'] } as const;
+export const SEALED_FIELDS = { project: ['sealedEnv', 'gitToken', 'deployKey', 'forgeToken', 'sealedNotifications', 'previewPassword'], deployment: ['sealedEnv'] } as const;
 
 /** The place a field's value is sealed for (the cipher's additional data): its Redis key and field. */
 export const sealedPlace = (redisKey: string, field: string) => `${redisKey}:${field}`;

@@ -5,7 +5,7 @@
 // still open what the previous key sealed while everything is sealed again (rotation, keys.ts).
 // What was sealed for one place cannot be moved to another: the place (`project:<name>:env`) is the
 // cipher's additional data, so opening it anywhere else fails.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError, UnavailableError } from '../errors';
 
 const PREFIX = 'sealed:v1:';
@@ -59,6 +59,15 @@ export class Secrets {
   /** Throws SealedValueError (503) when nothing can be sealed here: before work that would end in a seal. */
   ensureEnabled(): void {
     if (!this.current) throw new SealedValueError('secrets (env values, git credentials) cannot be stored: SECRETS_KEY is not set on this server (npm start makes one; compose and Kubernetes take it from their secrets)');
+  }
+
+  /**
+   * Keys for signing what is not sealed (preview cookies, share links), derived from SECRETS_KEY for
+   * `purpose` (HKDF-SHA256): the current key's first, to sign with; SECRETS_KEY_PREVIOUS's after it,
+   * so what was signed before a rotation still checks. Empty when no key is set.
+   */
+  signingKeys(purpose: string): Buffer[] {
+    return [this.current, this.previous].filter((k): k is SecretsKey => k !== null).map((k) => Buffer.from(hkdfSync('sha256', k.bytes, Buffer.alloc(0), `slipway:${purpose}`, 32)));
   }
 
   seal(plain: string, place: string): string {

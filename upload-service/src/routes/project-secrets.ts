@@ -22,11 +22,13 @@ import {
   InvalidInputError,
   NotFoundError,
   ProjectEnvSchema,
+  openPreviewPassword,
   openProjectEnv,
   projectKey,
   sealGitAuth,
   sealForgeAuth,
   sealNotifications,
+  sealPreviewPassword,
   sealProjectEnv,
   sealedPlace,
   type Config,
@@ -51,8 +53,8 @@ export function tokenId(req: Request): string {
 
 /** What a new project stores: its settings, and its secrets sealed. */
 export function storedCreate(input: CreateProject, config: Config, by: string): StoredProject {
-  const { env, gitAuth, forkEnv, forge, notifications, ...settings } = input;
-  if (env || gitAuth || forge || notifications?.length) config.secrets.ensureEnabled();
+  const { env, gitAuth, forkEnv, forge, notifications, previewPassword, ...settings } = input;
+  if (env || gitAuth || forge || notifications?.length || previewPassword) config.secrets.ensureEnabled();
   return {
     ...settings,
     ...(env ? sealProjectEnv(input.name, env, config.secrets, by) : {}),
@@ -60,14 +62,18 @@ export function storedCreate(input: CreateProject, config: Config, by: string): 
     ...(forge ? sealForgeAuth(input.name, forge, config.secrets) : {}),
     ...(notifications?.length ? sealNotifications(input.name, notifications, config.secrets) : {}),
     ...(forkEnv ? { forkEnv: '1' as const } : {}),
+    ...(previewPassword ? sealPreviewPassword(input.name, previewPassword, config.secrets) : {}),
   };
 }
 
 /** What a change stores: null clears; a new env keeps the entries of values that did not change. */
 export function storedChange(change: UpdateProject, current: ProjectRecord, config: Config, by: string): StoredChange {
-  const { env, gitAuth, forkEnv, forge, notifications, ...rest } = change;
+  const { env, gitAuth, forkEnv, forge, notifications, previewPassword, ...rest } = change;
   const out: StoredChange = { ...rest };
-  if (env || gitAuth || forge || notifications?.length) config.secrets.ensureEnabled();
+  if (env || gitAuth || forge || notifications?.length || previewPassword) config.secrets.ensureEnabled();
+  if (previewPassword === null) Object.assign(out, { previewPassword: null, previewStamp: null });
+  // The same password again (a PATCH repeated after a lost answer) changes nothing: no one is signed out.
+  else if (previewPassword && openPreviewPassword(current, config.secrets) !== previewPassword) Object.assign(out, sealPreviewPassword(current.name, previewPassword, config.secrets));
   if (notifications !== undefined) Object.assign(out, sealNotifications(current.name, notifications ?? [], config.secrets));
   if (forge === null) Object.assign(out, { forgeApiUrl: null, forgeToken: null });
   else if (forge) Object.assign(out, sealForgeAuth(current.name, forge, config.secrets));
@@ -124,11 +130,13 @@ export function secretsView(project: ProjectRecord) {
     forge: project.forgeToken !== undefined ? { apiUrl: project.forgeApiUrl ?? null, set: true } : null,
     notifications: project.notificationsMeta ?? [],
     forkEnv: project.forkEnv === '1',
+    // Whether previews ask for a password (or a share link); a stamp without one: closed until a password is set.
+    previewProtection: project.previewStamp !== undefined ? { enabled: true, passwordSet: project.previewPassword !== undefined } : { enabled: false, passwordSet: false },
   };
 }
 
 /** The project fields never shown, sealed or not. */
-export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forgeApiUrl', 'forgeToken', 'sealedNotifications', 'notificationsMeta', 'forkEnv', 'hookSecret'] as const;
+export const HIDDEN_FIELDS = ['env', 'sealedEnv', 'envMeta', 'envVersion', 'gitUser', 'gitToken', 'deployKey', 'deployKeyPublic', 'forgeApiUrl', 'forgeToken', 'sealedNotifications', 'notificationsMeta', 'forkEnv', 'previewPassword', 'previewStamp', 'hookSecret'] as const;
 
 const SetSchema = z
   .strictObject({

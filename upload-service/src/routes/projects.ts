@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { checkDeliveryUrl } from '../notify/http';
 import { createProjectDeployment, describeIssues, idempotencyOf, type DeployDeps } from '../deploy/deploy';
 import { deployHookToken } from './hooks';
+import { previewLinksRouter } from './preview-links';
+import type { PreviewGate } from '../sites/protect';
 import { checkRepoUrl } from '../deploy/url-policy';
 import { HIDDEN_FIELDS, envRouter, secretsView, storedChange, storedCreate, tokenId, verifyAccess } from './project-secrets';
 
@@ -15,7 +17,7 @@ const DEFAULT_PAGE = 20;
 const COPY_WAIT_MS = 5_000;
 const MAX_PAGE = 100;
 
-export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards: { change: RequestHandler[]; read: RequestHandler }): express.Router {
+export function projectsRouter(deps: DeployDeps & { projects: Projects; gate: PreviewGate }, guards: { change: RequestHandler[]; read: RequestHandler }): express.Router {
   const { config, queue, projects } = deps;
   const router = express.Router();
   router.post(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/rollback', '/projects/:name/promote', '/projects/:name/hook-secret'], ...guards.change);
@@ -24,6 +26,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects }, guards
   router.get(['/projects', '/projects/:name', '/projects/:name/deployments', '/projects/:name/deliveries', '/deployments'], guards.read);
 
   router.use(envRouter({ config, projects }, guards, mustGet));
+  router.use(previewLinksRouter({ config, projects, gate: deps.gate }, guards, mustGet, saveCopy));
 
   router.post('/projects', async (req, res) => {
     const input = parse(CreateProjectSchema, req.body);

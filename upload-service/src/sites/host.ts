@@ -7,9 +7,14 @@ export type SiteHost = { deployment: string } | { project: string; branch: strin
 
 const DOMAIN_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** A Host header's name: lowercase, without the port or a final dot. */
+export function hostName(host: string): string {
+  return host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+}
+
 export function siteFromHost(host: string | undefined, baseDomain: string): SiteHost | null {
   if (!host) return null;
-  const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  const name = hostName(host);
   const suffix = `.${baseDomain}`;
   // Another name with a dot may be a project's custom domain (looked up by the caller).
   if (!name.endsWith(suffix)) return name !== baseDomain && DOMAIN_NAME.test(name) ? { domain: name } : null;

@@ -1,7 +1,8 @@
 // Site serving. A request whose Host is `<id>.<BASE_DOMAIN>`, a project alias (`<project>.` for
 // production, `<branch>--<project>.` for a branch) or a project's custom domain gets the deployment's
 // live build, `dist/<id>/<liveBuild>/`. The live build is read from the record on every request, so
-// a switch (a new build, a rollback) is atomic.
+// a switch (a new build, a rollback) is atomic. A project with a preview password closes every host
+// of it but production's and its custom domains (protect.ts).
 //
 // Each build has a manifest (shared/src/site/manifest.ts), read once and kept in memory: routing,
 // conditional requests, 404s and redirects are answered from it without touching S3, and a file
@@ -34,7 +35,8 @@ import {
   type SiteManifest,
   type Storage,
 } from '@slipway/shared';
-import { siteFromHost } from './host';
+import { hostName, siteFromHost } from './host';
+import type { PreviewGate } from './protect';
 import { IMMUTABLE, REVALIDATE, chooseEncoding, ifRangeMatches, missing, notFound, notModified, parseRange, siteHeaders } from './http';
 import { serveLegacy } from './legacy';
 import { decodePath, resolvePath, type PageStatus, type Resolution } from './resolve';
@@ -47,6 +49,8 @@ export interface SitesOptions {
   cacheBytes?: number;
   /** Files up to this size are kept in memory. */
   cacheFileBytes?: number;
+  /** Closes the previews of projects with a preview password (protect.ts). */
+  gate: PreviewGate;
 }
 
 /** A site's read of S3 (a manifest, a small file, the start of a large one) gives up after this: a visitor does not wait longer. */
@@ -58,7 +62,7 @@ const NO_MANIFEST = { legacy: true } as const;
 type CachedManifest = { manifest: SiteManifest; bytes: number } | typeof NO_MANIFEST;
 
 export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOptions) {
-  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024 } = options;
+  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate } = options;
   const manifests = new LRUCache<string, CachedManifest, { id: string; build: string }>({
     maxSize: MANIFEST_CACHE_BYTES,
     sizeCalculation: (v) => ('bytes' in v ? Math.max(1, v.bytes) : 1),
@@ -85,6 +89,7 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const site = siteFromHost(req.headers.host, baseDomain);
     if (site === null) return next();
+    const host = hostName(req.headers.host!);
     let id: string | null;
     if ('domain' in site) {
       if (apiHosts.includes(site.domain)) return next();
@@ -92,17 +97,30 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
       const project = await queue.projects.domainProject(site.domain).catch(() => null);
       if (project === null) return next();
       id = await queue.projects.aliasTarget(project, null);
+    } else if ('deployment' in site) {
+      id = site.deployment;
+    } else if (site.branch === null) {
+      id = await queue.projects.aliasTarget(site.project, null);
     } else {
       // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
-      id = 'deployment' in site ? site.deployment : await queue.projects.aliasTarget(site.project, site.branch);
+      // A closed project's preview says nothing (not even whether the alias exists) before the visitor is let in.
+      const [target, stamp] = await Promise.all([queue.projects.aliasTarget(site.project, site.branch), queue.projects.previewStamp(site.project)]);
+      siteHeaders(res);
+      if (stamp !== null && !(await gate.admit(req, res, host, { project: site.project, stamp }))) return;
+      id = target;
     }
     siteHeaders(res);
     if (id === null) return notFound(res);
+    const { liveBuild: build, spaFallback, project } = await queue.site(id);
+    // A deployment's own host is a preview too: closed when its project's previews are.
+    if ('deployment' in site && project !== null) {
+      const stamp = await queue.projects.previewStamp(project);
+      if (stamp !== null && !(await gate.admit(req, res, host, { project, stamp }))) return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
       return;
     }
-    const { liveBuild: build, spaFallback } = await queue.site(id);
     if (build === null || !BUILD_ID_PATTERN.test(build)) return notFound(res);
     const cached = await manifests.fetch(`${id}/${build}`, { context: { id, build } });
     const [rawPath = '/', rawQuery] = req.originalUrl.split(/\?(.*)/s);
