@@ -213,6 +213,31 @@ describe('protected previews in Chromium', () => {
     expect((await stack.post('/projects/closed/preview-links', { branch: 'feature-x' })).status).toBe(409);
   });
 
+  it('closes previews and makes a share link from the web page', { timeout: 120_000 }, async () => {
+    const context = await browser.newContext();
+    const tab = await context.newPage();
+    await tab.goto(`http://localhost:${stack.config.port}/#/projects/closed`);
+    await tab.click('#p-previews summary');
+    await tab.waitForSelector('#p-protection:text("open to anyone")');
+    await tab.fill('#p-protection-set input[name=password]', 'from the page 123');
+    await tab.click('#p-protection-set button[type=submit]');
+    await tab.waitForSelector('#p-previews-msg:text("previews closed")');
+    expect(await tab.inputValue('#p-protection-set input[name=password]')).toBe('');
+    expect(await tab.content()).not.toContain('from the page 123');
+    expect((await visit('feature-x--closed')).status).toBe(401);
+    await tab.fill('#p-share input[name=preview]', 'feature-x');
+    await tab.fill('#p-share input[name=hours]', '2');
+    await tab.click('#p-share button');
+    const href = await (await tab.waitForSelector('#p-share-link a')).getAttribute('href');
+    expect(new URL(href!).host).toBe(`${host('feature-x--closed')}:${stack.config.port}`);
+    const reviewer = await browser.newContext();
+    const visitor = await reviewer.newPage();
+    await visitor.goto(href!);
+    expect(await visitor.textContent('h1')).toBe('preview x');
+    await reviewer.close();
+    await context.close();
+  });
+
   it('counts wrong passwords toward the address\'s limit', async () => {
     let last = 0;
     for (let i = 0; i < 8 && last !== 429; i++) last = (await login('review--other', `wrong password ${i}`)).status;

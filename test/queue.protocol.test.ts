@@ -421,6 +421,45 @@ describe('outcomes and pointers', () => {
   });
 });
 
+describe('SKIP: a push that changed none of the watched paths', () => {
+  /** A deployment of project `shop`'s production branch, recorded and uploading, created at `at` (ms). */
+  async function uploading(at: number): Promise<string> {
+    const id = newDeploymentId();
+    await queue.createUploading({ id, repoUrl: 'https://git.example.com/shop.git', status: 'uploading', attempts: 0, createdAt: new Date(at).toISOString(), url: `http://${id}.localhost/`, project: 'shop', aliasLabel: 'main', production: '1' });
+    return id;
+  }
+
+  it("supersedes the branch's waiting build, stamps the aliases' time, and leaves them where they were; a repeat changes nothing", async () => {
+    await redis.hSet('project:shop', { name: 'shop', production: 'served', productionAt: '1000' });
+    await redis.hSet('project:shop:branches', { main: 'served', 'main:at': '1000' });
+    const waitingOne = await uploading(2000);
+    expect(await queue.enqueue(waitingOne)).toBe('queued');
+    const skipped = await uploading(3000);
+    const skip = { serving: 'served', compared: ['.'], message: 'nothing changed' };
+    expect(await queue.skip(skipped, 'served', { skip })).toBe('skipped');
+    expect(await record(waitingOne)).toMatchObject({ status: 'canceled', error: expect.stringContaining(`superseded by ${skipped}`) });
+    expect(await record(skipped)).toMatchObject({ status: 'skipped', skip, finishedAt: expect.any(String) });
+    expect(await waiting()).toEqual([]);
+    expect(await redis.hGetAll('project:shop:pending')).toEqual({});
+    // The aliases still serve what they served; a build older than the skipped push can no longer move them.
+    expect(await redis.hGetAll('project:shop:branches')).toEqual({ main: 'served', 'main:at': '3000' });
+    expect(await redis.hmGet('project:shop', ['production', 'productionAt'])).toEqual(['served', '3000']);
+    expect(await redis.zScore('project:shop:deployments', skipped)).toBe(3000);
+    const events = await redis.xLen('deployment-events');
+    expect(await queue.skip(skipped, 'served', { skip })).toBe('skipped');
+    expect(await redis.xLen('deployment-events')).toBe(events);
+  });
+
+  it('answers moved when the alias no longer serves what was compared, and leaves the record to be built', async () => {
+    await redis.hSet('project:shop', { name: 'shop' });
+    await redis.hSet('project:shop:branches', { main: 'newer' });
+    const id = await uploading(5000);
+    expect(await queue.skip(id, 'served', { skip: { serving: 'served', compared: ['.'], message: 'x' } })).toBe('moved');
+    expect((await record(id)).status).toBe('uploading');
+    expect(await queue.enqueue(id)).toBe('queued');
+  });
+});
+
 describe('every step a slot repeats after a lost reply answers as the first did', () => {
   /** A queue on a connection through a proxy that can lose one reply (Redis runs the command; the slot never hears). */
   async function lossyQueue(): Promise<{ proxy: LossyProxy; lossy: Queue }> {

@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { CliError, EXIT } from './errors';
 
-export type Status = 'uploading' | 'queued' | 'building' | 'deployed' | 'failed' | 'canceled';
-export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled'];
+export type Status = 'uploading' | 'queued' | 'building' | 'deployed' | 'failed' | 'canceled' | 'skipped';
+export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled', 'skipped'];
 
 /** GET /deployments/:id (the fields the CLI reads). */
 export interface Deployment {

@@ -22,6 +22,7 @@ export * from './io/tree';
 export * from './projects/schema';
 export * from './projects/store';
 export * from './projects/secrets';
+export * from './projects/watch';
 // queue/: the protocol.
 export * from './queue/queue';
 // recovery/: what S3 keeps of Redis's state, and reading it back.

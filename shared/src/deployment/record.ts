@@ -8,9 +8,10 @@ import { recordKey } from '../keys';
 import { sealedPlace } from '../secrets/keyring';
 import type { Secrets } from '../secrets/seal';
 
-export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled'] as const;
+export const STATUSES = ['uploading', 'queued', 'building', 'deployed', 'failed', 'canceled', 'skipped'] as const;
 export type Status = (typeof STATUSES)[number];
-export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled'];
+/** `skipped`: a pushed commit that changed none of its project's watchPaths, never built (projects/watch.ts). */
+export const FINAL_STATUSES: readonly Status[] = ['deployed', 'failed', 'canceled', 'skipped'];
 
 const count = z.coerce.number().int().min(0);
 /** A hash field holding JSON, parsed and then checked by `schema` (arrays and objects are stored so). */
@@ -100,6 +101,13 @@ export const DeploymentRecordSchema = z.object({
   production: z.literal('1').optional(),
   /** Set by a forge's hook: where the commit statuses and the pull request's comment go. */
   forge: jsonField(ForgeRefSchema).optional(),
+  /**
+   * What a project deployment's source held at its watched paths (projects/watch.ts): each path's git
+   * object id (null when missing) and a digest of the settings it builds with, for the next push to compare.
+   */
+  watched: jsonField(z.object({ paths: z.array(z.string()), ids: z.record(z.string(), z.string().nullable()), settings: z.string() })).optional(),
+  /** A skipped deployment's account: the deployment that still serves, and the paths compared with it. */
+  skip: jsonField(z.object({ serving: z.string(), commit: z.string().optional(), compared: z.array(z.string()), message: z.string() })).optional(),
   /** When reconcile put the record back from S3 after Redis lost it (its env values were not restored). */
   restoredAt: z.string().optional(),
   /** Set while a cancel waits for the build's owner to stop it. */

@@ -23,7 +23,7 @@ export type MarkResult = 'remove' | 'keep' | 'active' | 'gone';
 // name, from the prefix keys.ts gives it.) A record already marked is removed again
 // (an earlier pass stopped half-way): removal is idempotent.
 const MARK_SCRIPT = `
--- KEYS: record, deployments     ARGV: id, nowMs, previewMs, productionMs, failedMs, canceledMs (0: keep), projectPrefix
+-- KEYS: record, deployments     ARGV: id, nowMs, previewMs, productionMs, failedMs, canceledMs (0: keep; skipped ones too), projectPrefix
 -- Returns 'remove' (marked: remove its objects, then forget it), 'keep', 'active' (queued or building) or 'gone' (no record).
 local record = KEYS[1]
 local id, now = ARGV[1], tonumber(ARGV[2])
@@ -33,7 +33,7 @@ if not status then
   return 'gone'
 end
 if redis.call('HEXISTS', record, 'removing') == 1 then return 'remove' end
-if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' then return 'active' end
+if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' and status ~= 'skipped' then return 'active' end
 -- A failed or canceled redeploy of a deployed one still serves its earlier build: a site, kept as one.
 local serving = redis.call('HEXISTS', record, 'liveBuild') == 1
 local project = redis.call('HGET', record, 'project')

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { jsonField } from '../deployment/record';
 import { DeployRequestSchema, SOURCE_SCOPES } from '../deployment/request';
+import { WatchPathsSchema } from './watch';
 import { ForgeAuthSchema, GitAuthSchema, NotificationsSchema, PreviewPasswordSchema, ProjectEnvSchema, projectSecretFields } from './secrets';
 
 /** Deployment ids are 10+ lowercase letters and digits: a project name must never look like one. */
@@ -43,6 +44,8 @@ const settings = DeployRequestSchema.pick({ repoUrl: true, rootDir: true, instal
   notifications: NotificationsSchema.optional(),
   /** Previews (every host but production's and the custom domains) ask for it; sealed, never shown again. */
   previewPassword: PreviewPasswordSchema.optional(),
+  /** What a pushed commit must change to be built (projects/watch.ts); default: what the build reads. */
+  watchPaths: WatchPathsSchema.optional(),
   /** Whether deployments from another repository (a fork's pull request) get the env; off by default. */
   forkEnv: z.boolean({ error: 'forkEnv is true or false' }).optional(),
   domains: DomainsSchema.optional(),
@@ -66,6 +69,7 @@ export const UpdateProjectSchema = z.strictObject({
   forge: ForgeAuthSchema.nullable().optional(),
   notifications: NotificationsSchema.nullable().optional(),
   previewPassword: PreviewPasswordSchema.nullable().optional(),
+  watchPaths: WatchPathsSchema.nullable().optional(),
   forkEnv: settings.shape.forkEnv.unwrap().nullable().optional(),
   domains: DomainsSchema.nullable().optional(),
 });
@@ -92,6 +96,7 @@ export const ProjectRecordSchema = z.object({
   spaFallback: z.string().optional(),
   buildMemoryMb: z.coerce.number().int().positive().optional(),
   sourceScope: z.enum(SOURCE_SCOPES).optional(),
+  watchPaths: jsonField(z.array(z.string())).optional(),
   /** Only in projects from before sealing: one plain env for every branch (sealed at the next start). */
   env: jsonField(z.record(z.string(), z.string())).optional(),
   ...projectSecretFields,

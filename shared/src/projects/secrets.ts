@@ -86,7 +86,7 @@ export const PreviewPasswordSchema = z
   .max(256, 'previewPassword has at most 256 characters')
   .refine((p) => !/[\x00-\x1f\x7f]/.test(p), 'previewPassword has no control characters');
 
-export const NOTIFY_EVENTS = ['queued', 'building', 'deployed', 'failed', 'canceled', 'promoted', 'rolled-back'] as const;
+export const NOTIFY_EVENTS = ['queued', 'building', 'deployed', 'failed', 'canceled', 'skipped', 'promoted', 'rolled-back'] as const;
 export const MAX_NOTIFICATIONS = 10;
 
 /** A project's outgoing webhooks: each delivery is signed with its secret (sealed, never shown again). */

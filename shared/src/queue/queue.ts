@@ -161,6 +161,26 @@ export class Queue {
     }
   }
 
+  /**
+   * Ends an uploading project deployment `skipped` (skip.lua) while its alias still serves `serving`,
+   * the deployment it was compared with. Idempotent like enqueue: a repeat answers the status it has.
+   */
+  async skip(id: string, serving: string, fields: Partial<DeploymentRecord>): Promise<'skipped' | 'moved' | 'missing' | Status> {
+    const args = Object.entries(toHash(fields)).flat();
+    const [project, label, createdAt, production] = await this.redis.hmGet(recordKey(id), ['project', 'aliasLabel', 'createdAt', 'production']);
+    if (!project || !label) return 'missing';
+    const score = String(Date.parse(createdAt ?? '') || Date.now());
+    for (;;) {
+      const previous = (await this.redis.hGet(projectPendingKey(project), label)) ?? '';
+      const result = (await this.script(
+        'skip',
+        [recordKey(id), DEPLOYMENTS_KEY, projectDeploymentsKey(project), projectPendingKey(project), recordKey(previous || id), QUEUE_KEY, DELAYED_KEY, projectKey(project), projectBranchesKey(project)],
+        [id, now(), score, label, previous, production === '1' ? '1' : '0', serving, ...args],
+      )) as 'skipped' | 'moved' | 'missing' | 'retry' | Status;
+      if (result !== 'retry') return result;
+    }
+  }
+
   /** Every deployment's id, newest first (the history the API lists). */
   deployments(cursor: string | null, limit: number): Promise<Page<string>> {
     return pageNewestFirst(this.redis, DEPLOYMENTS_KEY, cursor, limit);

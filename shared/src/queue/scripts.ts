@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from '../io/redis';
 import { EVENTS_KEY } from '../keys';
 
-export const SCRIPT_NAMES = ['enqueue', 'keep-uploading', 'start', 'settle', 'release', 'retry', 'bury', 'promote', 'recover', 'cancel', 'redeploy', 'trim-dead', 'restore'] as const;
+export const SCRIPT_NAMES = ['enqueue', 'keep-uploading', 'start', 'settle', 'release', 'retry', 'bury', 'promote', 'recover', 'cancel', 'redeploy', 'trim-dead', 'restore', 'skip'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 const read = (name: string) => readFileSync(new URL(`./scripts/${name}.lua`, import.meta.url), 'utf8');

@@ -32,7 +32,7 @@ const FACT_FIELDS = [
 
 /** The project fields its copy keeps: not `env` (values) nor `hookSecret`. */
 const PROJECT_FIELDS = [
-  'name', 'repoUrl', 'productionBranch', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'buildMemoryMb', 'sourceScope', 'domains',
+  'name', 'repoUrl', 'productionBranch', 'rootDir', 'installCommand', 'buildCommand', 'outputDir', 'nodeVersion', 'spaFallback', 'buildMemoryMb', 'sourceScope', 'watchPaths', 'domains',
   'createdAt', 'updatedAt', 'production', 'productionAt', 'pinned',
   // Not a secret (sites/protect.ts): restored, it keeps previews closed, and share links open, without the password.
   'previewStamp',

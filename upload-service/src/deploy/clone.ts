@@ -1,11 +1,12 @@
 // Cloning: a shallow, single-branch clone of a checked repository URL into a folder, with a time
 // limit, no prompts, and git pinned to the address the URL policy checked (git-access.ts: how git
 // reaches the server, with a project's credential).
+import { spawn } from 'node:child_process';
 import { unlink, writeFile } from 'node:fs/promises';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { CloneFailedError, RepoTooLargeError, formatBytes } from '@slipway/shared';
+import { CloneFailedError, RepoTooLargeError, defaultWatchPaths, formatBytes } from '@slipway/shared';
 import { cloneError, remoteGit, writeCredential, type GitCredential } from './git-access';
-import { checkoutRootDir, parseTree, requireRootDir } from './selection';
+import { checkoutRootDir, parseTree, requireRootDir, workspaceDependencies } from './selection';
 import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
@@ -14,6 +15,8 @@ export interface CloneResult {
   branch: string | undefined;
   /** With a narrow selection (sourceScope rootDir): the workspace packages checked out with the app. */
   packages: string[];
+  /** With `watch`: the watched paths and what each holds at the commit (projects/watch.ts). */
+  watched?: { paths: string[]; ids: Record<string, string | null> };
 }
 
 export interface CloneLimits {
@@ -33,9 +36,9 @@ export async function cloneRepo(
   branch: string | undefined,
   dir: string,
   limits: CloneLimits,
-  options: { rootDir?: string; narrow?: boolean; commit?: string; credential?: GitCredential | null; knownHosts?: string } = {},
+  options: { rootDir?: string; narrow?: boolean; commit?: string; credential?: GitCredential | null; knownHosts?: string; watch?: readonly string[] | 'default' } = {},
 ): Promise<CloneResult> {
-  const { rootDir, narrow = false, commit: wanted, credential = null, knownHosts } = options;
+  const { rootDir, narrow = false, commit: wanted, credential = null, knownHosts, watch } = options;
   const { timeoutMs } = limits;
   // The download is watched from git's own progress lines, so an oversized pack is stopped early
   // instead of filling the disk first; the checked-out size is checked from the tree (below).
@@ -102,13 +105,38 @@ export async function cloneRepo(
     throw new RepoTooLargeError(`repository has ${blobs.length.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
   }
   let packages: string[] = [];
-  if (rootDir && narrow) packages = (await checkoutRootDir(entries, rootDir, { dir, checkout: (paths) => checkoutPaths(local, dir, paths) })).packages;
+  const ops = { dir, checkout: (paths: readonly string[]) => checkoutPaths(local, dir, paths) };
+  if (rootDir && narrow) packages = (await checkoutRootDir(entries, rootDir, ops)).packages;
   else {
     if (rootDir) requireRootDir(entries, rootDir);
     await checkoutPaths(local, dir, ['.']);
   }
   const commit = (await local.revparse(['HEAD'])).trim();
-  return { commit, branch: cloned, packages };
+  if (!watch) return { commit, branch: cloned, packages };
+  // What the watched paths hold (projects/watch.ts): by default what the build reads.
+  const topLevel = [...new Set(entries.map((e) => e.path.split('/')[0]!))];
+  const depends = rootDir ? (narrow ? packages : await workspaceDependencies(entries, rootDir, ops)) : [];
+  const paths = watch === 'default' ? defaultWatchPaths(rootDir, depends, topLevel) : [...watch];
+  return { commit, branch: cloned, packages, watched: { paths, ids: await objectIds(dir, paths, timeoutMs) } };
+}
+
+/** Each path's git object id at HEAD (a tree's or a blob's; null when the commit has nothing there), in one `git cat-file`. */
+export function objectIds(dir: string, paths: readonly string[], timeoutMs: number): Promise<Record<string, string | null>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['cat-file', '--batch-check=%(objectname)'], { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c.slice(0, 2000)));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const lines = out.split('\n');
+      if (code !== 0 || lines.length < paths.length) return reject(new Error(`git cat-file failed (${code}): ${err.trim()}`));
+      resolve(Object.fromEntries(paths.map((p, i) => [p, /^[0-9a-f]{40,64}$/.test(lines[i]!) ? lines[i]! : null])));
+    });
+    // `HEAD:` is the root tree; paths were checked to hold no line breaks (WatchPathSchema).
+    child.stdin.end(paths.map((p) => `HEAD:${p === '.' ? '' : p}\n`).join(''));
+  });
 }
 
 /**

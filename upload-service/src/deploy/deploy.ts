@@ -4,14 +4,14 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ConflictError, DeployRequestSchema, InvalidInputError, S3UnavailableError, SlipwayError, TooManyRequestsError, UnavailableError, CloneFailedError, describeError, envForDeployment, isRedisOffline, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, isRedisUnavailable, branchLabel, pullRequestLabel, type ForgeRef, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage } from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, TooManyRequestsError, UnavailableError, CloneFailedError, envForDeployment, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, branchLabel, pullRequestLabel, type ForgeRef, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage, settingsDigest, type Watched } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
 import { cloneRepo } from './clone';
+import { skipUnchanged, type WatchPlan } from './skip';
+import { enqueueConfirmed, platform, undo } from './steps';
 import type { GitCredential } from './git-access';
 import { checkRepoUrl, type RepoTarget } from './url-policy';
 
-/** How long a failed enqueue is asked again before the answer is 503. */
-const ENQUEUE_CONFIRM_MS = 10_000;
 /** The lease of a request preparing an idempotent deployment: renewed while it works, so a retry can tell a live one from a dead one. */
 const LEASE_MS = 15_000;
 /** How often an upload renews its `uploading` record's life (an hour, UPLOADING_TTL_SECONDS). */
@@ -71,6 +71,8 @@ export interface ProjectDeployOptions {
   pullRequest?: number;
   /** Where the commit lives on its forge, for commit statuses and the pull request's comment (notify/). */
   forge?: ForgeRef;
+  /** A push: when it changed none of the project's watched paths, it ends `skipped` without a build. */
+  skipUnchanged?: boolean;
 }
 
 /**
@@ -103,7 +105,10 @@ export async function createProjectDeployment(deps: DeployDeps, project: Project
   const aliasLabel =
     pullRequest !== undefined ? pullRequestLabel(pullRequest) : fromFork ? `fork-${createHash('sha256').update(`${fork}\0${chosen}`).digest('hex').slice(0, 6)}` : branchLabel(chosen, project.name);
   const extra: Extra = { project: project.name, aliasLabel, production, envVersion: fromFork && project.forkEnv !== '1' ? undefined : project.envVersion, forge: options.forge };
-  return startDeployment(deps, request, extra, options.idempotency, fromFork ? undefined : projectCredential(project, secrets));
+  // Everything it builds with but the source: a change of any of them builds again, watched paths or not.
+  const { env: _env, branch: _branch, commit: _commit, ...settings } = request;
+  const watch: WatchPlan = { paths: project.watchPaths ?? 'default', settings: settingsDigest({ ...settings, envVersion: extra.envVersion }), skipUnchanged: options.skipUnchanged === true };
+  return startDeployment(deps, request, extra, options.idempotency, fromFork ? undefined : projectCredential(project, secrets), watch);
 }
 
 /** The project's way into its repository: its deploy key for an SSH URL, its access token for HTTPS; none, or the key's absence, say so at the clone. */
@@ -118,7 +123,7 @@ export function projectCredential(project: ProjectRecord, secrets: Secrets): Git
 type Extra = Pick<DeploymentRecord, 'project' | 'aliasLabel' | 'production' | 'envVersion' | 'forge'>;
 
 /** `credential` undefined: a plain POST /deploy (public https only); a project's deployment passes its own (or null). */
-async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, credential?: GitCredential | null): Promise<DeploymentRecord> {
+async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: Extra, idempotency?: Idempotency, credential?: GitCredential | null, watch?: WatchPlan): Promise<DeploymentRecord> {
   const auth = credential ?? null;
   const { config } = deps;
   // Env values are stored sealed only: without SECRETS_KEY they are refused before anything is cloned.
@@ -130,8 +135,8 @@ async function startDeployment(deps: DeployDeps, request: DeployRequest, extra: 
   if (clones.activeCount + clones.pendingCount >= config.maxConcurrentClones + config.maxWaitingClones) {
     throw new TooManyRequestsError(`${clones.activeCount + clones.pendingCount} deployments are being prepared; the limit is ${config.maxConcurrentClones + config.maxWaitingClones}, try again shortly`, 5);
   }
-  if (!idempotency) return clones(() => prepare(deps, request, target, extra, { id: newDeploymentId() }, auth));
-  return idempotent(deps, idempotency, request, extra, (id, renew) => clones(() => prepare(deps, request, target, extra, { id, renew }, auth)));
+  if (!idempotency) return clones(() => prepare(deps, request, target, extra, { id: newDeploymentId() }, auth, watch));
+  return idempotent(deps, idempotency, request, extra, (id, renew) => clones(() => prepare(deps, request, target, extra, { id, renew }, auth, watch)));
 }
 
 /**
@@ -156,7 +161,7 @@ async function idempotent(deps: DeployDeps, i: Idempotency, request: DeployReque
   }
 }
 
-async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }, credential: GitCredential | null): Promise<DeploymentRecord> {
+async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTarget, extra: Extra, claim: { id: string; renew?: () => Promise<void> }, credential: GitCredential | null, watch?: WatchPlan): Promise<DeploymentRecord> {
   const { config, queue, storage } = deps;
   const { id } = claim;
   const logger = deps.logger.child({ deploymentId: id });
@@ -172,14 +177,15 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   try {
     // An id prepared again (its first request died mid-upload) starts from an empty source.
     if (claim.renew) await platform('S3', () => storage.deletePrefix(`${storageKeys.source(id)}/`));
-    const { commit, branch, packages } = await cloneRepo(
+    const { commit, branch, packages, watched: holds } = await cloneRepo(
       target,
       request.branch,
       dir,
       { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles },
       // The whole repository unless asked otherwise: an app may import from any folder of it.
-      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit, credential, knownHosts: config.sshKnownHosts },
+      { rootDir: request.rootDir, narrow: request.sourceScope === 'rootDir', commit: request.commit, credential, knownHosts: config.sshKnownHosts, watch: watch?.paths },
     );
+    const watched: Watched | undefined = holds && watch ? { ...holds, settings: watch.settings } : undefined;
     const record: DeploymentRecord = {
       id,
       repoUrl: target.url,
@@ -196,12 +202,20 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       cache: request.cache,
       spaFallback: request.spaFallback,
       ...extra,
+      watched,
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),
       url: siteUrl(config, id),
     };
     await platform('Redis', () => queue.createUploading(record));
+    if (watch?.skipUnchanged && watched) {
+      const skipped = await skipUnchanged(queue, record, watched);
+      if (skipped) {
+        logger.info({ repoUrl: target.url, commit, serving: skipped.skip?.serving, compared: watched.paths, ms: Date.now() - started }, 'deployment skipped: none of the watched paths changed');
+        return skipped;
+      }
+    }
     // The record lives while the upload does (it expires only when this process dies first).
     keeping = setInterval(() => void queue.keepUploading(id).catch(() => undefined), KEEP_UPLOADING_MS);
     let fields: Pick<DeploymentRecord, 'sourceFiles' | 'sourceBytes'>;
@@ -241,56 +255,6 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
     if (renewing) clearInterval(renewing);
     clearInterval(keeping);
     await rm(work, { recursive: true, force: true });
-  }
-}
-
-/**
- * Enqueues, and finds out what happened when Redis fails on the way. Enqueue is idempotent, so it
- * is asked again (for up to ENQUEUE_CONFIRM_MS) until Redis answers: any status but `missing` means
- * the id is on the list. 'unknown' only when a request may have reached Redis and no answer came.
- */
-async function enqueueConfirmed(queue: Queue, id: string, fields: Partial<DeploymentRecord>): Promise<'queued' | 'not-queued' | 'record-gone' | 'unknown'> {
-  const deadline = Date.now() + ENQUEUE_CONFIRM_MS;
-  let maybeSent = false;
-  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-    try {
-      // Missing: the record is gone (Redis lost it; it no longer expires while the upload goes on).
-      return (await queue.enqueue(id, fields)) === 'missing' ? 'record-gone' : 'queued';
-    } catch (err) {
-      if (!isRedisUnavailable(err)) return 'not-queued'; // Redis answered with an error: the script did not run
-      // An offline client sends nothing; any other failure (reset, timeout) may have come after Redis ran it.
-      if (!isRedisOffline(err)) maybeSent = true;
-      if (Date.now() > deadline) return maybeSent ? 'unknown' : 'not-queued';
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
-}
-
-/** Removes what a failed deployment wrote; each step on its own so one failure does not skip the other. */
-async function undo(deps: DeployDeps, id: string, logger: Logger): Promise<void> {
-  try {
-    await deps.storage.deletePrefix(`${storageKeys.source(id)}/`);
-  } catch (err) {
-    logger.error({ err: describeError(err) }, 'could not remove the uploaded source of a failed deployment');
-  }
-  try {
-    await deps.queue.discard(id);
-  } catch (err) {
-    // The `uploading` record expires on its own.
-    logger.error({ err: describeError(err) }, 'could not remove the record of a failed deployment');
-  }
-}
-
-/** Runs a Redis or S3 step; an error that is not Slipway's own means the platform is unavailable. */
-async function platform<T>(what: 'Redis' | 'S3', step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    // S3's own error names the part and the failure (never its address); the client also learns it lost nothing.
-    if (err instanceof S3UnavailableError) throw new UnavailableError(`${err.message}; nothing was enqueued, try again shortly`, err);
-    if (err instanceof SlipwayError) throw err;
-    // The cause is logged by the error handler; the client gets no internal addresses.
-    throw new UnavailableError(`${what === 'S3' ? 'object storage' : 'Redis'} is unavailable; nothing was enqueued, try again shortly`, err);
   }
 }
 

@@ -62,9 +62,20 @@ export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: st
   const prefix = `${rootDir}/`;
   const topLevel = entries.filter((e) => !e.path.includes('/') && e.mode !== '160000').map((e) => e.path);
   await ops.checkout([...topLevel, rootDir]);
+  const packages = await workspaceDependencies(entries, rootDir, ops);
+  const support = WORKSPACE_SUPPORT_DIRS.filter((name) => entries.some((e) => e.path.startsWith(`${name}/`)));
+  await ops.checkout([...packages, ...support]);
+  return { packages };
+}
 
+/**
+ * The workspace packages the app in `rootDir` depends on, read from the clone (the top-level files and
+ * the app's folder checked out already; the members' package.json files are checked out here).
+ */
+export async function workspaceDependencies(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<string[]> {
+  const prefix = `${rootDir}/`;
   const patterns = workspacePatterns(await readCloneFile(ops.dir, 'package.json'), await readCloneFile(ops.dir, 'pnpm-workspace.yaml'));
-  if (!patterns) return { packages: [] };
+  if (!patterns) return [];
 
   const manifestDirs = entries.filter((e) => e.path.endsWith('/package.json') && isFile(e)).map((e) => path.posix.dirname(e.path));
   const members = workspaceMembers(manifestDirs, patterns).filter((dir) => dir !== rootDir && !dir.startsWith(prefix));
@@ -75,10 +86,7 @@ export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: st
     if (manifest) manifests.set(dir, manifest);
   }
   const app = readManifestText(await readCloneFile(ops.dir, `${rootDir}/package.json`));
-  const packages = app ? neededMembers(app, rootDir, manifests) : [];
-  const support = WORKSPACE_SUPPORT_DIRS.filter((name) => entries.some((e) => e.path.startsWith(`${name}/`)));
-  await ops.checkout([...packages, ...support]);
-  return { packages };
+  return app ? neededMembers(app, rootDir, manifests) : [];
 }
 
 function isFile(entry: TreeEntry): boolean {

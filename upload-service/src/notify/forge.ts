@@ -51,6 +51,8 @@ export function stateOf(record: DeploymentRecord): { state: State; description: 
       return { state: 'failed', description: cut(`Failed: ${record.error ?? 'the build failed'}`) };
     case 'canceled':
       return { state: 'canceled', description: cut(`Canceled${record.error ? `: ${record.error}` : ''}`) };
+    case 'skipped':
+      return { state: 'success', description: cut(`Skipped: none of the watched paths changed; ${record.skip?.serving ?? 'the deployment before'} still serves`) };
   }
 }
 

@@ -128,7 +128,7 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
       const body = JSON.stringify({ event, at, project: project.name, deployment: webhookView(config, project, record) });
       await jobs.plan(`hook:${entryId}:${i}`, createdMs, { kind: 'webhook', deployment: id, url: hook.url, event, body });
     }
-    if (['queued', 'building', 'deployed', 'failed', 'canceled'].includes(event) && record.forge && record.commit && project.forgeToken !== undefined) {
+    if (['queued', 'building', 'deployed', 'failed', 'canceled', 'skipped'].includes(event) && record.forge && record.commit && project.forgeToken !== undefined) {
       await jobs.plan(`status:${id}`, createdMs, { kind: 'status', deployment: id });
       if (record.forge.pr) await jobs.plan(`comment:${project.name}:${commentField(record)}`, createdMs, { kind: 'comment', deployment: id });
     }
@@ -168,7 +168,7 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
     const base = { at: new Date().toISOString(), kind: job.kind, target: `${target.kind} ${record.forge.repo}${job.kind === 'comment' ? `#${record.forge.pr}` : ''}`, attempt };
     try {
       if (job.kind === 'status') {
-        const code = await postStatus(target, record.commit, { state, description, context: `slipway/${project.name}`, ...(state === 'success' ? { targetUrl: record.url } : {}) });
+        const code = await postStatus(target, record.commit, { state, description, context: `slipway/${project.name}`, ...(state === 'success' ? { targetUrl: record.skip ? siteUrl(config, record.skip.serving) : record.url } : {}) });
         await keep(record.id, { ...base, ok: true, state, code });
       } else if (job.kind === 'comment' && record.forge.pr) {
         const field = commentField(record);

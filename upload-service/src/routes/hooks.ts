@@ -6,7 +6,8 @@
 //   POST /hooks/deploy/<name>/<token>   any host or script; ?branch= (default the production branch)
 // GitHub's `push` and `pull_request` and GitLab's `Push Hook` and `Merge Request Hook` deploy: a pull
 // request's head commit (from the fork when it comes from one, under the fork rules) builds the preview
-// `pr-<number>--<project>`; closing it removes that alias and stops what still builds for it.
+// `pr-<number>--<project>`; closing it removes that alias and stops what still builds for it. A push
+// (or pull-request update) that changed none of the project's watchPaths ends `skipped`, unbuilt.
 // Bodies are read raw (capped) so the signature is checked over the bytes sent; a body already taken
 // is refused for a week (GitHub and GitLab put the pushed commits in it, so a real push is never the
 // same twice), so a captured request cannot be replayed.
@@ -120,7 +121,8 @@ export function hooksRouter(deps: DeployDeps & { projects: Projects; failures: F
     }
     try {
       const { branch, commit, fork, pullRequest, forge } = push;
-      return summary(await createProjectDeployment(deps, project, { branch, commit, fork, pullRequest, forge }));
+      // A pushed commit that changed none of the project's watched paths is not built (projects/watch.ts).
+      return summary(await createProjectDeployment(deps, project, { branch, commit, fork, pullRequest, forge, skipUnchanged: true }));
     } catch (err) {
       await projects.forgetDelivery(project.name, digest);
       throw err;
@@ -254,5 +256,5 @@ function gitlabMergeRequest(payload: unknown): Push {
 
 function summary(record: DeploymentRecord) {
   const alias = record.aliasLabel && record.project ? { alias: `${record.aliasLabel}--${record.project}` } : {};
-  return { id: record.id, status: record.status, branch: record.branch, commit: record.commit, ...alias, statusUrl: `/deployments/${record.id}`, url: record.url };
+  return { id: record.id, status: record.status, branch: record.branch, commit: record.commit, ...alias, ...(record.skip ? { skip: record.skip } : {}), statusUrl: `/deployments/${record.id}`, url: record.url };
 }

@@ -20,6 +20,8 @@ export interface Deployment {
   error?: string;
   liveBuild?: string;
   cancelRequested?: string;
+  /** A push that changed none of the project's watched paths: what still serves, and why. */
+  skip?: { serving: string; message: string };
   project?: string;
   /** In a project's history: whether production serves it, the alias it serves, what it was built for. */
   production?: boolean | string;

@@ -9,6 +9,7 @@ import { showDeployment, startPanel, stopWatch } from './panel';
 import { showProject, startProject } from './project';
 import { startSecrets } from './secrets';
 import { startNotify } from './notify';
+import { startPreviews } from './previews';
 import { state } from './state';
 
 function route(): void {
@@ -62,5 +63,6 @@ startHome();
 startProject();
 startSecrets();
 startNotify();
+startPreviews();
 startPanel();
 route();

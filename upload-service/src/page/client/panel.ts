@@ -5,7 +5,7 @@ import { ApiError, call, type Deployment } from './api';
 import { $, act, enc, say, sleep, when } from './dom';
 import { state } from './state';
 
-const FINAL = ['deployed', 'failed', 'canceled'];
+const FINAL = ['deployed', 'failed', 'canceled', 'skipped'];
 /** Bumped when the panel follows another deployment, or none: an older loop stops. */
 let watching = 0;
 let watchedId: string | null = null;
@@ -69,7 +69,7 @@ export async function watch(id: string): Promise<void> {
 function showRecord(r: Deployment): void {
   $('status').textContent = r.id + ': ' + r.status + (r.cancelRequested ? ' (canceling)' : '');
   $('d-meta').textContent = [r.repoUrl, r.branch ? 'branch ' + r.branch : '', r.commit ? 'commit ' + r.commit.slice(0, 7) : '', 'created ' + when(r.createdAt)].filter(Boolean).join(' · ');
-  $('failure').textContent = r.status === 'failed' || r.status === 'canceled' ? r.error || '' : '';
+  $('failure').textContent = r.status === 'failed' || r.status === 'canceled' ? r.error || '' : r.status === 'skipped' ? r.skip?.message || '' : '';
   if (r.status === 'deployed' || r.liveBuild) {
     const a = $('site').querySelector('a')!;
     a.href = r.url;
@@ -77,7 +77,8 @@ function showRecord(r: Deployment): void {
     $('site').hidden = false;
   }
   $('d-cancel').hidden = r.status !== 'queued' && r.status !== 'building';
-  $('d-redeploy').hidden = !FINAL.includes(r.status);
+  // A skipped deployment has no source of its own to build again.
+  $('d-redeploy').hidden = !FINAL.includes(r.status) || r.status === 'skipped';
   if (state.current === 'deployment' && r.project) {
     $<HTMLAnchorElement>('d-back').href = '#/projects/' + enc(r.project);
     $('d-back').textContent = '← ' + r.project;

@@ -5,6 +5,7 @@ import { $, act, enc, h, link, say, sleep, when } from './dom';
 import { FINAL, stopWatch } from './panel';
 import { showSecrets } from './secrets';
 import { showNotify } from './notify';
+import { showPreviews } from './previews';
 import { state } from './state';
 
 const RUNNING = ['uploading', 'queued', 'building'];
@@ -57,6 +58,7 @@ async function refreshProject(me: number): Promise<void> {
     renderProject();
     renderHistory();
     await showSecrets(project);
+    showPreviews(project);
     await showNotify(project);
   } catch (err) {
     if (me === state.view) say('p-msg', (err as Error).message, true);
@@ -71,6 +73,7 @@ function renderProject(): void {
   if (p.buildCommand) settings.push('build ' + ([] as string[]).concat(p.buildCommand).join(' '));
   if (p.outputDir) settings.push('output ' + p.outputDir);
   if (p.envNames && p.envNames.length) settings.push('env ' + p.envNames.join(', '));
+  if (Array.isArray(p.watchPaths)) settings.push('builds pushes that change ' + (p.watchPaths as string[]).join(', '));
   $('p-settings').textContent = settings.join(' · ');
   $('p-production').replaceChildren(
     ...(p.production
@@ -162,7 +165,7 @@ function renderHistory(): void {
           {},
           live && d.target === 'production' ? button('Rollback to this', '/projects/' + name + '/rollback', { deploymentId: d.id }) : null,
           live ? button('Promote', '/projects/' + name + '/promote', { deploymentId: d.id }) : null,
-          FINAL.includes(d.status) ? button('Redeploy', '/deployments/' + enc(d.id) + '/redeploy', undefined, d.id + ' is queued to build again') : null,
+          FINAL.includes(d.status) && d.status !== 'skipped' ? button('Redeploy', '/deployments/' + enc(d.id) + '/redeploy', undefined, d.id + ' is queued to build again') : null,
           d.status === 'queued' || d.status === 'building' ? button('Cancel', '/deployments/' + enc(d.id) + '/cancel', undefined, 'canceling ' + d.id) : null,
         ),
       );
