@@ -34,8 +34,10 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 FROM runtime AS upload-service
 COPY upload-service/ upload-service/
 ENV NODE_ENV=production \
-    PORT=3000
-EXPOSE 3000
+    PORT=3000 \
+    SITE_PORT=3001
+# The API (main.ts) on 3000; the same image runs the site server (site-main.ts) on 3001.
+EXPOSE 3000 3001
 USER node
 CMD ["node", "--import", "tsx", "upload-service/src/main.ts"]
 

@@ -1,6 +1,6 @@
 // `npm start`: the whole stack on one machine with no Docker. Starts a redis-server (unless
 // REDIS_URL is set) and s3rver (unless S3_ENDPOINT is set) with their data under .slipway/, then
-// one upload-service and DEPLOY_WORKERS deploy-service processes, with one readable combined log.
+// one upload-service, a site server and DEPLOY_WORKERS deploy-service processes, with one readable combined log.
 // Ctrl-C stops everything it started.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -79,15 +79,18 @@ if (!env.API_TOKENS) {
 env.SECRETS_KEY ??= await secret(path.join(DATA, 'secrets-key'), 32);
 
 run('upload-service', 'upload-service/src/main.ts');
+// The sites are served by a process of their own, as in production (unless SERVE_SITES asks the API to).
+if (!/^(1|true|yes)$/.test(env.SERVE_SITES ?? '')) run('site-server', 'upload-service/src/site-main.ts');
 for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deploy-service-${n}`, 'deploy-service/src/main.ts');
 
 const port = env.PORT ?? '3000';
+const sitePort = /^(1|true|yes)$/.test(env.SERVE_SITES ?? '') ? port : (env.SITE_PORT ?? '3001');
 const redisUrl = new URL(env.REDIS_URL!);
 await waitForHttp(`http://127.0.0.1:${port}/readyz`);
 console.log(`
   Slipway is running.
     API and web page   http://localhost:${port}/
-    deployed sites     http://<id>.${env.BASE_DOMAIN ?? 'localhost'}:${port}/
+    deployed sites     http://<id>.${env.BASE_DOMAIN ?? 'localhost'}:${sitePort}/
     watch the queue    ${redis ? `REDISCLI_AUTH=$(cat ${path.relative(process.cwd(), path.join(DATA, 'redis-password'))}) ` : ''}redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port || 6379} LLEN build-queue
     data               ${s3 || redis ? path.relative(process.cwd(), DATA) || '.' : '(external Redis and S3)'}
     API token          ${apiToken ? `${apiToken}  (kept in ${path.relative(process.cwd(), tokenFile)}; the web page asks for it once)` : '(from API_TOKENS)'}

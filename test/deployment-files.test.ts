@@ -11,6 +11,9 @@ const root = path.resolve(__dirname, '..');
 const k8sDir = path.join(root, 'deploy/kubernetes');
 const read = (rel: string) => readFileSync(path.join(root, rel), 'utf8');
 const SECRETS = ['REDIS_URL', 'REDIS_PASSWORD', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'API_TOKENS', 'SECRETS_KEY'];
+/** The site server's, which may only read. */
+const SITE_SECRETS = ['REDIS_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'SECRETS_KEY'];
+const SERVICES = ['upload-service', 'site-server', 'deploy-service'];
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const compose = parse(read('docker-compose.yml'), { merge: true }) as Obj;
@@ -33,10 +36,10 @@ const envFile = (text: string) =>
 describe('deployment files', () => {
   it('set only variables the config module reads', () => {
     const names = new Set<string>();
-    for (const service of ['upload-service', 'deploy-service']) for (const name of Object.keys(compose.services[service].environment)) names.add(name);
+    for (const service of SERVICES) for (const name of Object.keys(compose.services[service].environment)) names.add(name);
     for (const name of Object.keys(configMap.data)) names.add(name);
-    for (const service of ['upload-service', 'deploy-service']) for (const name of Object.keys(envOf(container(service)))) names.add(name);
-    for (const name of Object.keys(envFile(readFileSync(path.join(k8sDir, 'secrets.env.example'), 'utf8')))) names.add(name);
+    for (const service of SERVICES) for (const name of Object.keys(envOf(container(service)))) names.add(name);
+    for (const file of ['secrets.env.example', 'sites.env.example']) for (const name of Object.keys(envFile(readFileSync(path.join(k8sDir, file), 'utf8')))) names.add(name);
     expect([...names].filter((n) => !CONFIG_VARIABLES.includes(n))).toEqual([]);
     expect(names.size).toBeGreaterThan(15);
   });
@@ -65,16 +68,25 @@ describe('deployment files', () => {
   });
 
   it('take secrets only from secrets, and cannot start without them', () => {
-    const plain = { ...configMap.data, ...envOf(container('upload-service')), ...envOf(container('deploy-service')) };
+    const plain = { ...configMap.data, ...Object.assign({}, ...SERVICES.map((s) => envOf(container(s)))) };
     expect(SECRETS.filter((s) => s in plain)).toEqual([]);
     for (const service of ['upload-service', 'deploy-service']) {
       expect(container(service).envFrom).toContainEqual({ secretRef: { name: 'slipway-secrets' } });
     }
-    expect(kustomization.secretGenerator).toEqual([{ name: 'slipway-secrets', envs: ['secrets.env'] }]);
+    // The site server gets its own, read-only credentials, and none of the others' secrets.
+    expect(container('site-server').envFrom).toEqual([{ configMapRef: { name: 'slipway-config' } }, { secretRef: { name: 'slipway-site-secrets' } }]);
+    expect(kustomization.secretGenerator).toEqual([{ name: 'slipway-secrets', envs: ['secrets.env'] }, { name: 'slipway-site-secrets', envs: ['sites.env'] }]);
     expect(Object.keys(envFile(readFileSync(path.join(k8sDir, 'secrets.env.example'), 'utf8'))).sort()).toEqual([...SECRETS].sort());
-    // The filled-in file is never committed.
-    expect(execFileSync('git', ['ls-files', 'deploy/kubernetes'], { cwd: root, encoding: 'utf8' })).not.toMatch(/secrets\.env$/m);
-    expect(execFileSync('git', ['check-ignore', '-q', 'deploy/kubernetes/secrets.env'], { cwd: root }).toString()).toBe('');
+    expect(Object.keys(envFile(readFileSync(path.join(k8sDir, 'sites.env.example'), 'utf8'))).sort()).toEqual([...SITE_SECRETS].sort());
+    // In compose too: the `sites` Redis user and the MinIO user with the readonly policy.
+    const sites = compose.services['site-server'].environment;
+    expect(sites.REDIS_URL).toMatch(/^redis:\/\/sites:\$\{SITES_REDIS_PASSWORD/);
+    expect(sites.AWS_SECRET_ACCESS_KEY).toMatch(/SITES_S3_SECRET_KEY/);
+    expect(compose.services.redis.command.join(' ')).toContain('user sites on');
+    expect(compose.services['minio-init'].entrypoint.join(' ')).toContain('policy attach local readonly');
+    // The filled-in files are never committed.
+    expect(execFileSync('git', ['ls-files', 'deploy/kubernetes'], { cwd: root, encoding: 'utf8' })).not.toMatch(/(secrets|sites)\.env$/m);
+    for (const file of ['secrets.env', 'sites.env']) expect(execFileSync('git', ['check-ignore', '-q', `deploy/kubernetes/${file}`], { cwd: root }).toString()).toBe('');
   });
 
   it('agree on the API port, the image names and the Dockerfile targets', () => {
@@ -84,7 +96,7 @@ describe('deployment files', () => {
     expect(new Set(stages).size).toBe(stages.length);
     expect(stages).toEqual(expect.arrayContaining(['upload-service', 'deploy-service']));
     const stage = (name: string) => dockerfile.slice(dockerfile.indexOf(`AS ${name}\n`)).split(/^FROM /m)[0]!;
-    const expose = /^EXPOSE (\d+)$/m.exec(stage('upload-service'))?.[1];
+    const [expose, siteExpose] = /^EXPOSE (\d+) (\d+)$/m.exec(stage('upload-service'))!.slice(1);
     expect(stage('upload-service')).toMatch(/^USER node$/m);
     expect(stage('deploy-service')).toMatch(/bubblewrap/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
@@ -97,6 +109,19 @@ describe('deployment files', () => {
     expect(compose.services['upload-service'].ports).toEqual([`${expose}:${expose}`]);
     expect(manifests.find((m) => m.kind === 'Service' && m.metadata.name === 'upload-service')!.spec.ports[0].targetPort).toBe(api.ports[0].name);
     expect(kustomization.images.map((i: Obj) => i.name).sort()).toEqual([container('deploy-service').image, api.image].sort());
+    // The site server: the same image, its own entry point and port.
+    const sites = container('site-server');
+    expect(sites.image).toBe(api.image);
+    expect(sites.command).toEqual(compose.services['site-server'].command);
+    expect(sites.command.at(-1)).toBe('upload-service/src/site-main.ts');
+    expect(sites.ports[0].containerPort).toBe(Number(siteExpose));
+    expect(Number(envOf(sites).SITE_PORT)).toBe(Number(siteExpose));
+    expect(compose.services['site-server'].ports).toEqual([`${siteExpose}:${siteExpose}`]);
+    expect(compose.services['site-server'].image).toBe(api.image);
+    const hpa = manifests.find((m) => m.kind === 'HorizontalPodAutoscaler')!;
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'site-server' });
+    expect(hpa.spec.metrics[0].resource).toMatchObject({ name: 'cpu', target: { type: 'Utilization' } });
+    expect(sites.resources.requests.cpu).toBeDefined();
     for (const service of ['upload-service', 'deploy-service']) {
       expect(compose.services[service].build).toEqual({ context: '.', target: service });
       expect(compose.services[service].image).toBe(container(service).image);
@@ -104,10 +129,11 @@ describe('deployment files', () => {
   });
 
   it('check readiness apart from liveness', () => {
-    const api = container('upload-service');
-    expect(api.livenessProbe.httpGet.path).toBe('/healthz');
-    expect(api.readinessProbe.httpGet.path).toBe('/readyz');
-    expect(compose.services['upload-service'].healthcheck.test.join(' ')).toContain('/readyz');
+    for (const service of ['upload-service', 'site-server']) {
+      expect(container(service).livenessProbe.httpGet.path).toBe('/healthz');
+      expect(container(service).readinessProbe.httpGet.path).toBe('/readyz');
+      expect(compose.services[service].healthcheck.test.join(' ')).toContain('/readyz');
+    }
   });
 
   it('scale workers with KEDA on the list the code uses, with the Redis password from the Secret', () => {
@@ -124,13 +150,13 @@ describe('deployment files', () => {
     expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
   });
 
-  it('route the API host and every site host to the upload-service', () => {
+  it('route the API host to the upload-service and every site host to the site server', () => {
     const ingress = manifests.find((m) => m.kind === 'Ingress')!;
     const hosts = ingress.spec.rules.map((r: Obj) => r.host);
-    expect(hosts).toEqual(expect.arrayContaining([configMap.data.API_HOSTS, `*.${configMap.data.BASE_DOMAIN}`]));
-    for (const rule of ingress.spec.rules) {
-      expect(rule.http.paths[0].backend.service).toEqual({ name: 'upload-service', port: { name: container('upload-service').ports[0].name } });
-    }
+    expect(hosts).toEqual([configMap.data.API_HOSTS, `*.${configMap.data.BASE_DOMAIN}`]);
+    const [api, sites] = ingress.spec.rules;
+    expect(api.http.paths[0].backend.service).toEqual({ name: 'upload-service', port: { name: container('upload-service').ports[0].name } });
+    expect(sites.http.paths[0].backend.service).toEqual({ name: 'site-server', port: { name: container('site-server').ports[0].name } });
     expect(ingress.spec.tls[0].hosts.sort()).toEqual([...hosts].sort());
   });
 

@@ -21,6 +21,10 @@ const flag = z
 
 const EnvSchema = z.object({
   PORT: int(3000, 0, 65535),
+  /** The site server's port (upload-service/src/site-main.ts). */
+  SITE_PORT: int(3001, 0, 65535),
+  /** 1: the API process serves the sites too (one process for everything, as the tests run it). */
+  SERVE_SITES: flag,
   HOST: z
     .string()
     .regex(/^[a-z0-9.:-]+$/i, 'must be an address to listen on, such as 127.0.0.1 or 0.0.0.0')
@@ -156,6 +160,9 @@ const SECRET_VARIABLES = new Set(['API_TOKENS', 'AWS_SECRET_ACCESS_KEY', 'REDIS_
 
 export interface Config {
   readonly port: number;
+  /** The site server's port; and whether the API serves the sites itself (SERVE_SITES). */
+  readonly sitePort: number;
+  readonly serveSites: boolean;
   /** The address the API listens on. */
   readonly host: string;
   /** SHA-256 (hex) of each accepted API token; empty when API_TOKENS is unset (no tokens asked). */
@@ -282,6 +289,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return Object.freeze({
     port: e.PORT,
+    sitePort: e.SITE_PORT,
+    serveSites: e.SERVE_SITES,
     host: e.HOST,
     apiTokenHashes: Object.freeze(
       (e.API_TOKENS ?? '')
@@ -305,7 +314,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.S3_TIMEOUT_SECONDS * 1000,
     }),
     baseDomain: e.BASE_DOMAIN.toLowerCase(),
-    siteUrlTemplate: e.SITE_URL_TEMPLATE ?? `http://{id}.${e.BASE_DOMAIN.toLowerCase()}:${e.PORT}/`,
+    // Sites are where the process that serves them listens: the site server, or the API with SERVE_SITES.
+    siteUrlTemplate: e.SITE_URL_TEMPLATE ?? `http://{id}.${e.BASE_DOMAIN.toLowerCase()}:${e.SERVE_SITES ? e.PORT : e.SITE_PORT}/`,
     deployWorkers: e.DEPLOY_WORKERS,
     buildConcurrency: e.BUILD_CONCURRENCY,
     buildTimeoutMs: e.BUILD_TIMEOUT_SECONDS * 1000,

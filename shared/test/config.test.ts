@@ -37,8 +37,10 @@ describe('config', () => {
     expect(() => loadConfig({ ALLOW_PRIVATE_NETWORKS: 'maybe' })).toThrowError(/ALLOW_PRIVATE_NETWORKS/);
   });
 
-  it('builds site URLs from BASE_DOMAIN and PORT, or from SITE_URL_TEMPLATE', () => {
-    expect(siteUrl(loadConfig({ PORT: '8080', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:8080/');
+  it('builds site URLs from BASE_DOMAIN and the site server\'s port (the API\'s with SERVE_SITES), or from SITE_URL_TEMPLATE', () => {
+    expect(siteUrl(loadConfig({ PORT: '8080', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:3001/');
+    expect(siteUrl(loadConfig({ PORT: '8080', SITE_PORT: '8081', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:8081/');
+    expect(siteUrl(loadConfig({ PORT: '8080', SERVE_SITES: '1', BASE_DOMAIN: 'sites.test' }), 'abc')).toBe('http://abc.sites.test:8080/');
     expect(siteUrl(loadConfig({ SITE_URL_TEMPLATE: 'https://{id}.example.com/' }), 'abc')).toBe('https://abc.example.com/');
   });
 

@@ -88,6 +88,8 @@ export async function startStackOn(servers: Servers, options: StackOptions = {})
   const port = await getPort();
   const env: Record<string, string> = {
     PORT: String(port),
+    // One process for everything: the API serves the sites too (test/site-server.test.ts runs the site server on its own).
+    SERVE_SITES: '1',
     REDIS_URL: redisServer.url,
     S3_ENDPOINT: servers.s3Endpoint,
     S3_BUCKET: `test-${process.pid}-${++bucketCounter}`,

@@ -28,7 +28,7 @@ import { createMetrics } from './routes/metrics';
 import { PAGE_HTML, PAGE_SCRIPT_HASH } from './page/page';
 import { hooksRouter } from './routes/hooks';
 import { projectsRouter } from './routes/projects';
-import { sitesMiddleware } from './sites/sites';
+import { siteServing } from './sites/server';
 import { PreviewGate } from './sites/protect';
 import { FailureThrottle } from './access/throttle';
 import { LogStreams } from './routes/log-stream';
@@ -77,7 +77,8 @@ export function createApp(deps: AppDeps): express.Express {
   const failures = new FailureThrottle(config.authFailureLimit);
   const gate = new PreviewGate(config.secrets, queue.projects, failures);
   app.locals.previewGate = gate;
-  app.use(sitesMiddleware(queue, deps.storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate }));
+  // The sites have a process of their own (site-main.ts); with SERVE_SITES the API serves them too.
+  if (config.serveSites) app.use(siteServing(config, queue, deps.storage, gate));
   app.use(apiHeaders);
   app.use((req, res, next) => {
     const end = metrics.requestSeconds.startTimer();

@@ -137,7 +137,8 @@ export function startNotifier(deps: { config: Config; redis: Redis; queue: Queue
   const runner = (async () => {
     while (running) {
       try {
-        const due = await jobs.claim(DELIVERY_CONCURRENCY);
+        // Not while Redis is still connecting (at start) or away: that is no failure to warn of.
+        const due = redis.isReady ? await jobs.claim(DELIVERY_CONCURRENCY) : [];
         await Promise.all(due.map(run));
         if (due.length === DELIVERY_CONCURRENCY) continue;
       } catch (err) {

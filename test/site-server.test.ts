@@ -1,0 +1,110 @@
+// The site server as its own process (upload-service/src/site-main.ts), under a Redis user that may
+// only read, as the production files run it: it serves a project's production and its closed preview,
+// answers its own readiness, says "no site" for other hosts, never shadows a site's /healthz, and stops
+// cleanly on SIGTERM. The API without SERVE_SITES serves no site.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import getPort from 'get-port';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../upload-service/src/app';
+import { startStack, type Stack } from './harness/stack';
+import { waitUntil } from './harness/worker-process';
+import { pino } from 'pino';
+
+const SITES_PASSWORD = 'sites-read-only-password-0123';
+let stack: Stack;
+let sitePort: number;
+let child: ChildProcess;
+const logs: string[] = [];
+let production: string;
+
+/** A request with its own Host header (fetch would send the address's). */
+function get(port: number, host: string, path = '/') {
+  return new Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString(), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  stack = await startStack();
+  const repoUrl = await stack.repo('edge-site', { 'index.html': '<h1>edge production</h1>', 'healthz': 'the site\'s own healthz' }, { extraBranches: { review: { 'index.html': '<h1>edge preview</h1>' } } });
+  expect((await stack.post('/projects', { name: 'edge', repoUrl, previewPassword: 'edge preview password' })).status).toBe(201);
+  for (const branch of ['main', 'review']) {
+    const res = await stack.post('/projects/edge/deployments', { branch });
+    expect((await stack.waitFor(res.body.id, undefined, 120_000)).status).toBe('deployed');
+    if (branch === 'main') production = res.body.id;
+  }
+  // The production files' read-only Redis user (docker-compose.yml): reads, and nothing else.
+  await stack.redis.sendCommand(['ACL', 'SETUSER', 'sites', 'on', `>${SITES_PASSWORD}`, '~*', '&*', '-@all', '+@read', '+@connection', '+subscribe', '+psubscribe', '-@dangerous']);
+  sitePort = await getPort();
+  const redisUrl = new URL(stack.env.REDIS_URL!);
+  redisUrl.username = 'sites';
+  redisUrl.password = SITES_PASSWORD;
+  child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/site-main.ts'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...stack.env, SERVE_SITES: '0', REDIS_URL: redisUrl.toString(), SITE_PORT: String(sitePort), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => logs.push(line));
+  await waitUntil('the site server to be ready', async () => ((await get(sitePort, `127.0.0.1:${sitePort}`, '/readyz').catch(() => null))?.status === 200 ? true : undefined), 60_000);
+}, 240_000);
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await stack?.close();
+});
+
+const on = (label: string) => `${label}.${stack.config.baseDomain}:${sitePort}`;
+
+describe('the site server', () => {
+  it('serves production and a closed preview under a Redis user that can only read', async () => {
+    expect(await get(sitePort, on('edge'))).toMatchObject({ status: 200, text: '<h1>edge production</h1>' });
+    expect(await get(sitePort, on(production))).toMatchObject({ status: 401 });
+    expect((await get(sitePort, on('review--edge'))).text).toContain('This preview is protected');
+    // A site's own /healthz is the site's; a probe's host gets the server's.
+    expect((await get(sitePort, on('edge'), '/healthz')).text).toBe('the site\'s own healthz');
+    expect(JSON.parse((await get(sitePort, `127.0.0.1:${sitePort}`, '/healthz')).text)).toEqual({ status: 'ok' });
+    expect(JSON.parse((await get(sitePort, `127.0.0.1:${sitePort}`, '/readyz')).text)).toEqual({ redis: 'ok', s3: 'ok' });
+    // Not the API: no page, no routes.
+    expect(await get(sitePort, `localhost:${sitePort}`, '/')).toMatchObject({ status: 404, text: 'No site at this address\n' });
+    expect((await get(sitePort, `localhost:${sitePort}`, '/projects')).status).toBe(404);
+    expect(logs.join('\n')).not.toMatch(/NOPERM|"level":50/);
+  });
+
+  it('could not write to Redis if it tried', async () => {
+    const url = new URL(stack.env.REDIS_URL!);
+    url.username = 'sites';
+    url.password = SITES_PASSWORD;
+    const { createRedis } = await import('@slipway/shared');
+    const readOnly = createRedis(url.toString(), pino({ level: 'silent' }));
+    await readOnly.connect();
+    await expect(readOnly.hSet('project:edge', 'production', 'x')).rejects.toThrow(/NOPERM/);
+    expect(await readOnly.hGet('project:edge', 'production')).toBe(production);
+    readOnly.destroy();
+  });
+
+  it('leaves the sites to the site server: the API without SERVE_SITES serves none', async () => {
+    const app = createApp({ config: { ...stack.config, serveSites: false }, queue: stack.queue, storage: stack.storage, logger: pino({ level: 'silent' }), redisReady: () => true });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    const [page, file] = [await get(port, `edge.${stack.config.baseDomain}:${port}`), await get(port, `edge.${stack.config.baseDomain}:${port}`, '/index.html')];
+    server.close();
+    expect(page.text).not.toContain('edge production'); // the API's own page, as at any host not a site
+    expect(file.status).toBe(404);
+    expect(JSON.parse(file.text).error.code).toBe('NOT_FOUND');
+  });
+
+  it('stops on SIGTERM, finishing what it serves', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+});

@@ -1,0 +1,54 @@
+// The site server: the process role that only serves sites (site-main.ts starts it; the API serves
+// them too with SERVE_SITES). It reads Redis and S3 and writes neither, so it can run under read-only
+// credentials. A request whose Host names no site gets a plain 404; /healthz and /readyz answer only
+// to hosts that are not sites (a probe's), so no site's own paths are shadowed.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { describeError, outageOf, withDeadline, type Config, type Logger, type Queue, type Redis, type Storage } from '@slipway/shared';
+import { FailureThrottle } from '../access/throttle';
+import { PreviewGate } from './protect';
+import { sitesMiddleware } from './sites';
+
+/** Each readiness check's deadline: within a Kubernetes probe's default second. */
+const READY_DEADLINE_MS = 900;
+
+/** The middleware that answers every request for a site (the gate closes protected previews). */
+export function siteServing(config: Config, queue: Queue, storage: Storage, gate: PreviewGate) {
+  return sitesMiddleware(queue, storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate });
+}
+
+export function createSiteApp(deps: { config: Config; queue: Queue; redis: Redis; storage: Storage; logger: Logger }): express.Express {
+  const { config, queue, storage, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  const gate = new PreviewGate(config.secrets, queue.projects, new FailureThrottle(config.authFailureLimit));
+  app.use(siteServing(config, queue, storage, gate));
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  // Ready: Redis answers a read and S3 answers; a site server never writes either.
+  app.get('/readyz', async (_req, res) => {
+    const check = async (what: 'redis' | 's3', probe: () => Promise<unknown>) => {
+      try {
+        await withDeadline(probe(), READY_DEADLINE_MS, `${what} did not answer within ${READY_DEADLINE_MS} ms`);
+        return 'ok';
+      } catch (err) {
+        logger.warn({ err: describeError(err), what }, 'readiness check failed');
+        return outageOf(err) === 'redis-oom' ? 'out of memory' : 'unavailable';
+      }
+    };
+    const [redis, s3] = await Promise.all([check('redis', () => deps.redis.ping()), check('s3', () => storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)))]);
+    res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
+  });
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('No site at this address\n');
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const outage = outageOf(err);
+    if (outage === null) logger.error({ err: describeError(err), host: req.headers.host, path: req.path }, 'site request failed');
+    if (res.headersSent) return void res.end();
+    if (outage === null) return void res.status(500).type('text/plain').send('Internal Server Error\n');
+    res.status(503).set('Retry-After', '5').type('text/plain').send('Service Unavailable: try again shortly\n');
+  });
+  return app;
+}
