@@ -26,6 +26,12 @@ export const SLOTS_SEEDED_KEY = 'build-queue:slots:seeded';
 export const CANCEL_CHANNEL = 'build-queue:cancel';
 /** A stream of project deployments' changes of state ({id, event, at}), written by the queue's scripts, read by notify/. */
 export const EVENTS_KEY = 'deployment-events';
+/**
+ * Pub/sub channel: the key whose change a site server must see (`deployment:<id>`, `project:<name>`)
+ * or `domain:<host>`, published by the scripts that move what sites serve (sites/pointers.ts). The Lua
+ * scripts spell it too: SITES_CHANGED in helpers.lua and in the scripts of projects/store.ts and retention.ts.
+ */
+export const SITES_CHANGED_CHANNEL = 'sites:changed';
 /** Deliveries to forges and webhooks that are due (score: when, ms), and each one's state. */
 export const NOTIFY_DUE_KEY = 'notify:due';
 export const notifyJobKey = (job: string) => `notify:job:${job}`;

@@ -29,6 +29,7 @@ import { PAGE_HTML, PAGE_SCRIPT_HASH } from './page/page';
 import { hooksRouter } from './routes/hooks';
 import { projectsRouter } from './routes/projects';
 import { siteServing } from './sites/server';
+import { DirectPointers } from './sites/pointers';
 import { PreviewGate } from './sites/protect';
 import { FailureThrottle } from './access/throttle';
 import { LogStreams } from './routes/log-stream';
@@ -78,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
   const gate = new PreviewGate(config.secrets, queue.projects, failures);
   app.locals.previewGate = gate;
   // The sites have a process of their own (site-main.ts); with SERVE_SITES the API serves them too.
-  if (config.serveSites) app.use(siteServing(config, queue, deps.storage, gate));
+  if (config.serveSites) app.use(siteServing(config, deps.storage, gate, new DirectPointers(queue)));
   app.use(apiHeaders);
   app.use((req, res, next) => {
     const end = metrics.requestSeconds.startTimer();

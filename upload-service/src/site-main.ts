@@ -1,7 +1,8 @@
 // Starts the site server (sites/server.ts): the process that only serves sites, on SITE_PORT, with
 // read access to Redis and S3; an orderly shutdown on SIGTERM/SIGINT. Scaled apart from the API.
 import type { AddressInfo } from 'node:net';
-import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, loadConfigOrExit } from '@slipway/shared';
+import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, duplicateRedis, loadConfigOrExit } from '@slipway/shared';
+import { LivePointers, followChanges } from './sites/pointers';
 import { createSiteApp } from './sites/server';
 
 const config = loadConfigOrExit('site-server');
@@ -13,7 +14,10 @@ const queue = new Queue(redis);
 // A connection problem at start is logged and retried in the background, like one later on.
 redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }, 'redis connect failed'));
 
-const app = createSiteApp({ config, queue, redis, storage, logger });
+// Aliases and live builds held in memory, dropped when a script publishes a change (sites/pointers.ts).
+const pointers = new LivePointers(queue);
+const unfollow = followChanges(duplicateRedis(redis, logger, 'site changes'), pointers, logger);
+const app = createSiteApp({ config, queue, redis, storage, logger, pointers });
 const server = app.listen(config.sitePort, config.host, () => {
   const { port } = server.address() as AddressInfo;
   logger.info({ host: config.host, port, sites: config.siteUrlTemplate }, `site server listening on port ${port}`);
@@ -36,6 +40,7 @@ async function shutdown(signal: string): Promise<void> {
   cut.unref();
   await closed;
   clearTimeout(cut);
+  await unfollow();
   await redis.close().catch((err: unknown) => logger.error({ err: describeError(err) }, 'closing redis failed'));
   logger.info({ ms: Date.now() - started }, 'stopped');
   process.exit(0);

@@ -60,6 +60,8 @@ const FORGET_SCRIPT = `
 local project = redis.call('HGET', KEYS[1], 'project')
 if redis.call('HEXISTS', KEYS[1], 'removing') == 0 and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+-- Site servers drop what they hold of it (the channel is keys.ts's SITES_CHANGED_CHANNEL).
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 if project then redis.call('ZREM', ARGV[2] .. project .. ':deployments', ARGV[1]) end
 return 1

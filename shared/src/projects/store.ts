@@ -55,9 +55,13 @@ local function set_domains(project_key, domains_key, name, hosts)
   if old then
     for _, host in ipairs(cjson.decode(old)) do
       if redis.call('HGET', domains_key, host) == name then redis.call('HDEL', domains_key, host) end
+      redis.call('PUBLISH', 'sites:changed', 'domain:' .. host)
     end
   end
-  for _, host in ipairs(hosts) do redis.call('HSET', domains_key, host, name) end
+  for _, host in ipairs(hosts) do
+    redis.call('HSET', domains_key, host, name)
+    redis.call('PUBLISH', 'sites:changed', 'domain:' .. host)
+  end
   if #hosts > 0 then redis.call('HSET', project_key, 'domains', cjson.encode(hosts)) else redis.call('HDEL', project_key, 'domains') end
   return false
 end
@@ -78,6 +82,8 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 set_domains(KEYS[1], KEYS[3], ARGV[1], hosts)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+-- Site servers may hold "no such project" for its hosts (sites/pointers.ts; the channel is keys.ts's).
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 return 'ok'
 `;
 
@@ -107,6 +113,7 @@ for i = 4, #ARGV do
   if ARGV[i] == 'sealedEnv' and (i <= n + 3 or (i - n - 4) % 2 == 0) then redis.call('HINCRBY', KEYS[1], 'envVersion', 1) break end
 end
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 return 'ok'
 `;
 
@@ -133,6 +140,7 @@ set_domains(KEYS[1], KEYS[3], ARGV[1], {})
 redis.call('DEL', KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HINCRBY', KEYS[8], ARGV[1], 1)
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 return 1
 `;
 
@@ -145,6 +153,7 @@ const CLOSE_ALIAS_SCRIPT = `
 local served = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1] .. ':at', ARGV[2])
+redis.call('PUBLISH', 'sites:changed', (string.gsub(KEYS[1], ':branches$', '')))
 return {served, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
 `;
 
@@ -161,6 +170,7 @@ if redis.call('HGET', KEYS[1], 'production') == ARGV[1] and (redis.call('HGET', 
 redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 -- Told to the project's webhooks (notify/): a rollback pins production, a promote does not.
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', '100000', '*', 'id', ARGV[1], 'event', ARGV[2] == '1' and 'rolled-back' or 'promoted', 'at', ARGV[4])
 return 'ok'
@@ -174,6 +184,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
 if redis.call('HEXISTS', KEYS[1], 'previewStamp') == 0 then return 'open' end
 redis.call('HSET', KEYS[1], 'previewStamp', ARGV[2], 'updatedAt', ARGV[3])
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('PUBLISH', 'sites:changed', KEYS[1])
 return 'ok'
 `;
 

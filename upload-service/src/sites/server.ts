@@ -1,10 +1,11 @@
 // The site server: the process role that only serves sites (site-main.ts starts it; the API serves
 // them too with SERVE_SITES). It reads Redis and S3 and writes neither, so it can run under read-only
-// credentials. A request whose Host names no site gets a plain 404; /healthz and /readyz answer only
+// credentials; what it must know per request it holds in memory (pointers.ts). A request whose Host names no site gets a plain 404; /healthz and /readyz answer only
 // to hosts that are not sites (a probe's), so no site's own paths are shadowed.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { describeError, outageOf, withDeadline, type Config, type Logger, type Queue, type Redis, type Storage } from '@slipway/shared';
 import { FailureThrottle } from '../access/throttle';
+import type { LivePointers, Pointers } from './pointers';
 import { PreviewGate } from './protect';
 import { sitesMiddleware } from './sites';
 
@@ -12,21 +13,24 @@ import { sitesMiddleware } from './sites';
 const READY_DEADLINE_MS = 900;
 
 /** The middleware that answers every request for a site (the gate closes protected previews). */
-export function siteServing(config: Config, queue: Queue, storage: Storage, gate: PreviewGate) {
-  return sitesMiddleware(queue, storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate });
+export function siteServing(config: Config, storage: Storage, gate: PreviewGate, pointers: Pointers) {
+  return sitesMiddleware(storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate, pointers });
 }
 
-export function createSiteApp(deps: { config: Config; queue: Queue; redis: Redis; storage: Storage; logger: Logger }): express.Express {
+/** The site server's app, with the pointers it holds (kept current by followChanges: pointers.ts). */
+export function createSiteApp(deps: { config: Config; queue: Queue; redis: Redis; storage: Storage; logger: Logger; pointers: LivePointers }): express.Express {
   const { config, queue, storage, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   const gate = new PreviewGate(config.secrets, queue.projects, new FailureThrottle(config.authFailureLimit));
-  app.use(siteServing(config, queue, storage, gate));
+  app.use(siteServing(config, storage, gate, deps.pointers));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Ready: Redis answers a read and S3 answers; a site server never writes either.
+  // Ready: Redis has answered (a read) since the start, and S3 answers. A Redis outage later leaves it
+  // ready: it serves what it holds (pointers.ts), so the load balancer must keep sending it traffic.
+  let redisSeen = false;
   app.get('/readyz', async (_req, res) => {
     const check = async (what: 'redis' | 's3', probe: () => Promise<unknown>) => {
       try {
@@ -38,7 +42,8 @@ export function createSiteApp(deps: { config: Config; queue: Queue; redis: Redis
       }
     };
     const [redis, s3] = await Promise.all([check('redis', () => deps.redis.ping()), check('s3', () => storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)))]);
-    res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
+    if (redis === 'ok') redisSeen = true;
+    res.status(redisSeen && s3 === 'ok' ? 200 : 503).json({ redis: redis === 'ok' || !redisSeen ? redis : `${redis}: serving what it holds`, s3 });
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('No site at this address\n');

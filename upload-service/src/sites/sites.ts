@@ -1,7 +1,7 @@
 // Site serving. A request whose Host is `<id>.<BASE_DOMAIN>`, a project alias (`<project>.` for
 // production, `<branch>--<project>.` for a branch) or a project's custom domain gets the deployment's
-// live build, `dist/<id>/<liveBuild>/`. The live build is read from the record on every request, so
-// a switch (a new build, a rollback) is atomic. A project with a preview password closes every host
+// live build, `dist/<id>/<liveBuild>/`. Aliases and live builds come from pointers.ts: held in memory
+// on a site server and dropped when a change is published, read from Redis every time in the API. A project with a preview password closes every host
 // of it but production's and its custom domains (protect.ts).
 //
 // Each build has a manifest (shared/src/site/manifest.ts), read once and kept in memory: routing,
@@ -31,11 +31,11 @@ import {
   storageKeys,
   type Encoding,
   type ManifestFile,
-  type Queue,
   type SiteManifest,
   type Storage,
 } from '@slipway/shared';
 import { hostName, siteFromHost } from './host';
+import type { Pointers } from './pointers';
 import type { PreviewGate } from './protect';
 import { IMMUTABLE, REVALIDATE, chooseEncoding, ifRangeMatches, missing, notFound, notModified, parseRange, siteHeaders } from './http';
 import { serveLegacy } from './legacy';
@@ -51,6 +51,8 @@ export interface SitesOptions {
   cacheFileBytes?: number;
   /** Closes the previews of projects with a preview password (protect.ts). */
   gate: PreviewGate;
+  /** Where aliases, domains, stamps and live builds are read (pointers.ts). */
+  pointers: Pointers;
 }
 
 /** A site's read of S3 (a manifest, a small file, the start of a large one) gives up after this: a visitor does not wait longer. */
@@ -61,8 +63,8 @@ const MANIFEST_CACHE_BYTES = 64 * 1024 * 1024;
 const NO_MANIFEST = { legacy: true } as const;
 type CachedManifest = { manifest: SiteManifest; bytes: number } | typeof NO_MANIFEST;
 
-export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOptions) {
-  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate } = options;
+export function sitesMiddleware(storage: Storage, options: SitesOptions) {
+  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate, pointers } = options;
   const manifests = new LRUCache<string, CachedManifest, { id: string; build: string }>({
     maxSize: MANIFEST_CACHE_BYTES,
     sizeCalculation: (v) => ('bytes' in v ? Math.max(1, v.bytes) : 1),
@@ -94,27 +96,27 @@ export function sitesMiddleware(queue: Queue, storage: Storage, options: SitesOp
     if ('domain' in site) {
       if (apiHosts.includes(site.domain)) return next();
       // Not a custom domain (the API's own host name, say): the request is the API's.
-      const project = await queue.projects.domainProject(site.domain).catch(() => null);
+      const project = await pointers.domainProject(site.domain).catch(() => null);
       if (project === null) return next();
-      id = await queue.projects.aliasTarget(project, null);
+      id = await pointers.aliasTarget(project, null);
     } else if ('deployment' in site) {
       id = site.deployment;
     } else if (site.branch === null) {
-      id = await queue.projects.aliasTarget(site.project, null);
+      id = await pointers.aliasTarget(site.project, null);
     } else {
       // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
       // A closed project's preview says nothing (not even whether the alias exists) before the visitor is let in.
-      const [target, stamp] = await Promise.all([queue.projects.aliasTarget(site.project, site.branch), queue.projects.previewStamp(site.project)]);
+      const [target, stamp] = await Promise.all([pointers.aliasTarget(site.project, site.branch), pointers.previewStamp(site.project)]);
       siteHeaders(res);
       if (stamp !== null && !(await gate.admit(req, res, host, { project: site.project, stamp }))) return;
       id = target;
     }
     siteHeaders(res);
     if (id === null) return notFound(res);
-    const { liveBuild: build, spaFallback, project } = await queue.site(id);
+    const { liveBuild: build, spaFallback, project } = await pointers.site(id);
     // A deployment's own host is a preview too: closed when its project's previews are.
     if ('deployment' in site && project !== null) {
-      const stamp = await queue.projects.previewStamp(project);
+      const stamp = await pointers.previewStamp(project);
       if (stamp !== null && !(await gate.admit(req, res, host, { project, stamp }))) return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

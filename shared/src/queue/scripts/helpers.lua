@@ -12,6 +12,11 @@ local function emit(record, id, event, now)
     redis.call('XADD', EVENTS, 'MAXLEN', '~', '100000', '*', 'id', id, 'event', event, 'at', now)
   end
 end
+-- What sites serve changed: a site server drops what it holds of `what` (a record's or a project's key,
+-- or `domain:<host>`). The channel is keys.ts's SITES_CHANGED_CHANNEL.
+local function site_changed(what)
+  redis.call('PUBLISH', 'sites:changed', what)
+end
 -- A number read from a hash field, or the default when it is missing or malformed: a script must
 -- never fail on what it reads after it has written (Redis keeps a failed script's writes).
 local function num(value, default)

@@ -11,5 +11,7 @@ redis.call('ZADD', KEYS[2], at, id)
 if NKEYS >= 3 and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('ZADD', KEYS[4], at, id)
   move_aliases(KEYS[3], KEYS[5], id, label, at, production)
+  site_changed(KEYS[3])
 end
+site_changed(KEYS[1])
 return 'restored'

@@ -35,7 +35,9 @@ redis.call('HDEL', record, 'cancelRequested')
 emit(record, id, redis.call('HGET', record, 'status') or outcome, redis.call('HGET', record, 'finishedAt') or '')
 if build ~= '' and NKEYS >= 5 and redis.call('EXISTS', KEYS[4]) == 1 then
   move_aliases(KEYS[4], KEYS[5], id, label, at, production)
+  site_changed(KEYS[4])
 end
+if build ~= '' then site_changed(record) end
 -- Claim the next id in the same step (what BLMOVE would do), so a busy slot needs no claim of its
 -- own; only when the slot holds nothing else (a stranded id waits for the slot's idle sweep).
 local nextId = ''
