@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { QUEUE_SCRIPTS, Queue, createRedis, siteKeys, storageKeys, type Logger, type Redis } from '@slipway/shared';
 import { startWorker } from '../deploy-service/src/queue/worker';
+import { janitorPass } from '../deploy-service/src/retention/janitor';
 import { createDeployment } from '../upload-service/src/deploy/deploy';
 import { startRedisServer } from '../dev/redis-server';
 import { slowBuild, staticSite } from './harness/fixtures';
@@ -34,8 +35,8 @@ async function builds(s: Stack, id: string): Promise<string[]> {
 }
 
 describe('immutable output', () => {
-  it('a redeploy keeps the old site up until the new build is complete, then removes the old build', async () => {
-    stack = await startStack({ workers: 1 });
+  it('a redeploy keeps the old site up until the new build is complete, then removes the old build (skew protection off)', async () => {
+    stack = await startStack({ workers: 1, env: { SKEW_PROTECTION_HOURS: '0' } });
     const s = stack;
     const id = await s.deploy({ repoUrl: await s.repo('redeploy-live', staticSite()), buildCommand: writes('version one') });
     const first = await s.waitFor(id);
@@ -57,6 +58,26 @@ describe('immutable output', () => {
     expect(second.liveBuild).not.toBe(first.liveBuild);
     expect((await s.site(id, '/')).body.toString()).toBe('version two');
     await expect.poll(() => builds(s, id), { timeout: 10_000 }).toEqual([second.liveBuild]); // removed just after the switch
+  });
+
+  it('with skew protection, a redeploy\'s replaced build stays for the window, and the janitor removes it after', async () => {
+    stack = await startStack({ workers: 1 });
+    const s = stack;
+    const id = await s.deploy({ repoUrl: await s.repo('redeploy-skew', staticSite()), buildCommand: writes('version one') });
+    const first = await s.waitFor(id);
+    expect((await s.post(`/deployments/${id}/redeploy`)).status).toBe(202);
+    await s.waitFor(id, ['building']);
+    const second = await s.waitFor(id, ['deployed', 'failed']);
+    expect(second.liveBuild).not.toBe(first.liveBuild);
+    expect((await builds(s, id)).sort()).toEqual([first.liveBuild, second.liveBuild].sort());
+    expect(await s.redis.zRange('builds:retired', 0, -1)).toEqual([`${id}/${first.liveBuild}`]);
+    // Within the window the janitor leaves it; past it, it goes, and the live build stays.
+    const deps = { config: s.config, redis: s.redis, storage: s.storage, logger: pino({ level: 'silent' }), projects: s.queue.projects };
+    await janitorPass(deps);
+    expect(await builds(s, id)).toHaveLength(2);
+    await janitorPass(deps, Date.now() + s.config.skew.ms + 60_000);
+    expect(await builds(s, id)).toEqual([second.liveBuild]);
+    expect(await s.redis.zCard('builds:retired')).toBe(0);
   });
 
   it('a stale duplicate build whose outcome is refused leaves nothing behind, and the live site is the owner\'s', async () => {

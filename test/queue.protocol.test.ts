@@ -421,6 +421,47 @@ describe('outcomes and pointers', () => {
   });
 });
 
+describe('skew protection: what a site served before stays reachable', () => {
+  const skew = { ms: 3_600_000, builds: 2 };
+  /** A deployment of project `shop`, branch label `main` (production), built by slot A as `build`. */
+  async function deployed(build: string, at: number): Promise<string> {
+    const id = newDeploymentId();
+    await queue.createUploading({ id, repoUrl: 'https://git.example.com/shop.git', status: 'uploading', attempts: 0, createdAt: new Date(at).toISOString(), url: `http://${id}.localhost/`, project: 'shop', aliasLabel: 'main', production: '1' });
+    expect(await queue.enqueue(id)).toBe('queued');
+    await claim('A');
+    expect(await queue.start(id, 'A')).toBe('started');
+    expect((await queue.finish(id, 'A', { liveBuild: build }, { skew })).recorded).toBe(true);
+    return id;
+  }
+
+  it('an alias moving on keeps the build it served in its history, and the deployment for retention', async () => {
+    await redis.hSet('project:shop', { name: 'shop' });
+    const first = await deployed('build0001', 1000);
+    expect(await redis.exists(['skew:alias:shop:main', 'skew:production:shop'])).toBe(0);
+    const second = await deployed('build0002', 2000);
+    const third = await deployed('build0003', 3000);
+    expect(await redis.zRange('skew:alias:shop:main', 0, -1)).toEqual([`${first}/build0001`, `${second}/build0002`]);
+    expect(await redis.zRange('skew:production:shop', 0, -1)).toEqual([`${first}/build0001`, `${second}/build0002`]);
+    expect(Number(await redis.hGet(`deployment:${first}`, 'skewUntil'))).toBeGreaterThan(Date.now() + skew.ms - 60_000);
+    // At most `builds` back, and never longer than the window.
+    await deployed('build0004', 4000);
+    expect(await redis.zRange('skew:alias:shop:main', 0, -1)).toEqual([`${second}/build0002`, `${third}/build0003`]);
+    expect(await redis.pTTL('skew:alias:shop:main')).toBeGreaterThan(skew.ms - 60_000);
+  });
+
+  it('a redeploy keeps the build it replaced for the window instead of removing it', async () => {
+    await redis.hSet('project:shop', { name: 'shop' });
+    const id = await deployed('build0001', 1000);
+    expect(await queue.redeploy(id)).toBe('requeued');
+    await claim('A');
+    await queue.start(id, 'A');
+    expect(await queue.finish(id, 'A', { liveBuild: 'build0002' }, { skew })).toMatchObject({ recorded: true, previousBuild: 'build0001' });
+    for (const history of [`skew:deployment:${id}`, 'skew:alias:shop:main', 'skew:production:shop']) expect(await redis.zRange(history, 0, -1), history).toEqual([`${id}/build0001`]);
+    expect(await queue.retiredDue(10)).toEqual([]);
+    expect(await queue.retiredDue(10, Date.now() + skew.ms + 1000)).toEqual([{ id, build: 'build0001', member: `${id}/build0001` }]);
+  });
+});
+
 describe('SKIP: a push that changed none of the watched paths', () => {
   /** A deployment of project `shop`'s production branch, recorded and uploading, created at `at` (ms). */
   async function uploading(at: number): Promise<string> {

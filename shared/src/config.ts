@@ -98,6 +98,10 @@ const EnvSchema = z.object({
   RETAIN_PRODUCTION_DAYS: int(0, 0, 36_500),
   RETAIN_FAILED_DAYS: int(7, 0, 36_500),
   RETAIN_CANCELED_DAYS: int(1, 0, 36_500),
+  /** How long a site keeps serving the hashed assets of the builds it served before (0: off). */
+  SKEW_PROTECTION_HOURS: int(12, 0, 24 * 30),
+  /** How many builds back. */
+  SKEW_PROTECTION_BUILDS: int(5, 1, 50),
   JANITOR_INTERVAL_SECONDS: int(3600, 1, 7 * 24 * 3600),
   DEPLOY_RATE_LIMIT: int(30, 1, 1_000_000),
   AUTH_FAILURE_LIMIT: int(20, 1, 1_000_000),
@@ -222,6 +226,8 @@ export interface Config {
   readonly apiHosts: readonly string[];
   /** Days a deployment of each kind is kept after it was created (0: for ever); see deploy-service/src/retention/janitor.ts. */
   readonly retention: { readonly previewDays: number; readonly productionDays: number; readonly failedDays: number; readonly canceledDays: number };
+  /** Skew protection: how long (ms, 0 off) and how many builds back a site serves earlier builds' hashed assets. */
+  readonly skew: { readonly ms: number; readonly builds: number };
   readonly janitorIntervalMs: number;
   /** POST /deploy requests per client per minute. */
   readonly deployRateLimit: number;
@@ -343,6 +349,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       failedDays: e.RETAIN_FAILED_DAYS,
       canceledDays: e.RETAIN_CANCELED_DAYS,
     }),
+    skew: Object.freeze({ ms: e.SKEW_PROTECTION_HOURS * 3_600_000, builds: e.SKEW_PROTECTION_BUILDS }),
     janitorIntervalMs: e.JANITOR_INTERVAL_SECONDS * 1000,
     deployRateLimit: e.DEPLOY_RATE_LIMIT,
     authFailureLimit: e.AUTH_FAILURE_LIMIT,

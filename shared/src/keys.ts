@@ -54,6 +54,13 @@ export const idempotencyKey = (hash: string) => `idempotency:${hash}`;
 export const idempotencyLeaseKey = (hash: string) => `idempotency:${hash}:lease`;
 /** `<id>/<build>` of builds that never went live (or no longer are) whose removal failed. */
 export const UNREMOVED_KEY = 'builds:unremoved';
+/** `<id>/<build>` of builds a redeploy replaced, scored by when they may go (skew protection): the janitor removes them then. */
+export const RETIRED_BUILDS_KEY = 'builds:retired';
+// Skew protection (sites/sites.ts): the builds a site served before, `<id>/<build>` scored by when it
+// stopped serving them; each with a TTL of the window, trimmed to the newest SKEW_PROTECTION_BUILDS.
+export const skewAliasKey = (project: string, label: string) => `skew:alias:${project}:${label}`;
+export const skewProductionKey = (project: string) => `skew:production:${project}`;
+export const skewDeploymentKey = (id: string) => `skew:deployment:${id}`;
 
 // Projects (shared/src/projects/store.ts).
 export const PROJECTS_KEY = 'projects';

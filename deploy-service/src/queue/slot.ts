@@ -204,7 +204,7 @@ export class Slot {
       const { sandbox, disk, tools, cache } = this.deps;
       const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, guard), { abort, log, logger, started });
       await this.closeLog(id, log);
-      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping }));
+      const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping, skew: this.deps.config.skew }));
       this.claimedNext = result.next;
       if (!result.recorded) {
         logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');
@@ -212,7 +212,8 @@ export class Slot {
       }
       deployed = true;
       logger.info({ ms: Date.now() - started, files: output.files }, 'build deployed');
-      if (result.previousBuild && result.previousBuild !== build) await this.removeOutput(id, result.previousBuild, logger);
+      // With skew protection the replaced build waits in builds:retired, and the janitor removes it after the window.
+      if (result.previousBuild && result.previousBuild !== build && this.deps.config.skew.ms === 0) await this.removeOutput(id, result.previousBuild, logger);
     } catch (err) {
       await this.settleFailure(record, log, abort.signal, err, started, logger);
     } finally {

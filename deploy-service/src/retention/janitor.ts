@@ -91,6 +91,15 @@ export async function janitorPass(deps: Deps, now = Date.now()): Promise<PassRes
         result.buildsRemoved++;
       }
     });
+    await step('retired builds', async () => {
+      const queue = new Queue(deps.redis);
+      for (const { id, build, member } of await queue.retiredDue(MAX_BUILD_REMOVALS_PER_PASS, now)) {
+        // A redeploy's replaced build, past its skew-protection window; never one that is live again.
+        if ((await queue.liveBuild(id)) !== build) await removeBuild(deps.storage, id, build);
+        await queue.forgetRetired(member);
+        result.buildsRemoved++;
+      }
+    });
     if (consistent) await step('orphaned sources', async () => void (result.sourcesRemoved = await collectSources(deps, now)));
     await step('retention', async () => void (result.retention = await retentionPass(deps, now)));
     if (result.sourcesRemoved > 0) deps.logger.info({ sources: result.sourcesRemoved }, 'janitor removed the sources of uploads that never became deployments');

@@ -93,6 +93,8 @@ export const DeploymentRecordSchema = z.object({
   warnings: jsonField(z.array(z.string().max(MAX_WARNING_CHARS)).max(MAX_WARNINGS)).optional(),
   /** The build whose output the site serves (`dist/<id>/<liveBuild>/`); switched only by a recorded `deployed`. */
   liveBuild: z.string().regex(BUILD_ID_PATTERN).optional(),
+  /** Until when (ms) retention keeps it: an address served it until lately (skew protection, SETTLE and POINT). */
+  skewUntil: z.coerce.number().optional(),
   /** '1' once retention has chosen to remove it: nothing may point at it or rebuild it any more. */
   removing: z.literal('1').optional(),
   /** The project this deployment belongs to, its branch's alias label, and '1' when it builds the production branch. */

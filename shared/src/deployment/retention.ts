@@ -33,6 +33,8 @@ if not status then
   return 'gone'
 end
 if redis.call('HEXISTS', record, 'removing') == 1 then return 'remove' end
+-- A site served it until lately: its hashed assets stay reachable there (skew protection) until then.
+if (tonumber(redis.call('HGET', record, 'skewUntil') or '') or 0) > now then return 'keep' end
 if status ~= 'deployed' and status ~= 'failed' and status ~= 'canceled' and status ~= 'skipped' then return 'active' end
 -- A failed or canceled redeploy of a deployed one still serves its earlier build: a site, kept as one.
 local serving = redis.call('HEXISTS', record, 'liveBuild') == 1

@@ -13,7 +13,7 @@
 // (queue/scripts/settle.lua), and rollback and promote are one step each, never a rebuild.
 // Over 300 lines: every write of a project is one Lua script, kept beside the method that runs it.
 import { randomBytes } from 'node:crypto';
-import { DOMAINS_KEY, EVENTS_KEY, projectCommentsKey, projectDeliveriesKey, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
+import { DOMAINS_KEY, EVENTS_KEY, RECORD_PREFIX, skewProductionKey, projectCommentsKey, projectDeliveriesKey, PROJECTS_KEY, UNSAVED_PROJECTS_KEY as UNSAVED_KEY, hookSeenKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { ProjectRecordSchema, type CreateProject, type ProjectRecord, type UpdateProject } from './schema';
 import type { EnvEntry } from './secrets';
@@ -158,7 +158,8 @@ return {served, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
 `;
 
 const POINT_SCRIPT = `
--- KEYS: project, projectDeployments, record, unsaved, events     ARGV: id, pin ('1' or '0'), name, nowIso
+-- KEYS: project, projectDeployments, record, unsaved, events
+-- ARGV: id, pin ('1' or '0'), name, nowIso, nowMs, skewMs ('0': off), skewBuilds, recordPrefix, productionHistory
 -- Returns 'ok', 'no-project', 'not-in-project' or 'not-deployed' (nothing written).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no-project' end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not-in-project' end
@@ -167,6 +168,17 @@ if redis.call('HEXISTS', KEYS[3], 'removing') == 1 then return 'not-deployed' en
 local at = redis.call('ZSCORE', KEYS[2], ARGV[1])
 -- Already so (a repeat after a lost reply, or asked twice): nothing changes and nothing is told.
 if redis.call('HGET', KEYS[1], 'production') == ARGV[1] and (redis.call('HGET', KEYS[1], 'pinned') == '1') == (ARGV[2] == '1') then return 'ok' end
+-- Skew protection: the build production served until now stays reachable for its hashed assets (sites.ts).
+local old, window = redis.call('HGET', KEYS[1], 'production'), tonumber(ARGV[6]) or 0
+local oldBuild = old and old ~= ARGV[1] and window > 0 and redis.call('HGET', ARGV[8] .. old, 'liveBuild')
+if oldBuild then
+  local now = tonumber(ARGV[5])
+  redis.call('ZADD', ARGV[9], now, old .. '/' .. oldBuild)
+  redis.call('ZREMRANGEBYSCORE', ARGV[9], '-inf', now - window)
+  redis.call('ZREMRANGEBYRANK', ARGV[9], 0, -((tonumber(ARGV[7]) or 5) + 1))
+  redis.call('PEXPIRE', ARGV[9], window)
+  if (tonumber(redis.call('HGET', ARGV[8] .. old, 'skewUntil') or '') or 0) < now + window then redis.call('HSET', ARGV[8] .. old, 'skewUntil', now + window) end
+end
 redis.call('HSET', KEYS[1], 'production', ARGV[1], 'productionAt', at)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'pinned', '1') else redis.call('HDEL', KEYS[1], 'pinned') end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
@@ -330,8 +342,11 @@ export class Projects {
   }
 
   /** Points production at `id` now: pinned (rollback) or not (promote). */
-  async point(name: string, id: string, pin: boolean): Promise<PointResult> {
-    return (await this.redis.eval(POINT_SCRIPT, { keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY, EVENTS_KEY], arguments: [id, pin ? '1' : '0', name, new Date().toISOString()] })) as PointResult;
+  async point(name: string, id: string, pin: boolean, skew: { ms: number; builds: number } = { ms: 0, builds: 0 }, now = new Date()): Promise<PointResult> {
+    return (await this.redis.eval(POINT_SCRIPT, {
+      keys: [projectKey(name), projectDeploymentsKey(name), recordKey(id), UNSAVED_KEY, EVENTS_KEY],
+      arguments: [id, pin ? '1' : '0', name, now.toISOString(), String(now.getTime()), String(skew.ms), String(skew.builds), RECORD_PREFIX, skewProductionKey(name)],
+    })) as PointResult;
   }
 
   /**

@@ -8,7 +8,7 @@
 // Ownership is per claimed id: a slot owns an id while the id is in its processing list, and only
 // the owner may start it, record its outcome, release it or retry it. Every script that acts for a
 // slot first checks that the slot still holds the id, and does nothing otherwise.
-import { CANCEL_CHANNEL, DEAD_KEY, DEAD_REASONS_KEY, DELAYED_KEY, DEPLOYMENTS_KEY, deliveriesKey, projectDeliveriesKey, PROCESSING_PREFIX, QUEUE_KEY, READY_KEY, REAPER_LOCK_KEY, RECORD_PREFIX, SLOTS_KEY, SLOTS_SEEDED_KEY, UNREMOVED_KEY, heartbeatKey, idempotencyKey, idempotencyLeaseKey, logKey, processingKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
+import { CANCEL_CHANNEL, RETIRED_BUILDS_KEY, skewAliasKey, skewDeploymentKey, skewProductionKey, DEAD_KEY, DEAD_REASONS_KEY, DELAYED_KEY, DEPLOYMENTS_KEY, deliveriesKey, projectDeliveriesKey, PROCESSING_PREFIX, QUEUE_KEY, READY_KEY, REAPER_LOCK_KEY, RECORD_PREFIX, SLOTS_KEY, SLOTS_SEEDED_KEY, UNREMOVED_KEY, heartbeatKey, idempotencyKey, idempotencyLeaseKey, logKey, processingKey, projectBranchesKey, projectDeploymentsKey, projectKey, projectPendingKey, projectRunningKey, recordKey } from '../keys';
 import type { Redis } from '../io/redis';
 import { fromHash, toHash, type DeploymentRecord, type Status } from '../deployment/record';
 import { Projects, pageNewestFirst, type Page } from '../projects/store';
@@ -80,6 +80,8 @@ export type ReleaseResult = 'released' | 'canceled' | 'lost';
 export interface SettleOptions {
   /** Also claim the next waiting id for the slot in the same step (see SETTLE). */
   claimNext?: boolean;
+  /** Skew protection (SKEW_PROTECTION_HOURS, _BUILDS): what the aliases served until now stays reachable. */
+  skew?: { ms: number; builds: number };
 }
 
 export interface SettleResult {
@@ -122,6 +124,22 @@ export class Queue {
   /** A build whose removal failed (S3 was away): the janitor removes it later, unless it is live. */
   async noteUnremoved(id: string, build: string): Promise<void> {
     await this.redis.sAdd(UNREMOVED_KEY, `${id}/${build}`);
+  }
+
+  /** A site's earlier builds (skew protection: SETTLE and POINT write them), `<id>/<build>` with when each stopped serving (ms). */
+  async earlierBuilds(history: string): Promise<{ member: string; at: number }[]> {
+    const flat = await this.redis.zRangeWithScores(history, 0, -1);
+    return flat.map((e) => ({ member: e.value, at: e.score })).sort((a, b) => b.at - a.at);
+  }
+
+  /** Up to `limit` builds a redeploy replaced whose skew-protection window has passed (builds:retired). */
+  async retiredDue(limit: number, nowMs = Date.now()): Promise<{ id: string; build: string; member: string }[]> {
+    const members = await this.redis.zRangeByScore(RETIRED_BUILDS_KEY, '-inf', nowMs, { LIMIT: { offset: 0, count: limit } });
+    return members.map((m) => ({ id: m.slice(0, m.indexOf('/')), build: m.slice(m.indexOf('/') + 1), member: m }));
+  }
+
+  async forgetRetired(member: string): Promise<void> {
+    await this.redis.zRem(RETIRED_BUILDS_KEY, member);
   }
 
   /** Up to `limit` builds whose removal is owed. */
@@ -479,6 +497,7 @@ export class Queue {
     const args = Object.entries(toHash(fields)).flat();
     const keys = [recordKey(id), processingKey(slot), QUEUE_KEY];
     let alias = ['', '0', '0'];
+    let histories = ['', '', skewDeploymentKey(id)];
     const known = this.claimed.get(id);
     this.claimed.delete(id);
     if (liveBuild !== '') {
@@ -487,9 +506,11 @@ export class Queue {
       if (project && label) {
         keys.push(projectKey(project), projectBranchesKey(project));
         alias = [label, String(Date.parse(createdAt ?? '') || 0), production === '1' ? '1' : '0'];
+        histories = [skewAliasKey(project, label), skewProductionKey(project), skewDeploymentKey(id)];
       }
     }
-    const [recorded, previous, next] = (await this.script('settle', keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', fields.status ?? '', ...args])) as [number, string, string];
+    const skew = [String(Date.now()), String(options.skew?.ms ?? 0), String(options.skew?.builds ?? 0), RECORD_PREFIX, ...histories, RETIRED_BUILDS_KEY];
+    const [recorded, previous, next] = (await this.script('settle', keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', fields.status ?? '', ...skew, ...args])) as [number, string, string];
     return { recorded: recorded === 1, previousBuild: previous || null, next: next || null };
   }
 

@@ -154,7 +154,7 @@ export function projectsRouter(deps: DeployDeps & { projects: Projects; gate: Pr
   return router;
 
   async function point(project: ProjectRecord, id: string, pin: boolean): Promise<void> {
-    const result = await projects.point(project.name, id, pin);
+    const result = await projects.point(project.name, id, pin, config.skew);
     if (result === 'no-project') throw new NotFoundError(`no project named ${project.name}`);
     if (result === 'not-in-project') throw new NotFoundError(`deployment ${id} is not a deployment of ${project.name}`);
     if (result === 'not-deployed') throw new ConflictError(`deployment ${id} has no deployed build to serve`);

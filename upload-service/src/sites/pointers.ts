@@ -32,7 +32,11 @@ export interface Pointers {
   aliasTarget(project: string, label: string | null): Promise<string | null>;
   previewStamp(project: string): Promise<string | null>;
   site(id: string): Promise<SiteInfo>;
+  /** A site's earlier builds, newest first (skew protection); `group` is the Redis key whose change drops them. */
+  earlierBuilds(history: string, group: string): Promise<EarlierBuild[]>;
 }
+
+export type EarlierBuild = { member: string; at: number };
 
 /** Every read asked of Redis. */
 export class DirectPointers implements Pointers {
@@ -48,6 +52,9 @@ export class DirectPointers implements Pointers {
   }
   site(id: string) {
     return this.queue.site(id);
+  }
+  earlierBuilds(history: string) {
+    return this.queue.earlierBuilds(history);
   }
 }
 
@@ -94,6 +101,9 @@ export class LivePointers implements Pointers {
   }
   site(id: string) {
     return this.read(`deployment:${id}`, 'site', () => this.direct.site(id));
+  }
+  earlierBuilds(history: string, group: string) {
+    return this.read(group, history, () => this.direct.earlierBuilds(history));
   }
 
   /** A change message: drops everything held of that Redis key (or `domain:<host>`). */

@@ -14,7 +14,7 @@ const READY_DEADLINE_MS = 900;
 
 /** The middleware that answers every request for a site (the gate closes protected previews). */
 export function siteServing(config: Config, storage: Storage, gate: PreviewGate, pointers: Pointers) {
-  return sitesMiddleware(storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate, pointers });
+  return sitesMiddleware(storage, { baseDomain: config.baseDomain, apiHosts: config.apiHosts, cacheBytes: config.siteCacheBytes, cacheFileBytes: config.siteCacheFileBytes, gate, pointers, skew: config.skew });
 }
 
 /** The site server's app, with the pointers it holds (kept current by followChanges: pointers.ts). */

@@ -27,14 +27,20 @@ import {
   headersFor,
   isImmutableAsset,
   keyUnder,
+  projectKey,
+  recordKey,
+  safeRelativePath,
   siteKeys,
+  skewAliasKey,
+  skewDeploymentKey,
+  skewProductionKey,
   storageKeys,
   type Encoding,
   type ManifestFile,
   type SiteManifest,
   type Storage,
 } from '@slipway/shared';
-import { hostName, siteFromHost } from './host';
+import { hostName, siteFromHost, type SiteHost } from './host';
 import type { Pointers } from './pointers';
 import type { PreviewGate } from './protect';
 import { IMMUTABLE, REVALIDATE, chooseEncoding, ifRangeMatches, missing, notFound, notModified, parseRange, siteHeaders } from './http';
@@ -53,6 +59,8 @@ export interface SitesOptions {
   gate: PreviewGate;
   /** Where aliases, domains, stamps and live builds are read (pointers.ts). */
   pointers: Pointers;
+  /** Skew protection: how long (ms, 0 off) and how many builds back earlier builds' hashed assets are served. */
+  skew?: { ms: number; builds: number };
 }
 
 /** A site's read of S3 (a manifest, a small file, the start of a large one) gives up after this: a visitor does not wait longer. */
@@ -64,7 +72,7 @@ const NO_MANIFEST = { legacy: true } as const;
 type CachedManifest = { manifest: SiteManifest; bytes: number } | typeof NO_MANIFEST;
 
 export function sitesMiddleware(storage: Storage, options: SitesOptions) {
-  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate, pointers } = options;
+  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate, pointers, skew = { ms: 0, builds: 0 } } = options;
   const manifests = new LRUCache<string, CachedManifest, { id: string; build: string }>({
     maxSize: MANIFEST_CACHE_BYTES,
     sizeCalculation: (v) => ('bytes' in v ? Math.max(1, v.bytes) : 1),
@@ -146,6 +154,11 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
       }
       throw err;
     }
+    // Skew protection: a hashed asset the live build lacks, from a build this site served lately.
+    if (!('redirect' in resolution) && !('file' in resolution && resolution.status === 200) && skew.ms > 0) {
+      const earlier = await earlierAsset(id, site, project, rawPath);
+      if (earlier) return sendFile(req, res, { ...earlier, status: 200, customHeaders: res.getHeaders() });
+    }
     if ('notFound' in resolution) return notFound(res, resolution.status);
     if ('redirect' in resolution) {
       res.status(resolution.status).location(resolution.redirect).type('text/plain').send(`Redirecting to ${resolution.redirect}\n`);
@@ -154,6 +167,30 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
     const entry = manifest.files[resolution.file]!;
     await sendFile(req, res, { id, build, rel: resolution.file, entry, status: resolution.status, customHeaders: res.getHeaders() });
   };
+
+  /**
+   * The newest build among those the site served within the window that has this hashed asset: what
+   * a page loaded before a deploy asks for. Only names isImmutableAsset accepts (their content is
+   * their name), never HTML or other mutable paths; at most SKEW_PROTECTION_BUILDS builds back.
+   */
+  async function earlierAsset(id: string, site: SiteHost, project: string | null, rawPath: string): Promise<{ id: string; build: string; rel: string; entry: ManifestFile } | null> {
+    const rel = safeRelativePath(decodePath(rawPath).replace(/^\/+/, ''));
+    if (rel === '' || !isImmutableAsset(rel)) return null;
+    const histories: [string, string][] = [[skewDeploymentKey(id), recordKey(id)]];
+    // An alias's own history, or production's (which custom domains serve too).
+    if (project && 'domain' in site) histories.push([skewProductionKey(project), projectKey(project)]);
+    else if (project && 'branch' in site) histories.push([site.branch === null ? skewProductionKey(project) : skewAliasKey(project, site.branch), projectKey(project)]);
+    const since = Date.now() - skew.ms;
+    const builds = (await Promise.all(histories.map(([history, group]) => pointers.earlierBuilds(history, group)))).flat().filter((b) => b.at >= since).sort((a, b) => b.at - a.at);
+    for (const { member } of builds.slice(0, skew.builds)) {
+      const [earlierId, build] = member.split('/') as [string, string];
+      if (!BUILD_ID_PATTERN.test(build ?? '')) continue;
+      const cached = await manifests.fetch(member, { context: { id: earlierId, build } });
+      const entry = cached && 'manifest' in cached ? cached.manifest.files[rel] : undefined;
+      if (entry) return { id: earlierId, build, rel, entry };
+    }
+    return null;
+  }
 
   async function sendFile(req: Request, res: Response, f: { id: string; build: string; rel: string; entry: ManifestFile; status: PageStatus; customHeaders: Record<string, unknown> }): Promise<void> {
     const { entry, status } = f;

@@ -25,14 +25,42 @@ end
 -- A project's aliases once deployment `id` (created at `at`, ms) serves a site: its branch alias, and
 -- production too when it built the production branch and no rollback pinned production; never back
 -- to a deployment older than the one they point at (a slow build finishing late). SETTLE and RESTORE.
-local function move_aliases(project, branches, id, label, at, production)
+-- Skew protection (`skew`, nil when off: {now, window ms, builds kept, record prefix, alias history,
+-- production history}): the build an alias served until now joins its history, and the deployment
+-- that served it is kept by retention for the window (`skewUntil`).
+local function retire(history, member, skew)
+  redis.call('ZADD', history, skew.now, member)
+  redis.call('ZREMRANGEBYSCORE', history, '-inf', skew.now - skew.window)
+  redis.call('ZREMRANGEBYRANK', history, 0, -(skew.keep + 1))
+  redis.call('PEXPIRE', history, skew.window)
+end
+local function retire_deployment(old, id, history, skew)
+  if not skew or not old or old == id then return end
+  local record = skew.prefix .. old
+  local build = redis.call('HGET', record, 'liveBuild')
+  if not build then return end
+  retire(history, old .. '/' .. build, skew)
+  if num(redis.call('HGET', record, 'skewUntil'), 0) < skew.now + skew.window then
+    redis.call('HSET', record, 'skewUntil', skew.now + skew.window)
+  end
+end
+local function move_aliases(project, branches, id, label, at, production, skew)
   if label ~= '' and at >= num(redis.call('HGET', branches, label .. ':at'), -1) then
+    if skew then retire_deployment(redis.call('HGET', branches, label), id, skew.alias, skew) end
     redis.call('HSET', branches, label, id, label .. ':at', at)
   end
   if production == '1' and redis.call('HGET', project, 'pinned') ~= '1'
      and at >= num(redis.call('HGET', project, 'productionAt'), -1) then
+    if skew then retire_deployment(redis.call('HGET', project, 'production'), id, skew.production, skew) end
     redis.call('HSET', project, 'production', id, 'productionAt', at)
   end
+end
+-- Skew settings from seven ARGV from `from` on: window ms ('0': off), builds kept, record prefix, the
+-- alias's, production's and the deployment's own history keys, and the retired builds' key.
+local function skew_args(from, now)
+  local window = tonumber(ARGV[from]) or 0
+  if window <= 0 then return nil end
+  return { now = tonumber(now), window = window, keep = tonumber(ARGV[from + 1]) or 5, prefix = ARGV[from + 2], alias = ARGV[from + 3], production = ARGV[from + 4], own = ARGV[from + 5], retired = ARGV[from + 6] }
 end
 local function bury(dead, reasons, id, reason, now)
   redis.call('LREM', dead, 0, id)
