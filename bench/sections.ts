@@ -1,4 +1,4 @@
-// The bench's smaller sections: a static site end to end, serving against a local-disk server, real
+// The bench's smaller sections: a static site end to end, serving against sirv and nginx, real
 // Vite builds (cold, warm, bare), the sandbox's cost, and the idle slot's sweep. Each returns its rows.
 import { execFile } from 'node:child_process';
 import http from 'node:http';
@@ -20,6 +20,7 @@ import { detectDisk } from '../deploy-service/src/sandbox/disk';
 import { createWorkspace, handOver } from '../deploy-service/src/deployment/workspace';
 import { servingSite, staticSite, viteReactApp } from '../test/harness/fixtures';
 import { withLockfile } from '../test/harness/lockfiles';
+import { startNginx, startSiteServer } from '../test/harness/site-server';
 import { median, ms, ratio, type BenchContext, type Row } from './lib';
 
 const run = promisify(execFile);
@@ -55,52 +56,98 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<Row[]> {
   ];
 }
 
-/** Slipway's site server (manifests and small files in memory, S3 behind) against sirv serving the same files from disk. */
+/**
+ * Slipway's site server (its own process: manifests, small files and the live pointers in memory, S3
+ * behind) against sirv and nginx serving the same files from local disk: a hashed asset, an HTML page
+ * and a 304, at 16 and 64 connections; then the site server while 200 deployments settle.
+ */
 export async function benchServing(ctx: BenchContext): Promise<Row[]> {
   const seconds = ctx.quick ? 1 : 4;
   const site = servingSite();
   const id = await ctx.stack.deploy({ repoUrl: await ctx.stack.repo('serving', site) });
   await deployed(ctx, id);
-  const diskDir = path.join(ctx.tmpRoot, 'sirv-site');
+  const diskDir = path.join(ctx.tmpRoot, 'disk-site');
   await writeTree(diskDir, site);
   const disk = http.createServer(sirv(diskDir, { etag: true, extensions: ['html'] }));
   await new Promise<void>((resolve) => disk.listen(0, '127.0.0.1', resolve));
+  const nginx = await startNginx(diskDir, path.join(ctx.tmpRoot, 'nginx'));
+  const sites = await startSiteServer({ ...ctx.stack.env, LOG_LEVEL: 'warn' });
   type Server = { url: string; host: string | undefined };
-  const servers: Record<'sirv' | 'slipway', Server> = {
+  const servers: Record<'sirv' | 'nginx' | 'slipway', Server> = {
     sirv: { url: `http://127.0.0.1:${(disk.address() as AddressInfo).port}`, host: undefined },
-    slipway: { url: `http://127.0.0.1:${ctx.stack.config.port}`, host: `${id}.${ctx.stack.config.baseDomain}` },
+    nginx: { url: nginx.url, host: undefined },
+    slipway: { url: `http://127.0.0.1:${sites.port}`, host: `${id}.${ctx.stack.config.baseDomain}` },
   };
-  // autocannon runs in this process too, one server at a time.
-  const load = async (server: Server, urlPath: string, headers: Record<string, string>, expect: number) => {
-    const result = await autocannon({ url: server.url + urlPath, connections: 16, duration: seconds, headers: { ...headers, ...(server.host ? { host: server.host } : {}) } });
+  // autocannon runs in this process, one server at a time.
+  const load = async (server: Server, urlPath: string, headers: Record<string, string>, expect: number, connections: number) => {
+    const result = await autocannon({ url: server.url + urlPath, connections, duration: seconds, headers: { ...headers, ...(server.host ? { host: server.host } : {}) } });
     const wanted = expect === 304 ? result['3xx'] : result['2xx'];
     if (result.errors > 0 || wanted !== result.requests.total) throw new Error(`bench serving ${urlPath}: ${result.errors} errors, ${wanted} of ${result.requests.total} answered ${expect}`);
     return result;
   };
   const rps = (r: autocannon.Result) => `${Math.round(r.requests.average).toLocaleString('en-US')}/s (p99 ${r.latency.p99} ms)`;
+  const etagOf = (server: Server) =>
+    new Promise<string>((resolve, reject) => {
+      http.get(server.url + '/', { headers: server.host ? { host: server.host } : {} }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.headers.etag ?? '')));
+      }).on('error', reject);
+    });
   const rows: Row[] = [];
   try {
     const jsKb = Math.round(Buffer.byteLength(site['assets/index-Ca74PG3G.js']!) / 1024);
-    for (const [label, urlPath, cached] of [[`a hashed JS asset (${jsKb} KB)`, '/assets/index-Ca74PG3G.js', true], ['an HTML page', '/', true]] as const) {
-      const a = await load(servers.sirv, urlPath, {}, 200);
-      const b = await load(servers.slipway, urlPath, {}, 200);
-      const share = b.requests.average / a.requests.average;
-      rows.push({ section: 'serving', case: `${label}: sirv from local disk (A) vs Slipway (B), 16 connections`, a: rps(a), b: rps(b), ratio: ratio(b.requests.average, a.requests.average), target: cached ? '≥ 0.5× sirv' : undefined, met: cached ? share >= 0.5 : undefined });
+    const cases: [string, string, (s: Server) => Promise<Record<string, string>>, number][] = [
+      [`a hashed JS asset (${jsKb} KB)`, '/assets/index-Ca74PG3G.js', async () => ({}), 200],
+      ['an HTML page', '/', async () => ({}), 200],
+      ['a 304 (If-None-Match)', '/', async (s) => ({ 'if-none-match': await etagOf(s) }), 304],
+    ];
+    for (const connections of [16, 64]) {
+      for (const [label, urlPath, headersOf, expect] of cases) {
+        const b = await load(servers.slipway, urlPath, await headersOf(servers.slipway), expect, connections);
+        for (const [peer, floor] of [['sirv', 1], ['nginx', 0.5]] as const) {
+          const a = await load(servers[peer], urlPath, await headersOf(servers[peer]), expect, connections);
+          const share = b.requests.average / a.requests.average;
+          rows.push({ section: 'serving', case: `${label}: ${peer} from local disk (A) vs Slipway's site server (B), ${connections} connections`, a: rps(a), b: rps(b), ratio: ratio(b.requests.average, a.requests.average), target: `≥ ${floor}× ${peer}`, met: share >= floor });
+        }
+      }
     }
-    const etagOf = (server: Server) =>
-      new Promise<string>((resolve, reject) => {
-        http.get(server.url + '/', { headers: server.host ? { host: server.host } : {} }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(String(res.headers.etag ?? '')));
-        }).on('error', reject);
-      });
-    const a = await load(servers.sirv, '/', { 'if-none-match': await etagOf(servers.sirv) }, 304);
-    const b = await load(servers.slipway, '/', { 'if-none-match': await etagOf(servers.slipway) }, 304);
-    rows.push({ section: 'serving', case: 'a 304 (If-None-Match): sirv (A) vs Slipway (B)', a: rps(a), b: rps(b), ratio: ratio(b.requests.average, a.requests.average) });
+    // A deploy storm: 200 deployments of another project settle (each moving its aliases and
+    // publishing the change) while the site server answers the page.
+    const quiet = await load(servers.slipway, '/', {}, 200, 16);
+    const storm = settleStorm(ctx.stack.redis, ctx.quick ? 50 : 200, seconds * 1000);
+    const busy = await load(servers.slipway, '/', {}, 200, 16);
+    const settled = await storm;
+    rows.push({ section: 'serving', case: `an HTML page, 16 connections: quiet (A) vs while ${settled.count} deployments settle in ${ms(settled.ms)} (B)`, a: rps(quiet), b: rps(busy), ratio: ratio(busy.requests.average, quiet.requests.average), target: '≥ 0.5× quiet', met: busy.requests.average >= 0.5 * quiet.requests.average });
   } finally {
     disk.close();
+    await nginx.stop();
+    sites.child.kill('SIGTERM');
+    await sites.exited;
   }
   return rows;
+}
+
+/**
+ * `count` deployments of project `storm` settled deployed one after another by a slot of the bench's
+ * own, through the real SETTLE (aliases, production, the change published), spread over `spanMs`.
+ */
+async function settleStorm(redis: Redis, count: number, spanMs: number): Promise<{ count: number; ms: number }> {
+  const queue = new Queue(redis);
+  const slot = 'bench-storm-0';
+  await redis.hSet('project:storm', { name: 'storm', repoUrl: 'https://git.example.com/storm.git', productionBranch: 'main', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() });
+  const ids = Array.from({ length: count }, () => newDeploymentId());
+  for (const [i, id] of ids.entries()) {
+    await redis.hSet(`deployment:${id}`, { id, repoUrl: 'https://git.example.com/storm.git', status: 'building', worker: slot, attempts: '1', createdAt: new Date(Date.now() + i).toISOString(), url: `http://${id}.localhost/`, project: 'storm', aliasLabel: 'main', production: '1' });
+  }
+  const started = performance.now();
+  for (const [i, id] of ids.entries()) {
+    const due = started + (i * spanMs) / count;
+    if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+    await redis.lPush(`build-queue:processing:${slot}`, id);
+    const result = await queue.finish(id, slot, { liveBuild: 'b0000001' }, { skew: { ms: 3_600_000, builds: 5 } });
+    if (!result.recorded) throw new Error(`bench storm: deployment ${id} was not settled`);
+  }
+  return { count, ms: performance.now() - started };
 }
 
 /**

@@ -2,23 +2,23 @@
 // only read, as the production files run it: it serves a project's production and its closed preview,
 // answers its own readiness, says "no site" for other hosts, never shadows a site's /healthz, and stops
 // cleanly on SIGTERM. The API without SERVE_SITES serves no site.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
-import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../upload-service/src/app';
 import { startStack, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';
+import { startSiteServer, type SiteServer } from './harness/site-server';
 import { pino } from 'pino';
 import { startRedisServer } from '../dev/redis-server';
 
 const SITES_PASSWORD = 'sites-read-only-password-0123';
 let stack: Stack;
 let sitePort: number;
+let server: SiteServer;
 let child: ChildProcess;
-const logs: string[] = [];
+let logs: string[] = [];
 let production: string;
 
 /** A request with its own Host header (fetch would send the address's). */
@@ -47,16 +47,13 @@ beforeAll(async () => {
     if (branch === 'main') production = res.body.id;
   }
   await addSitesUser();
-  sitePort = await getPort();
   const redisUrl = new URL(stack.env.REDIS_URL!);
   redisUrl.username = 'sites';
   redisUrl.password = SITES_PASSWORD;
-  child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/site-main.ts'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...stack.env, SERVE_SITES: '0', REDIS_URL: redisUrl.toString(), SITE_PORT: String(sitePort), LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => logs.push(line));
-  await waitUntil('the site server to be ready', async () => ((await get(sitePort, `127.0.0.1:${sitePort}`, '/readyz').catch(() => null))?.status === 200 ? true : undefined), 60_000);
+  server = await startSiteServer({ ...stack.env, REDIS_URL: redisUrl.toString() });
+  sitePort = server.port;
+  child = server.child;
+  logs = server.logs;
 }, 240_000);
 afterAll(async () => {
   child?.kill('SIGKILL');
@@ -163,9 +160,8 @@ describe('the site server', () => {
   });
 
   it('stops on SIGTERM, finishing what it serves', async () => {
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await server.exited).toBe(0);
     expect(logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   });
 });
