@@ -2,13 +2,12 @@
 // deployment hosts (not production's); the login page, the host-only cookie, share links that expire
 // and can be ended, and what a change of the password does. Over HTTP first, then in Chromium: the
 // login, the cookie's attributes, another site's cookie that does not open this one, production open.
-import { existsSync } from 'node:fs';
 import http from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './harness/browser';
 import { startStack, storedKeys, type Stack } from './harness/stack';
 
-const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'correct horse battery staple';
 const OTHER_PASSWORD = 'another project entirely';
 let browser: Browser;
@@ -25,9 +24,8 @@ async function deployBranch(project: string, branch: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   [browser, stack] = await Promise.all([
-    chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] }),
+    launchChromium(),
     // TRUST_PROXY: a request that says it came over https gets the __Host- cookie.
     startStack({ env: { TRUST_PROXY: 'loopback', AUTH_FAILURE_LIMIT: '6' } }),
   ]);

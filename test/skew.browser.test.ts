@@ -2,13 +2,12 @@
 // which renamed every chunk, went live on the same address. The old chunk still loads (from the build
 // the site served before); HTML and other mutable paths come from the live build only; past the window
 // the old chunk is gone.
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skewProductionKey } from '@slipway/shared';
+import { launchChromium } from './harness/browser';
 import { startStack, type Stack } from './harness/stack';
 
-const CHROMIUM = '/usr/bin/chromium';
 let browser: Browser;
 let stack: Stack;
 
@@ -30,9 +29,8 @@ async function deploy(files: Record<string, string>): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   [browser, stack] = await Promise.all([
-    chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] }),
+    launchChromium(),
     startStack(),
   ]);
   const repoUrl = await stack.repo('skew-site', build('one', { app: 'A1b2C3d4', chunk: 'Q1w2E3r4' }));

@@ -25,7 +25,8 @@ export async function startSiteServer(env: Record<string, string>): Promise<Site
   });
   const logs: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => logs.push(line));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': its output is all read by then.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   await waitUntil('the site server to be ready', async () => ((await status(port, '/readyz').catch(() => 0)) === 200 ? true : undefined), 60_000);
   return { port, child, logs, exited };
 }

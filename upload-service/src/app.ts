@@ -14,7 +14,6 @@ import {
   isDeploymentId,
   describeFailure,
   outageOf,
-  withDeadline,
   publicRecord,
   type Config,
   type DeploymentRecord,
@@ -33,6 +32,7 @@ import { DirectPointers } from './sites/pointers';
 import { PreviewGate } from './sites/protect';
 import { FailureThrottle } from './access/throttle';
 import { LogStreams } from './routes/log-stream';
+import { READY_DEADLINE_MS, readiness } from './readiness';
 
 export interface AppDeps {
   config: Config;
@@ -59,8 +59,6 @@ const STATUS_BY_CODE: Record<string, number> = {
   UNAVAILABLE: 503,
 };
 
-/** Each readiness check's deadline: Kubernetes waits 1 s for a probe by default, compose 5 s. */
-const READY_DEADLINE_MS = 900;
 
 export function createApp(deps: AppDeps): express.Express {
   const { queue, config } = deps;
@@ -192,17 +190,7 @@ export function createApp(deps: AppDeps): express.Express {
   // healthcheck). Two O(1) calls in parallel, each given READY_DEADLINE_MS: the answer comes within
   // a probe's budget whatever Redis or S3 is doing, and names the part that is down.
   app.get('/readyz', async (_req, res) => {
-    const check = async (what: 'redis' | 's3', probe: () => Promise<unknown>) => {
-      try {
-        await withDeadline(probe(), READY_DEADLINE_MS, `${what} did not answer within ${READY_DEADLINE_MS} ms`);
-        return 'ok';
-      } catch (err) {
-        // The reasons go to the log, not the answer: they can name internal addresses.
-        deps.logger.warn({ err: describeError(err), what }, 'readiness check failed');
-        return outageOf(err) === 'redis-oom' ? 'out of memory' : 'unavailable';
-      }
-    };
-    const [redis, s3] = await Promise.all([check('redis', () => queue.ready()), check('s3', () => deps.storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)))]);
+    const [redis, s3] = await Promise.all([readiness('redis', () => queue.ready(), deps.logger), readiness('s3', () => deps.storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)), deps.logger)]);
     res.status(redis === 'ok' && s3 === 'ok' ? 200 : 503).json({ redis, s3 });
   });
 

@@ -3,14 +3,13 @@
 // credentials; what it must know per request it holds in memory (pointers.ts). A request whose Host names no site gets a plain 404; /healthz and /readyz answer only
 // to hosts that are not sites (a probe's), so no site's own paths are shadowed.
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { describeError, outageOf, withDeadline, type Config, type Logger, type Queue, type Redis, type Storage } from '@slipway/shared';
+import { describeError, outageOf, type Config, type Logger, type Queue, type Redis, type Storage } from '@slipway/shared';
 import { FailureThrottle } from '../access/throttle';
+import { READY_DEADLINE_MS, readiness } from '../readiness';
 import type { LivePointers, Pointers } from './pointers';
 import { PreviewGate } from './protect';
 import { sitesMiddleware } from './sites';
 
-/** Each readiness check's deadline: within a Kubernetes probe's default second. */
-const READY_DEADLINE_MS = 900;
 
 /** The middleware that answers every request for a site (the gate closes protected previews). */
 export function siteServing(config: Config, storage: Storage, gate: PreviewGate, pointers: Pointers) {
@@ -32,16 +31,7 @@ export function createSiteApp(deps: { config: Config; queue: Queue; redis: Redis
   // ready: it serves what it holds (pointers.ts), so the load balancer must keep sending it traffic.
   let redisSeen = false;
   app.get('/readyz', async (_req, res) => {
-    const check = async (what: 'redis' | 's3', probe: () => Promise<unknown>) => {
-      try {
-        await withDeadline(probe(), READY_DEADLINE_MS, `${what} did not answer within ${READY_DEADLINE_MS} ms`);
-        return 'ok';
-      } catch (err) {
-        logger.warn({ err: describeError(err), what }, 'readiness check failed');
-        return outageOf(err) === 'redis-oom' ? 'out of memory' : 'unavailable';
-      }
-    };
-    const [redis, s3] = await Promise.all([check('redis', () => deps.redis.ping()), check('s3', () => storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)))]);
+    const [redis, s3] = await Promise.all([readiness('redis', () => deps.redis.ping(), logger), readiness('s3', () => storage.ping(AbortSignal.timeout(READY_DEADLINE_MS)), logger)]);
     if (redis === 'ok') redisSeen = true;
     res.status(redisSeen && s3 === 'ok' ? 200 : 503).json({ redis: redis === 'ok' || !redisSeen ? redis : `${redis}: serving what it holds`, s3 });
   });
