@@ -164,6 +164,25 @@ describe('Redis lost', () => {
     expect(await collectSources(stack, Date.now() + 2 * 3600_000)).toBe(0);
   });
 
+  it('keeps a closed pull request\'s alias closed: the close is in the project\'s copy', async () => {
+    const repoUrl = await stack.repo('closed-pr', textSite('main'), { extraBranches: { 'pr-head': textSite('the pull request') } });
+    expect((await call('POST', '/projects', { name: 'closed-pr', repoUrl })).status).toBe(201);
+    await deployed('/projects/closed-pr/deployments', {});
+    await deployed('/projects/closed-pr/deployments', { branch: 'pr-head' });
+    expect((await siteAt(host('pr-head--closed-pr'))).body).toContain('the pull request');
+    // What the pull_request hook's `closed` does.
+    await stack.queue.projects.closeAlias('closed-pr', 'pr-head');
+    expect((await siteAt(host('pr-head--closed-pr'))).status).toBe(404);
+    await pass(); // writes the project's copy, which the close marked unsaved
+
+    await stack.redis.flushAll();
+    const report = (await pass())!.reconciled!;
+    expect(report.projects.restored).toBeGreaterThanOrEqual(1);
+    expect((await siteAt(host('closed-pr'))).body).toContain('main');
+    expect((await siteAt(host('pr-head--closed-pr'))).status).toBe(404);
+    expect((await call('GET', '/projects/closed-pr')).body.branches.map((b: { alias: string }) => b.alias)).toEqual(['main--closed-pr']);
+  });
+
   it('never brings back a project deleted while its copy was still in S3', async () => {
     const repoUrl = await stack.repo('gone', textSite('gone'));
     expect((await call('POST', '/projects', { name: 'gone', repoUrl })).status).toBe(201);

@@ -146,13 +146,15 @@ return 1
 
 // POINT: production → a deployed deployment of this project (rollback pins, promote unpins).
 const CLOSE_ALIAS_SCRIPT = `
--- KEYS: projectBranches, projectPending     ARGV: label, nowMs
+-- KEYS: projectBranches, projectPending, unsaved     ARGV: label, nowMs, name
 -- Returns {the deployment the alias served ('' for none), the label's waiting deployment ('' for none)}.
 -- The alias goes, and its time becomes now: a deployment made before (one building or waiting) never
 -- moves it back (SETTLE moves an alias only to a newer deployment); one made after (a reopen) does.
 local served = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1] .. ':at', ARGV[2])
+-- The close is in the project's S3 copy too (backup.ts), so a reconcile never brings the alias back.
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 redis.call('PUBLISH', 'sites:changed', (string.gsub(KEYS[1], ':branches$', '')))
 return {served, redis.call('HGET', KEYS[2], ARGV[1]) or ''}
 `;
@@ -354,7 +356,7 @@ export class Projects {
    * back; safe to repeat. Answers what it served and the deployment still waiting for it, if any.
    */
   async closeAlias(name: string, label: string, now = Date.now()): Promise<{ served: string | null; pending: string | null }> {
-    const [served, pending] = (await this.redis.eval(CLOSE_ALIAS_SCRIPT, { keys: [projectBranchesKey(name), projectPendingKey(name)], arguments: [label, String(now)] })) as [string, string];
+    const [served, pending] = (await this.redis.eval(CLOSE_ALIAS_SCRIPT, { keys: [projectBranchesKey(name), projectPendingKey(name), UNSAVED_KEY], arguments: [label, String(now), name] })) as [string, string];
     return { served: served || null, pending: pending || null };
   }
 
@@ -393,6 +395,24 @@ export class Projects {
   async aliasTarget(name: string, label: string | null): Promise<string | null> {
     if (label === null) return (await this.redis.hGet(projectKey(name), 'production')) ?? null;
     return (await this.redis.hGet(projectBranchesKey(name), label)) ?? null;
+  }
+
+  /** The labels whose alias was closed (a closed pull request's: only `<label>:at` is left), with when (ms). */
+  async closedAliases(name: string): Promise<Record<string, number>> {
+    const all = await this.redis.hGetAll(projectBranchesKey(name));
+    return Object.fromEntries(
+      Object.entries(all)
+        .filter(([k]) => k.endsWith(':at') && all[k.slice(0, -3)] === undefined)
+        .map(([k, v]) => [k.slice(0, -3), Number(v)] as const)
+        .filter(([, at]) => Number.isFinite(at)),
+    );
+  }
+
+  /** Puts back the close times of aliases (reconcile): a deployment made before one never moves it back. */
+  async restoreClosedAliases(name: string, closed: Record<string, number>): Promise<void> {
+    const entries = Object.entries(closed);
+    if (entries.length === 0) return;
+    await this.redis.hSet(projectBranchesKey(name), Object.fromEntries(entries.map(([label, at]) => [`${label}:at`, String(at)])));
   }
 
   /** Branch label → deployment id, for every branch alias of a project. */

@@ -39,6 +39,8 @@ const PROJECT_FIELDS = [
 ] as const satisfies readonly (keyof z.output<typeof ProjectRecordSchema>)[];
 
 const HashSchema = z.record(z.string(), z.string());
+/** Closed aliases a project's copy keeps (the newest). */
+const MAX_CLOSED_ALIASES = 1000;
 
 export const DeploymentFactsSchema = z.object({
   version: z.literal(BACKUP_VERSION),
@@ -60,6 +62,8 @@ export const ProjectCopySchema = z.object({
   /** Which credentials the project had (`gitAuth`, `deployKey`): named so a loss can be told, never kept. */
   credentials: z.array(z.string()).default([]),
   fields: HashSchema,
+  /** Aliases closed (a closed pull request's) → when (ms): restored first, so no older deployment brings one back. */
+  closed: z.record(z.string(), z.number()).default({}),
 });
 export type ProjectCopy = z.output<typeof ProjectCopySchema>;
 
@@ -101,7 +105,9 @@ export async function saveProjectCopy(projects: Projects, storage: Storage, name
       // An unreadable env is named as none; the record's own reads report it.
     }
     const credentials = [...(hash.gitToken ? ['gitAuth'] : []), ...(hash.deployKey ? ['deployKey'] : []), ...(hash.forgeToken ? ['forge'] : []), ...(hash.sealedNotifications ? ['notifications'] : []), ...(hash.previewPassword ? ['previewPassword'] : [])];
-    const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, credentials, fields };
+    // The newest closes only: a project with years of pull requests keeps a bounded copy.
+    const closed = Object.fromEntries(Object.entries(await projects.closedAliases(name)).sort(([, a], [, b]) => b - a).slice(0, MAX_CLOSED_ALIASES));
+    const copy: ProjectCopy = { version: BACKUP_VERSION, savedAt: now.toISOString(), envNames, credentials, fields, closed };
     await storage.putText(backupKeys.project(name), JSON.stringify(copy), 'application/json');
   }
   if (changes !== '0') await projects.saved(name, changes);

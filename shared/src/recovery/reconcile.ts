@@ -67,6 +67,8 @@ export async function reconcile(deps: { redis: Redis; storage: Storage; projects
       continue;
     }
     report.projects.restored++;
+    // Before any deployment is restored: a closed pull request's alias stays closed.
+    await projects.restoreClosedAliases(name, copy.closed);
     if (keep.production) pinned.set(name, keep.production);
     problem(`project ${name}: restored with a new hook secret (rotate it with POST /projects/${name}/hook-secret and set it on the forge; the old one is not in S3)`);
     if (copy.envNames.length > 0) problem(`project ${name}: env values not restored (never stored in S3): set ${copy.envNames.join(', ')} again`);
