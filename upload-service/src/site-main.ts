@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { Queue, Storage, createLogger, createRedis, createS3Client, describeError, duplicateRedis, loadConfigOrExit } from '@slipway/shared';
 import { LivePointers, followChanges } from './sites/pointers';
-import { createSiteApp } from './sites/server';
+import { createSiteServer } from './sites/server';
 
 const config = loadConfigOrExit('site-server');
 const logger = createLogger('site-server', config.logLevel);
@@ -17,8 +17,8 @@ redis.connect().catch((err: unknown) => logger.error({ err: describeError(err) }
 // Aliases and live builds held in memory, dropped when a script publishes a change (sites/pointers.ts).
 const pointers = new LivePointers(queue);
 const unfollow = followChanges(duplicateRedis(redis, logger, 'site changes'), pointers, logger);
-const app = createSiteApp({ config, queue, redis, storage, logger, pointers });
-const server = app.listen(config.sitePort, config.host, () => {
+const server = createSiteServer({ config, queue, redis, storage, logger, pointers });
+server.listen(config.sitePort, config.host, () => {
   const { port } = server.address() as AddressInfo;
   logger.info({ host: config.host, port, sites: config.siteUrlTemplate }, `site server listening on port ${port}`);
 });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   const app = express();
   app.use(async (req, res) => {
     const host = req.headers.host!.replace(/:\d+$/, '');
-    if (await gate.admit(req, res, host, { project: 'demo', stamp })) res.set('Cache-Control', 'public, max-age=0').send(`open ${host}`);
+    if (await gate.admit(req, res, host, { project: 'demo', stamp }, { ip: req.ip ?? '', secure: false })) res.set('Cache-Control', 'public, max-age=0').send(`open ${host}`);
   });
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

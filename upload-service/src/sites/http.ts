@@ -1,7 +1,7 @@
 // The HTTP rules a site's answers follow: their cache headers, the encoding chosen for a file,
 // conditional requests and ranges, and the plain 404s.
 import { STATUS_CODES } from 'node:http';
-import type { Response } from 'express';
+import { reply, type Req, type Res } from './reply';
 import type { Encoding, ManifestFile } from '@slipway/shared';
 
 /** A file whose name changes with its content (isImmutableAsset), and everything else. */
@@ -9,21 +9,20 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 export const REVALIDATE = 'public, max-age=0, must-revalidate';
 
 /** Headers every site answer carries. */
-export function siteHeaders(res: Response): void {
-  res.set('X-Content-Type-Options', 'nosniff');
-  res.set('Referrer-Policy', 'strict-origin-when-cross-origin');
+export function siteHeaders(res: Res): void {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'strict-origin-when-cross-origin');
 }
 
 /** A plain not-found answer; a 410 or 451 rule whose page is missing answers its own status. */
-export function notFound(res: Response, status: 404 | 410 | 451 = 404): void {
-  res.status(status).set('Cache-Control', REVALIDATE).type('text/plain').send(`${STATUS_CODES[status]}\n`);
+export function notFound(req: Req, res: Res, status: 404 | 410 | 451 = 404): void {
+  reply(req, res, status, `${STATUS_CODES[status]}\n`, { 'Cache-Control': REVALIDATE });
 }
 
 /** The manifest names a file S3 does not have: only if someone removed objects by hand. */
-export function missing(res: Response): void {
+export function missing(req: Req, res: Res): void {
   res.removeHeader('Content-Encoding');
-  res.removeHeader('Content-Length');
-  res.status(404).type('text/plain').send('Not Found\n');
+  reply(req, res, 404, 'Not Found\n');
 }
 
 /** The best stored variant the client accepts: br, then gzip, else none. */

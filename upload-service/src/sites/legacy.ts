@@ -1,7 +1,7 @@
 // Builds published before manifests existed: served by probing S3 keys for the request path.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Request, Response } from 'express';
+import { reply, type Req, type Res } from './reply';
 import { UnsafePathError, contentTypeFor, keyUnder, safeRelativePath, storageKeys, type Storage } from '@slipway/shared';
 import { notFound } from './http';
 import { decodePath } from './resolve';
@@ -22,13 +22,13 @@ export function candidateKeys(prefix: string, requestPath: string, fallback = 'i
   return [keyUnder(prefix, rel), keyUnder(prefix, `${rel}/index.html`), spa];
 }
 
-export async function serveLegacy(req: Request, res: Response, storage: Storage, id: string, build: string, rawPath: string, spaFallback: string | null): Promise<void> {
+export async function serveLegacy(req: Req, res: Res, storage: Storage, id: string, build: string, rawPath: string, spaFallback: string | null): Promise<void> {
   let keys: string[];
   try {
     keys = candidateKeys(storageKeys.build(id, build), rawPath, spaFallback ?? undefined);
   } catch (err) {
     if (err instanceof UnsafePathError) {
-      res.status(400).type('text/plain').send('Bad Request\n');
+      reply(req, res, 400, 'Bad Request\n');
       return;
     }
     throw err;
@@ -36,11 +36,11 @@ export async function serveLegacy(req: Request, res: Response, storage: Storage,
   for (const key of keys) {
     const object = await storage.get(key);
     if (!object) continue;
-    res.status(200);
-    res.set('Content-Type', contentTypeFor(key));
-    if (object.contentLength !== undefined) res.set('Content-Length', String(object.contentLength));
-    if (object.etag) res.set('ETag', object.etag);
-    res.set('Cache-Control', key.endsWith('.html') ? 'no-cache' : 'public, max-age=300');
+    res.statusCode = 200;
+    res.setHeader('Content-Type', contentTypeFor(key));
+    if (object.contentLength !== undefined) res.setHeader('Content-Length', String(object.contentLength));
+    if (object.etag) res.setHeader('ETag', object.etag);
+    res.setHeader('Cache-Control', key.endsWith('.html') ? 'no-cache' : 'public, max-age=300');
     if (req.method === 'HEAD') {
       object.body.destroy();
       res.end();
@@ -49,5 +49,5 @@ export async function serveLegacy(req: Request, res: Response, storage: Storage,
     await pipeline(object.body, res);
     return;
   }
-  notFound(res);
+  notFound(req, res);
 }

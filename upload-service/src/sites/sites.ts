@@ -18,7 +18,6 @@
 // Which site a Host names is host.ts's; which file a path names, resolve.ts's; the HTTP rules, http.ts's.
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import {
   BUILD_ID_PATTERN,
@@ -43,6 +42,7 @@ import {
 import { hostName, siteFromHost, type SiteHost } from './host';
 import type { Pointers } from './pointers';
 import type { PreviewGate } from './protect';
+import { redirect, reply, vary, type ClientOf, type Req, type Res } from './reply';
 import { IMMUTABLE, REVALIDATE, chooseEncoding, ifRangeMatches, missing, notFound, notModified, parseRange, siteHeaders } from './http';
 import { serveLegacy } from './legacy';
 import { decodePath, resolvePath, type PageStatus, type Resolution } from './resolve';
@@ -59,6 +59,8 @@ export interface SitesOptions {
   gate: PreviewGate;
   /** Where aliases, domains, stamps and live builds are read (pointers.ts). */
   pointers: Pointers;
+  /** Who asks (the address, and whether over https), by TRUST_PROXY: for closed previews' cookies and limits. */
+  client: ClientOf;
   /** Skew protection: how long (ms, 0 off) and how many builds back earlier builds' hashed assets are served. */
   skew?: { ms: number; builds: number };
 }
@@ -72,7 +74,7 @@ const NO_MANIFEST = { legacy: true } as const;
 type CachedManifest = { manifest: SiteManifest; bytes: number } | typeof NO_MANIFEST;
 
 export function sitesMiddleware(storage: Storage, options: SitesOptions) {
-  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate, pointers, skew = { ms: 0, builds: 0 } } = options;
+  const { baseDomain, apiHosts = [], cacheBytes = 64 * 1024 * 1024, cacheFileBytes = 256 * 1024, gate, pointers, client, skew = { ms: 0, builds: 0 } } = options;
   const manifests = new LRUCache<string, CachedManifest, { id: string; build: string }>({
     maxSize: MANIFEST_CACHE_BYTES,
     sizeCalculation: (v) => ('bytes' in v ? Math.max(1, v.bytes) : 1),
@@ -96,7 +98,7 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
         })
       : null;
 
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+  return async (req: Req, res: Res, next: () => void): Promise<void> => {
     const site = siteFromHost(req.headers.host, baseDomain);
     if (site === null) return next();
     const host = hostName(req.headers.host!);
@@ -116,28 +118,26 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
       // A closed project's preview says nothing (not even whether the alias exists) before the visitor is let in.
       const [target, stamp] = await Promise.all([pointers.aliasTarget(site.project, site.branch), pointers.previewStamp(site.project)]);
       siteHeaders(res);
-      if (stamp !== null && !(await gate.admit(req, res, host, { project: site.project, stamp }))) return;
+      if (stamp !== null && !(await gate.admit(req, res, host, { project: site.project, stamp }, client(req)))) return;
       id = target;
     }
     siteHeaders(res);
-    if (id === null) return notFound(res);
+    if (id === null) return notFound(req, res);
     const { liveBuild: build, spaFallback, project } = await pointers.site(id);
     // A deployment's own host is a preview too: closed when its project's previews are.
     if ('deployment' in site && project !== null) {
       const stamp = await pointers.previewStamp(project);
-      if (stamp !== null && !(await gate.admit(req, res, host, { project, stamp }))) return;
+      if (stamp !== null && !(await gate.admit(req, res, host, { project, stamp }, client(req)))) return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
-      return;
+      return reply(req, res, 405, 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
     }
-    if (build === null || !BUILD_ID_PATTERN.test(build)) return notFound(res);
+    if (build === null || !BUILD_ID_PATTERN.test(build)) return notFound(req, res);
     const cached = await manifests.fetch(`${id}/${build}`, { context: { id, build } });
-    const [rawPath = '/', rawQuery] = req.originalUrl.split(/\?(.*)/s);
+    const [rawPath = '/', rawQuery] = (req.url ?? '/').split(/\?(.*)/s);
     // What one request's rule matching may cost is bounded by the path's length (see site-patterns.ts).
     if (rawPath.length > MAX_SITE_PATH_BYTES) {
-      res.status(414).type('text/plain').send('URI Too Long\n');
-      return;
+      return reply(req, res, 414, 'URI Too Long\n');
     }
     if (!cached || !('manifest' in cached)) return serveLegacy(req, res, storage, id, build, rawPath, spaFallback);
     const { manifest } = cached;
@@ -146,11 +146,10 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
     try {
       // The raw URL, not req.path: an encoded `%2e%2e%2f` must not climb either.
       resolution = resolvePath(manifest, rawPath, rawQuery ? `?${rawQuery}` : '', spaFallback);
-      for (const [name, value] of headersFor(manifest.headers, decodePath(rawPath))) res.set(name, value);
+      for (const [name, value] of headersFor(manifest.headers, decodePath(rawPath))) res.setHeader(name, value);
     } catch (err) {
       if (err instanceof UnsafePathError) {
-        res.status(400).type('text/plain').send('Bad Request\n');
-        return;
+        return reply(req, res, 400, 'Bad Request\n');
       }
       throw err;
     }
@@ -159,10 +158,9 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
       const earlier = await earlierAsset(id, site, project, rawPath);
       if (earlier) return sendFile(req, res, { ...earlier, status: 200, customHeaders: res.getHeaders() });
     }
-    if ('notFound' in resolution) return notFound(res, resolution.status);
+    if ('notFound' in resolution) return notFound(req, res, resolution.status);
     if ('redirect' in resolution) {
-      res.status(resolution.status).location(resolution.redirect).type('text/plain').send(`Redirecting to ${resolution.redirect}\n`);
-      return;
+      return redirect(req, res, resolution.status, resolution.redirect);
     }
     const entry = manifest.files[resolution.file]!;
     await sendFile(req, res, { id, build, rel: resolution.file, entry, status: resolution.status, customHeaders: res.getHeaders() });
@@ -192,45 +190,45 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
     return null;
   }
 
-  async function sendFile(req: Request, res: Response, f: { id: string; build: string; rel: string; entry: ManifestFile; status: PageStatus; customHeaders: Record<string, unknown> }): Promise<void> {
+  async function sendFile(req: Req, res: Res, f: { id: string; build: string; rel: string; entry: ManifestFile; status: PageStatus; customHeaders: Record<string, unknown> }): Promise<void> {
     const { entry, status } = f;
     const ranged = status === 200 && req.method === 'GET' && req.headers.range !== undefined;
     const encoding = ranged ? null : chooseEncoding(req.headers['accept-encoding'], entry);
     const etag = `"${entry.hash}${encoding ? `-${encoding}` : ''}"`;
-    res.status(status);
-    res.set('Content-Type', entry.type);
-    res.set('ETag', etag);
-    if (entry.br !== undefined || entry.gz !== undefined) res.vary('Accept-Encoding');
+    res.statusCode = status;
+    res.setHeader('Content-Type', entry.type);
+    res.setHeader('ETag', etag);
+    if (entry.br !== undefined || entry.gz !== undefined) vary(res, 'Accept-Encoding');
     // A rule file's Cache-Control wins over the default.
-    if (f.customHeaders['cache-control'] === undefined) res.set('Cache-Control', status === 200 && isImmutableAsset(f.rel) ? IMMUTABLE : REVALIDATE);
-    if (status === 200) res.set('Accept-Ranges', 'bytes');
+    if (f.customHeaders['cache-control'] === undefined) res.setHeader('Cache-Control', status === 200 && isImmutableAsset(f.rel) ? IMMUTABLE : REVALIDATE);
+    if (status === 200) res.setHeader('Accept-Ranges', 'bytes');
     if (status === 200 && notModified(req.headers['if-none-match'], etag)) {
-      res.status(304).end();
+      res.statusCode = 304;
+      res.end();
       return;
     }
     const key = encoding ? siteKeys.variant(f.id, f.build, encoding, f.rel) : keyUnder(storageKeys.build(f.id, f.build), f.rel);
     const size = encoding ? entry[encoding]! : entry.size;
     let range: { start: number; end: number } | null = null;
-    if (ranged && ifRangeMatches(req.get('if-range'), etag)) {
+    const ifRange = req.headers['if-range'];
+    if (ranged && ifRangeMatches(typeof ifRange === 'string' ? ifRange : undefined, etag)) {
       const parsed = parseRange(req.headers.range!, size);
-      if (parsed === 'unsatisfiable') {
-        res.status(416).set('Content-Range', `bytes */${size}`).type('text/plain').send('Range Not Satisfiable\n');
-        return;
-      }
+      if (parsed === 'unsatisfiable') return reply(req, res, 416, 'Range Not Satisfiable\n', { 'Content-Range': `bytes */${size}` });
       if (parsed) {
         range = parsed;
-        res.status(206).set('Content-Range', `bytes ${parsed.start}-${parsed.end}/${size}`);
+        res.statusCode = 206;
+        res.setHeader('Content-Range', `bytes ${parsed.start}-${parsed.end}/${size}`);
       }
     }
-    if (encoding) res.set('Content-Encoding', encoding === 'gz' ? 'gzip' : 'br');
-    res.set('Content-Length', String(range ? range.end - range.start + 1 : size));
+    if (encoding) res.setHeader('Content-Encoding', encoding === 'gz' ? 'gzip' : 'br');
+    res.setHeader('Content-Length', String(range ? range.end - range.start + 1 : size));
     if (req.method === 'HEAD') {
       res.end();
       return;
     }
     if (filesCache && size <= cacheFileBytes) {
       const body = await filesCache.fetch(key);
-      if (!body) return missing(res);
+      if (!body) return missing(req, res);
       res.end(range ? body.subarray(range.start, range.end + 1) : body);
       return;
     }
@@ -239,7 +237,7 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
     const started = new AbortController();
     const timer = setTimeout(() => started.abort(new DOMException(`S3 did not start answering within ${SITE_READ_MS} ms`, 'TimeoutError')), SITE_READ_MS);
     const object = await storage.get(key, range ?? undefined, started.signal).finally(() => clearTimeout(timer));
-    if (!object) return missing(res);
+    if (!object) return missing(req, res);
     await pipeline(object.body, res);
   }
 }
