@@ -102,33 +102,32 @@ export function sitesMiddleware(storage: Storage, options: SitesOptions) {
     const site = siteFromHost(req.headers.host, baseDomain);
     if (site === null) return next();
     const host = hostName(req.headers.host!);
-    let id: string | null;
+    /** Whether the visitor may see a project's preview: open previews, or a valid cookie (else the gate answered). */
+    const admitted = async (project: string) => {
+      const stamp = await pointers.previewStamp(project);
+      return stamp === null || gate.admit(req, res, host, { project, stamp }, client(req));
+    };
+    let id: string | null = null;
     if ('domain' in site) {
       if (apiHosts.includes(site.domain)) return next();
       // Not a custom domain (the API's own host name, say): the request is the API's.
       const project = await pointers.domainProject(site.domain).catch(() => null);
       if (project === null) return next();
       id = await pointers.aliasTarget(project, null);
-    } else if ('deployment' in site) {
-      id = site.deployment;
-    } else if (site.branch === null) {
-      id = await pointers.aliasTarget(site.project, null);
-    } else {
-      // An alias is a pointer to a deployment, read on every request: a rollback takes effect at once.
-      // A closed project's preview says nothing (not even whether the alias exists) before the visitor is let in.
-      const [target, stamp] = await Promise.all([pointers.aliasTarget(site.project, site.branch), pointers.previewStamp(site.project)]);
-      siteHeaders(res);
-      if (stamp !== null && !(await gate.admit(req, res, host, { project: site.project, stamp }, client(req)))) return;
-      id = target;
     }
     siteHeaders(res);
+    if ('deployment' in site) id = site.deployment;
+    else if ('branch' in site && site.branch === null) id = await pointers.aliasTarget(site.project, null);
+    else if ('branch' in site) {
+      // A closed project's preview says nothing (not even whether the alias exists) before the visitor is let in.
+      const [target, open] = await Promise.all([pointers.aliasTarget(site.project, site.branch), admitted(site.project)]);
+      if (!open) return;
+      id = target;
+    }
     if (id === null) return notFound(req, res);
     const { liveBuild: build, spaFallback, project } = await pointers.site(id);
     // A deployment's own host is a preview too: closed when its project's previews are.
-    if ('deployment' in site && project !== null) {
-      const stamp = await pointers.previewStamp(project);
-      if (stamp !== null && !(await gate.admit(req, res, host, { project, stamp }, client(req)))) return;
-    }
+    if ('deployment' in site && project !== null && !(await admitted(project))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return reply(req, res, 405, 'Method Not Allowed\n', { Allow: 'GET, HEAD' });
     }
