@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
 import { viteReactApp } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
-import { stackTools, registryHost, startStack, type Stack } from './harness/stack';
+import { stackTools, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let app: Record<string, string>;
 beforeAll(async () => {
-  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_TIMEOUT_SECONDS: '180' } });
+  stack = await startStack({ env: { BUILD_TIMEOUT_SECONDS: '180' } });
   app = await withLockfile('npm', stackTools(stack), viteReactApp('Cached'));
 });
 afterAll(async () => {

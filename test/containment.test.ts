@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
 import { staticSite } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
-import { registryHost, stackTools, startStack, type Stack } from './harness/stack';
+import { stackTools, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, waitUntil, type WorkerProcess } from './harness/worker-process';
 
 const CANARY = `canary-${Math.random().toString(36).slice(2)}`;
@@ -26,7 +26,6 @@ beforeAll(async () => {
       MAX_LOG_BYTES: '10000000',
       BUILD_DISK_MB: '256',
       BUILD_DISK_INODES: '20000',
-      BUILD_EGRESS_PRIVATE_HOSTS: registryHost(),
     },
   });
   worker = spawnWorkerProcess(stack.env);

@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCache } from '../deploy-service/src/toolchain/tool-cache';
 import { viteReactApp } from './harness/fixtures';
 import { withLockfile } from './harness/lockfiles';
-import { deployRepo, stackTools, registryHost, startStack, type Stack } from './harness/stack';
+import { deployRepo, stackTools, startStack, type Stack } from './harness/stack';
 
 let stack: Stack;
 let tools: ToolCache;
 beforeAll(async () => {
-  stack = await startStack({ env: { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_TIMEOUT_SECONDS: '180' } });
+  stack = await startStack({ env: { BUILD_TIMEOUT_SECONDS: '180' } });
   tools = stackTools(stack);
 });
 afterAll(async () => {

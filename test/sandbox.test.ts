@@ -10,7 +10,7 @@ import { staticSite } from './harness/fixtures';
 import { npmRegistry, registryHost, startStack, type Stack } from './harness/stack';
 import { spawnWorkerProcess, type WorkerProcess } from './harness/worker-process';
 
-const CAPS = { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_MEMORY_MB: '128', BUILD_MEMORY_MAX_MB: '320', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
+const CAPS = { BUILD_MEMORY_MB: '128', BUILD_MEMORY_MAX_MB: '320', BUILD_MAX_PROCS: '48', BUILD_MAX_FILE_MB: '8', BUILD_DISK_MB: '64', MAX_OUTPUT_MB: '5', BUILD_TIMEOUT_SECONDS: '30' };
 let stack: Stack;
 let worker: WorkerProcess;
 
