@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
+import { nodeSupportNote } from '@slipway/shared';
 import { RedisNotInstalledError, startRedisServer, type RedisServer } from './redis-server';
 import { runS3rver, type S3Server } from './s3-server';
 
@@ -86,21 +87,22 @@ for (let n = 1; n <= workers; n++) run(workers === 1 ? 'deploy-service' : `deplo
 const port = env.PORT ?? '3000';
 const sitePort = /^(1|true|yes)$/.test(env.SERVE_SITES ?? '') ? port : (env.SITE_PORT ?? '3001');
 const redisUrl = new URL(env.REDIS_URL!);
-await waitForHttp(`http://127.0.0.1:${port}/readyz`);
+const ready = await waitForReady(`http://127.0.0.1:${port}/readyz`);
+const note = nodeSupportNote();
 console.log(`
-  Slipway is running.
+  Slipway is ${ready ? 'running' : 'started, but the API is not ready yet (its log above says why)'}.
     API and web page   http://localhost:${port}/
     deployed sites     http://<id>.${env.BASE_DOMAIN ?? 'localhost'}:${sitePort}/
     watch the queue    ${redis ? `REDISCLI_AUTH=$(cat ${path.relative(process.cwd(), path.join(DATA, 'redis-password'))}) ` : ''}redis-cli -h ${redisUrl.hostname} -p ${redisUrl.port || 6379} LLEN build-queue
     data               ${s3 || redis ? path.relative(process.cwd(), DATA) || '.' : '(external Redis and S3)'}
     API token          ${apiToken ? `${apiToken}  (kept in ${path.relative(process.cwd(), tokenFile)}; the web page asks for it once)` : '(from API_TOKENS)'}
   Deploy:  curl -X POST localhost:${port}/deploy -H "authorization: Bearer ${apiToken ?? '<token>'}" -H 'content-type: application/json' -d '{"repoUrl":"https://github.com/owner/site.git"}'
-  Ctrl-C stops everything.
+  Ctrl-C stops everything.${note ? `\n  Note: ${note}.` : ''}
 `);
 
 function run(name: string, entry: string): void {
   // A process group of its own, so Ctrl-C reaches only this launcher, which then stops each service once.
-  const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', path.join(ROOT, entry)], { env, cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], { env, cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push({ name, child });
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => print(name, line));
@@ -137,15 +139,17 @@ async function stop(code: number): Promise<void> {
   process.exit(code);
 }
 
-async function waitForHttp(url: string): Promise<void> {
+/** Waits, at most 30 s, until `url` answers 200 (Redis connected, the bucket made); false if it never did. */
+async function waitForReady(url: string): Promise<boolean> {
   for (let i = 0; i < 300 && !stopping; i++) {
     try {
-      await fetch(url);
-      return;
+      if ((await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok) return true;
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      // Not listening yet.
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
+  return false;
 }
 
 /** A random secret kept in `file` (0600): read it, or make it on first use. */

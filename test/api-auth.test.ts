@@ -164,7 +164,7 @@ describe('TRUST_PROXY', () => {
 
 describe('configuration', () => {
   it('warns at start when the API listens beyond loopback without API_HOSTS', async () => {
-    const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: stack.env.REDIS_URL!, PORT: '0', HOST: '0.0.0.0', API_TOKENS: TOKEN, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -180,7 +180,7 @@ describe('configuration', () => {
 
   it('the API refuses to listen beyond loopback without tokens, unless ALLOW_ANONYMOUS=1', () => {
     const run = (env: Record<string, string>) =>
-      spawnSync(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+      spawnSync(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: stack.env.REDIS_URL!, PORT: '0', LOG_LEVEL: 'silent', ...env },
         encoding: 'utf8',
         timeout: 20_000,
@@ -249,7 +249,7 @@ describe('live log streams', () => {
     stacks.push(s);
     const id = await waitingDeployment(s);
     const port = await getPort();
-    const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
       env: { ...s.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
       stdio: 'ignore',
     });

@@ -64,7 +64,7 @@ describe('Idempotency-Key', () => {
     const files = manyFiles(1500);
     const repoUrl = await stack.repo('idem-killed', files);
     const port = await getPort();
-    const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
       env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent', UPLOAD_CONCURRENCY: '2' },
       stdio: 'ignore',
     });
@@ -97,7 +97,7 @@ describe('Idempotency-Key', () => {
     expect(await sourceObjects(id)).toBe(Object.keys(files).length);
 
     // The next upload-service to start removes the clone folder the killed one left.
-    const next = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+    const next = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
       env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(await getPort()), LOG_LEVEL: 'silent' },
       stdio: 'ignore',
     });

@@ -51,7 +51,7 @@ async function orphans(): Promise<string[]> {
 }
 
 function uploadService(port: number) {
-  const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
     env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
     stdio: 'ignore',
   });

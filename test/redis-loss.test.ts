@@ -118,7 +118,7 @@ describe('Redis lost', () => {
   });
 
   it('reconciles again without changing anything, from the command line too, naming what was lost', async () => {
-    const out = spawnSync(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'deploy-service/src/reconcile-command.ts'], {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', 'deploy-service/src/reconcile-command.ts'], {
       env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 60_000,

@@ -4,6 +4,7 @@ export * from './errors';
 export * from './keys';
 export * from './logger';
 export * from './net-policy';
+export * from './node-support';
 export * from './outage';
 // deployment/: what a deployment is (record, request, ids) and how long it is kept.
 export * from './deployment/ids';

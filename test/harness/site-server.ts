@@ -19,7 +19,7 @@ export interface SiteServer {
 /** Starts the site server with `env` (a stack's, say) on a free port and waits until it is ready. */
 export async function startSiteServer(env: Record<string, string>): Promise<SiteServer> {
   const port = await getPort();
-  const child = spawn(process.execPath, ['--disable-warning=NodeVersionSupportWarning', '--import', 'tsx', 'upload-service/src/site-main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/site-main.ts'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env, SERVE_SITES: '0', SITE_PORT: String(port), LOG_LEVEL: env.LOG_LEVEL ?? 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

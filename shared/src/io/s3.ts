@@ -16,6 +16,8 @@ import {
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+// Before any client is made: the SDK's own Node version warning is said once elsewhere (node-support.ts).
+import '../node-support';
 import type { Config } from '../config';
 import { UnavailableError, describeError } from '../errors';
 
