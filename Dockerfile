@@ -1,20 +1,25 @@
-# syntax=docker/dockerfile:1
 # Both services from one file, a target each (build from the repository root):
 #   docker build --target upload-service -t slipway/upload-service .
 #   docker build --target deploy-service -t slipway/deploy-service .
-# A pinned Node LTS line (the one the tests run on); bump it here only.
-ARG NODE_IMAGE=node:20.20-bookworm-slim
+# No `# syntax=` line: the engine's own Dockerfile frontend builds it, so nothing is pulled but the base.
+# The base: Node 24 LTS on Debian bookworm. Any image of that shape will do (Debian with apt, Node and
+# npm on the PATH, a `node` user of uid 1000): CI passes one it built itself (test/compose/base-image.sh).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Production dependencies only (tsx, which runs the TypeScript, is one of them). Manifests first,
 # so this layer is rebuilt only when they change; npm ci needs every workspace's package.json.
 FROM ${NODE_IMAGE} AS deps
+# The npm registry to install from, when not the base image's npm default (a mirror: CI passes what
+# `npm config get registry` says on the building machine).
+ARG NPM_REGISTRY=
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY upload-service/package.json upload-service/
 COPY deploy-service/package.json deploy-service/
 COPY cli/package.json cli/
-RUN npm ci --omit=dev --no-audit --no-fund \
+RUN if [ -n "$NPM_REGISTRY" ]; then export npm_config_registry="$NPM_REGISTRY"; fi \
+ && npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 # What both services run on: the dependencies, the shared code, git (clones; builds that ask for

@@ -101,7 +101,11 @@ describe('deployment files', () => {
     expect(stage('deploy-service')).toMatch(/bubblewrap/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/);
-    expect(/^ARG NODE_IMAGE=node:(\d+)\.\d+-/m.exec(dockerfile)?.[1]).toBe('20');
+    // Node 24 LTS, on the base CI builds in its place (test/compose/run.sh), within `engines`.
+    const nodeImage = /^ARG NODE_IMAGE=(node:(\d+)-bookworm-slim)$/m.exec(dockerfile);
+    expect(nodeImage?.[2]).toBe('24');
+    expect(read('test/compose/run.sh')).toContain(`base=slipway-ci/${nodeImage![1]}\nbash test/compose/base-image.sh "$base" ${nodeImage![2]}\n`);
+    expect(JSON.parse(read('package.json')).engines.node).toMatch(new RegExp(`>=${nodeImage![2]}\\.0\\.0|\\^${nodeImage![2]}\\.`));
 
     const api = container('upload-service');
     expect(api.ports[0].containerPort).toBe(Number(expose));
