@@ -22,6 +22,8 @@ export interface BenchContext {
   /** A folder of the run's own, removed at the end. */
   tmpRoot: string;
   s3Endpoint: string;
+  /** The delay each way the latency proxy adds in the rows that say so (`--s3-latency-ms`, 20 by default). */
+  s3LatencyMs: number;
   git: { url: string; root: string };
   /** The full stack (API + in-process workers) on its own redis-server and bucket. */
   stack: Stack;

@@ -2,7 +2,8 @@
 // server, printed as one table of figures, ratios and targets, and (full runs) written to
 // bench/results.md with the machine at the top. `npm run bench -- --quick` runs smaller sizes and
 // fewer rounds (CI runs it, so the bench never rots; its figures are indicative only);
-// `--only queue,upload` runs some sections. Starts its own servers on free loopback ports.
+// `--only queue,upload` runs some sections; `--s3-latency-ms 20` is how far away the rows that say so put S3
+// (a proxy adds it each way to every request). Starts its own servers on free loopback ports.
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { spawnS3rver } from '../dev/s3-server';
 import { startGitServer } from '../test/harness/git-server';
-import { registryHost, startStackOn } from '../test/harness/stack';
+import { startStackOn } from '../test/harness/stack';
 import { machine, table, type BenchContext, type Row } from './lib';
 import { benchQueue } from './queue';
 import { benchScale } from './scale';
@@ -29,7 +30,12 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Row[]>> = {
   scale: benchScale,
 };
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, 's3-latency-ms': { type: 'string', default: '20' } } });
+const s3LatencyMs = Number(values['s3-latency-ms']);
+if (!Number.isInteger(s3LatencyMs) || s3LatencyMs < 0 || s3LatencyMs > 1000) {
+  console.error(`bench: --s3-latency-ms ${values['s3-latency-ms']}: a whole number of milliseconds from 0 to 1000`);
+  process.exit(2);
+}
 const only = values.only?.split(',').map((s) => s.trim());
 const unknown = only?.filter((s) => !(s in SECTIONS)) ?? [];
 if (unknown.length > 0) {
@@ -42,9 +48,8 @@ const tmpRoot = await mkdtemp(path.join(tmpdir(), 'slipway-bench-'));
 await chmod(tmpRoot, 0o711); // builds run as uids of their own, and must be able to pass through
 const s3 = await spawnS3rver({ directory: path.join(tmpRoot, 's3') });
 const git = await startGitServer(path.join(tmpRoot, 'git'));
-// npm's registry may resolve to a private address (a mirror): builds may still reach it.
-const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot }, { env: { BUILD_EGRESS_PRIVATE_HOSTS: registryHost(), BUILD_TIMEOUT_SECONDS: '300' } });
-const ctx: BenchContext = { quick: values.quick, tmpRoot, s3Endpoint: s3.endpoint, git: { url: git.url, root: git.root }, stack };
+const stack = await startStackOn({ s3Endpoint: s3.endpoint, gitUrl: git.url, gitRoot: git.root, tmpRoot }, { env: { BUILD_TIMEOUT_SECONDS: '300' } });
+const ctx: BenchContext = { quick: values.quick, tmpRoot, s3Endpoint: s3.endpoint, s3LatencyMs, git: { url: git.url, root: git.root }, stack };
 const rows: Row[] = [];
 try {
   for (const [name, section] of Object.entries(SECTIONS)) {

@@ -1,6 +1,8 @@
 // The upload section: a repository cloned and its files put in S3 — Slipway's way (shallow clone, bounded
-// streaming upload) against the floor (a bare PutObject loop over files already on disk) and the naive
-// way of the tutorial the project started from — and the upload-service's peak memory on a large repository.
+// streaming upload) against the floors (a bare PutObject loop over files already on disk; git's archive
+// of them piped to one multipart upload) and the naive way of the tutorial the project started from, on
+// loopback S3 and on S3 made `--s3-latency-ms` away by a proxy — and the upload-service's peak memory on a
+// large repository.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -8,14 +10,20 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import getPort from 'get-port';
 import { simpleGit } from 'simple-git';
-import { s3ClientSettings, uploadTree, walkFiles, type WalkedFile } from '@slipway/shared';
+import { Storage, createS3Client, s3ClientSettings, walkFiles, type WalkedFile } from '@slipway/shared';
 import { startRedisServer } from '../dev/redis-server';
 import { createFixtureRepo } from '../test/harness/git-server';
+import { startLatencyProxy } from '../test/harness/latency-proxy';
 import { seeded } from '../test/harness/seeded';
+import { downloadArchive, downloadPrefix } from '../deploy-service/src/deployment/workspace';
+import { archiveSource } from '../upload-service/src/deploy/archive';
 import { cloneRepo } from '../upload-service/src/deploy/clone';
 import { checkRepoUrl } from '../upload-service/src/deploy/url-policy';
 import { median, ms, ratio, type BenchContext, type Row } from './lib';
@@ -30,9 +38,127 @@ export async function benchUpload(ctx: BenchContext): Promise<Row[]> {
   const size = quick ? { files: 300, bytes: 4 * MB, rounds: 1, waitMs: 500 } : { files: 2000, bytes: 30 * MB, rounds: 3, waitMs: NAIVE_WAIT_MS };
   const run = randomBytes(4).toString('hex');
   const work = await mkdtemp(path.join(ctx.tmpRoot, 'upload-bench-'));
-  const s3 = ctx.stack.config.s3;
-  const clientFor = (requestHandler: S3ClientConfig['requestHandler']) =>
-    new S3Client({ ...s3ClientSettings(s3), requestHandler });
+  const proxy = await startLatencyProxy(ctx.s3Endpoint, ctx.s3LatencyMs);
+  try {
+    const fixture = fixtureFiles(size.files, size.bytes);
+    const bytes = Object.values(fixture).reduce((sum, c) => sum + Buffer.byteLength(c), 0);
+    const url = await createFixtureRepo(ctx.git, `bench-upload-${run}`, fixture);
+    const label = `clone + upload ${size.files.toLocaleString('en-US')} files (${(bytes / MB).toFixed(0)} MB)`;
+
+    // The floors' files: one prepared checkout, listed once, outside the timing.
+    const checkout = path.join(work, 'checkout');
+    await simpleGit().clone(url, checkout, ['--depth', '1']);
+    const onDisk: WalkedFile[] = [];
+    for await (const file of walkFiles(checkout, { skipDirs: new Set(['.git']) })) onDisk.push(file);
+    const prepared = { url, checkout, onDisk, work, run, size };
+
+    const loopback = await measureUpload(ctx, ctx.s3Endpoint, 'loopback', prepared);
+    const far = await measureUpload(ctx, proxy.endpoint, `latency`, prepared);
+    const slow = `S3 ${ctx.s3LatencyMs} ms away each way`;
+    const wait = quick ? `a ${size.waitMs / 1000} s wait (the tutorial's 5 s, scaled down for --quick)` : 'the 5 s wait';
+    const slipwayIs = 'Slipway (B: shallow clone with no checkout, the selected files as one tar.gz streamed to one multipart upload)';
+    const rows: Row[] = [
+      {
+        section: 'upload',
+        case: `${label}: floor (A: no clone, files on disk, bare PutObject loop, best concurrency ${loopback.best}) vs ${slipwayIs}; B / A`,
+        a: ms(loopback.floor),
+        b: ms(loopback.slipway),
+        ratio: ratio(loopback.slipway, loopback.floor),
+        target: '≤ 1.3× the floor',
+        met: loopback.slipway / loopback.floor <= 1.3,
+      },
+      {
+        section: 'upload',
+        case: `${label}: naive (A: full clone, ${loopback.naiveFiles.toLocaleString('en-US')} files with .git read whole, one Promise.all of PutObject, ${wait}) vs Slipway (B); A / B`,
+        a: ms(loopback.naive),
+        b: ms(loopback.slipway),
+        ratio: ratio(loopback.naive, loopback.slipway),
+        target: '≥ 3× faster than naive',
+        met: loopback.naive / loopback.slipway >= 3,
+      },
+      {
+        section: 'upload',
+        case: `${label}: naive without its fixed wait (A) vs Slipway (B); A / B`,
+        a: ms(median(loopback.naiveBare)),
+        b: ms(loopback.slipway),
+        ratio: ratio(median(loopback.naiveBare), loopback.slipway),
+      },
+      {
+        section: 'upload',
+        case: `${label}, ${slow}: archive floor (A: git archive of a prepared clone, tar.gz, piped to one multipart upload) vs Slipway (B); B / A`,
+        a: ms(far.archive),
+        b: ms(far.slipway),
+        ratio: ratio(far.slipway, far.archive),
+        target: '≤ 1.3× the archive floor',
+        met: far.slipway / far.archive <= 1.3,
+      },
+      {
+        section: 'upload',
+        case: `${label}, ${slow}: PutObject loop floor (A: best concurrency ${far.best}) vs Slipway (B); B / A`,
+        a: ms(far.floor),
+        b: ms(far.slipway),
+        ratio: ratio(far.slipway, far.floor),
+      },
+      {
+        section: 'upload',
+        case: `${label}, ${slow}: naive (A, ${wait}) vs Slipway (B); A / B`,
+        a: ms(far.naive),
+        b: ms(far.slipway),
+        ratio: ratio(far.naive, far.slipway),
+        target: '≥ 5× faster than naive',
+        met: far.naive / far.slipway >= 5,
+      },
+      {
+        section: 'upload',
+        case: `download of the same files: floor (A: the archive in one GET, piped to tar -xz) vs the worker's downloadArchive (B: one GET, unpacked with handoff.ts's checks); B / A`,
+        a: ms(loopback.download.archive),
+        b: ms(loopback.download.slipway),
+        ratio: ratio(loopback.download.slipway, loopback.download.archive),
+      },
+      {
+        section: 'upload',
+        case: `download of the same files, ${slow}: floor (A) vs the worker's downloadArchive (B); B / A`,
+        a: ms(far.download.archive),
+        b: ms(far.download.slipway),
+        ratio: ratio(far.download.slipway, far.download.archive),
+      },
+      {
+        section: 'upload',
+        case: `download of the same files, ${slow}: a GET per file (A: sources from before the archive, concurrency ${ctx.stack.config.uploadConcurrency}) vs downloadArchive (B); A / B`,
+        a: ms(far.download.perFile),
+        b: ms(far.download.slipway),
+        ratio: ratio(far.download.perFile, far.download.slipway),
+      },
+      {
+        section: 'upload',
+        case: `${label}: Slipway on loopback S3 (A) vs ${slow} (B); B / A`,
+        a: ms(loopback.slipway),
+        b: ms(far.slipway),
+        ratio: ratio(far.slipway, loopback.slipway),
+      },
+    ];
+    rows.push(await peakRssRow(ctx, work, run));
+    return rows;
+  } finally {
+    await proxy.close();
+    await rm(work, { recursive: true, force: true });
+    await rm(path.join(ctx.git.root, `bench-upload-${run}.git`), { recursive: true, force: true });
+  }
+}
+
+interface Prepared {
+  url: string;
+  checkout: string;
+  onDisk: WalkedFile[];
+  work: string;
+  run: string;
+  size: { rounds: number; waitMs: number };
+}
+
+/** Every way of putting the repository in S3, against the S3 at `endpoint`, in rounds that rotate which goes first. */
+async function measureUpload(ctx: BenchContext, endpoint: string, tag: string, p: Prepared) {
+  const s3 = { ...ctx.stack.config.s3, endpoint };
+  const clientFor = (requestHandler: S3ClientConfig['requestHandler']) => new S3Client({ ...s3ClientSettings(s3), requestHandler });
   // The floor gets sockets for its highest concurrency; the SDK's default agent stops at 50.
   const floorClient = clientFor({ httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }) });
   // The tutorial's client had the SDK's defaults. Slipway's (the stack's) has a 5 s connection timeout,
@@ -40,100 +166,107 @@ export async function benchUpload(ctx: BenchContext): Promise<Row[]> {
   // file sent at once, the requests at the back of that queue fail after 5 s.
   // (Its warning that requests wait for a socket is put off: it would only say what this case is about.)
   const naiveClient = clientFor({ socketAcquisitionWarningTimeout: 600_000 });
+  // Slipway's own client and storage, as the upload-service makes them, against this endpoint.
+  const storage = new Storage(createS3Client(s3, ctx.stack.config.uploadConcurrency), s3.bucket);
   try {
-    const fixture = fixtureFiles(size.files, size.bytes);
-    const bytes = Object.values(fixture).reduce((sum, c) => sum + Buffer.byteLength(c), 0);
-    const url = await createFixtureRepo(ctx.git, `bench-upload-${run}`, fixture);
-    const label = `clone + upload ${size.files.toLocaleString('en-US')} files (${(bytes / MB).toFixed(0)} MB)`;
-
-    // The floor's files: one prepared checkout, listed once, outside the timing.
-    const checkout = path.join(work, 'checkout');
-    await slipwayClone(ctx, url, checkout);
-    const onDisk: WalkedFile[] = [];
-    for await (const file of walkFiles(checkout, { skipDirs: new Set(['.git']) })) onDisk.push(file);
     let best = { concurrency: 0, ms: Infinity };
     for (const concurrency of [8, 16, 32, 64]) {
-      const took = await floorUpload(floorClient, s3.bucket, onDisk, `bench-upload/${run}/calibrate-${concurrency}`, concurrency);
+      const took = await floorUpload(floorClient, s3.bucket, p.onDisk, `bench-upload/${p.run}/${tag}-calibrate-${concurrency}`, concurrency);
       if (took < best.ms) best = { concurrency, ms: took };
     }
-
-    const times = { floor: [] as number[], slipway: [] as number[], naive: [] as number[], naiveBare: [] as number[] };
+    const times = { floor: [] as number[], archive: [] as number[], slipway: [] as number[], naive: [] as number[], naiveBare: [] as number[] };
     let naiveFiles = 0;
+    const uploaded = { slipway: '', archive: '', floor: '' };
     const methods = [
-      async (prefix: string) => times.floor.push(await floorUpload(floorClient, s3.bucket, onDisk, prefix, best.concurrency)),
-      async (prefix: string) => times.slipway.push(await slipwayUpload(ctx, url, work, prefix)),
+      async (prefix: string) => times.floor.push(await floorUpload(floorClient, s3.bucket, p.onDisk, (uploaded.floor = prefix), best.concurrency)),
+      async (prefix: string) => times.archive.push(await archiveUpload(floorClient, s3.bucket, p.checkout, (uploaded.archive = `${prefix}.tar.gz`))),
+      async (prefix: string) => times.slipway.push(await slipwayUpload(ctx, storage, p.url, p.work, (uploaded.slipway = prefix))),
       async (prefix: string) => {
-        const naive = await naiveUpload(naiveClient, s3.bucket, url, work, prefix, size.waitMs);
+        const naive = await naiveUpload(naiveClient, s3.bucket, p.url, p.work, prefix, p.size.waitMs);
         times.naive.push(naive.ms);
-        times.naiveBare.push(naive.ms - size.waitMs);
+        times.naiveBare.push(naive.ms - p.size.waitMs);
         naiveFiles = naive.files;
       },
     ];
     // Each round starts with a different method, so none always runs on a cold (or warm) s3rver.
-    for (let round = 0; round < size.rounds; round++) {
-      for (let i = 0; i < methods.length; i++) await methods[(round + i) % methods.length]!(`bench-upload/${run}/r${round}-m${(round + i) % methods.length}`);
+    for (let round = 0; round < p.size.rounds; round++) {
+      for (let i = 0; i < methods.length; i++) await methods[(round + i) % methods.length]!(`bench-upload/${p.run}/${tag}-r${round}-m${(round + i) % methods.length}`);
     }
-
-    const floor = median(times.floor);
-    const slipway = median(times.slipway);
-    const naive = median(times.naive);
-    const wait = quick ? `a ${size.waitMs / 1000} s wait (the tutorial's 5 s, scaled down for --quick)` : 'the 5 s wait';
-    const rows: Row[] = [
-      {
-        section: 'upload',
-        case: `${label}: floor (A: no clone, files on disk, bare PutObject loop, best concurrency ${best.concurrency}) vs Slipway (B: shallow clone + uploadTree, concurrency ${ctx.stack.config.uploadConcurrency}); B / A`,
-        a: ms(floor),
-        b: ms(slipway),
-        ratio: ratio(slipway, floor),
-        target: '≤ 1.3× the floor',
-        met: slipway / floor <= 1.3,
-      },
-      {
-        section: 'upload',
-        case: `${label}: naive (A: full clone, ${naiveFiles.toLocaleString('en-US')} files with .git read whole, one Promise.all of PutObject, ${wait}) vs Slipway (B); A / B`,
-        a: ms(naive),
-        b: ms(slipway),
-        ratio: ratio(naive, slipway),
-        target: '≥ 3× faster than naive',
-        met: naive / slipway >= 3,
-      },
-      {
-        section: 'upload',
-        case: `${label}: naive without its fixed wait (A) vs Slipway (B); A / B`,
-        a: ms(median(times.naiveBare)),
-        b: ms(slipway),
-        ratio: ratio(median(times.naiveBare), slipway),
-      },
-    ];
-    rows.push(await peakRssRow(ctx, work, run));
-    return rows;
+    // The worker's side: what was uploaded, downloaded the worker's way and the archive's way.
+    const download = { slipway: [] as number[], archive: [] as number[], perFile: [] as number[] };
+    for (let round = 0; round < p.size.rounds; round++) {
+      const dir = await mkdtemp(path.join(p.work, 'download-'));
+      try {
+        const take = [
+          async () => download.slipway.push(await timed(() => downloadArchive(storage, `${uploaded.slipway}/source.tar.gz`, path.join(dir, 'slipway'), { maxFiles: ctx.stack.config.maxRepoFiles, maxBytes: ctx.stack.config.maxRepoBytes }))),
+          async () => download.archive.push(await timed(() => archiveDownload(floorClient, s3.bucket, uploaded.archive, path.join(dir, 'archive')))),
+          // Sources from before the archive: a GET per file (the floor loop's objects are such a source).
+          async () => download.perFile.push(await timed(() => downloadPrefix(storage, uploaded.floor, path.join(dir, 'per-file'), ctx.stack.config.uploadConcurrency))),
+        ];
+        for (let i = 0; i < take.length; i++) await take[(round + i) % take.length]!();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    return {
+      best: best.concurrency,
+      floor: median(times.floor),
+      archive: median(times.archive),
+      slipway: median(times.slipway),
+      naive: median(times.naive),
+      naiveBare: times.naiveBare,
+      naiveFiles,
+      download: { slipway: median(download.slipway), archive: median(download.archive), perFile: median(download.perFile) },
+    };
   } finally {
     floorClient.destroy();
     naiveClient.destroy();
-    await rm(work, { recursive: true, force: true });
-    await rm(path.join(ctx.git.root, `bench-upload-${run}.git`), { recursive: true, force: true });
+    storage.client.destroy();
   }
 }
 
-/** Slipway's path, as deploy.ts takes it: the URL checked, a shallow clone, the tree streamed up without .git. */
-async function slipwayUpload(ctx: BenchContext, url: string, work: string, prefix: string): Promise<number> {
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+/** The download floor: the archive in one GET, piped to `tar -xz`. */
+async function archiveDownload(client: S3Client, bucket: string, key: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const tar = spawn('tar', ['-xzf', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => tar.on('close', resolve));
+  await pipeline(Body as Readable, tar.stdin!);
+  const code = await exited;
+  if (code !== 0) throw new Error(`bench download: tar exited with ${code}`);
+}
+
+/** The archive floor: `git archive` of a clone already on disk, gzip'd (level 1, as Slipway does), streamed to one multipart upload. */
+async function archiveUpload(client: S3Client, bucket: string, checkout: string, key: string): Promise<number> {
+  const started = performance.now();
+  const git = spawn('git', ['archive', '--format=tar', 'HEAD'], { cwd: checkout, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => git.on('close', resolve));
+  await new Upload({ client, params: { Bucket: bucket, Key: key, Body: git.stdout!.pipe(createGzip({ level: 1 })) }, queueSize: 4, partSize: 8 * MB }).done();
+  const code = await exited;
+  if (code !== 0) throw new Error(`bench upload: git archive exited with ${code}`);
+  return performance.now() - started;
+}
+
+/** Slipway's path, as deploy.ts takes it: the URL checked, a shallow clone with no checkout, the selected files streamed up as one archive. */
+async function slipwayUpload(ctx: BenchContext, storage: Storage, url: string, work: string, prefix: string): Promise<number> {
   const { config } = ctx.stack;
   const started = performance.now();
   const dir = await mkdtemp(path.join(work, 'slipway-'));
   try {
-    await slipwayClone(ctx, url, dir);
-    await uploadTree(ctx.stack.storage, dir, prefix, { skipDirs: new Set(['.git']), maxFiles: config.maxRepoFiles, maxBytes: config.maxRepoBytes, what: 'repository', concurrency: config.uploadConcurrency });
+    const target = await checkRepoUrl(url, { allowPrivateNetworks: true });
+    const { files } = await cloneRepo(target, undefined, dir, { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles });
+    const source = await archiveSource(dir, files, { timeoutMs: config.cloneTimeoutMs });
+    await storage.putStream(`${prefix}/source.tar.gz`, source.stream, { contentType: 'application/gzip' });
     return performance.now() - started;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function slipwayClone(ctx: BenchContext, url: string, dir: string): Promise<void> {
-  const { config } = ctx.stack;
-  const target = await checkRepoUrl(url, { allowPrivateNetworks: true });
-  await mkdir(dir, { recursive: true });
-  await cloneRepo(target, undefined, dir, { timeoutMs: config.cloneTimeoutMs, maxBytes: config.maxRepoBytes, maxFiles: config.maxRepoFiles });
 }
 
 /** The tutorial's path: a full clone, every file (.git included) read whole, all PutObjects at once, then a fixed wait. */

@@ -1,9 +1,8 @@
 // POST a repository URL, get a live site: the whole pipeline on real Redis, S3 and git.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { storageKeys } from '@slipway/shared';
 import { BINARY, buildSite, failingBuild, manyFiles, staticSite, workspaceMonorepo } from './harness/fixtures';
 import { EXEC_PREFIX } from './harness/git-server';
-import { startStack, type Stack } from './harness/stack';
+import { startStack, storedSource, type Stack } from './harness/stack';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -105,9 +104,7 @@ describe('deploying a repository', () => {
     expect(record.status, record.error).toBe('deployed');
     expect((await stack.site(id, '/')).body.toString()).toBe('<h1>Tokens brand</h1>');
 
-    const prefix = `${storageKeys.source(id)}/`;
-    const keys: string[] = [];
-    for await (const { key } of stack.storage.list(prefix)) keys.push(key.slice(prefix.length));
+    const keys = Object.keys(await storedSource(stack, id));
     expect(keys.sort()).toEqual(
       [
         '.nvmrc',

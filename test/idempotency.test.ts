@@ -9,7 +9,8 @@ import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
 import { manyFiles, staticSite } from './harness/fixtures';
-import { startStack, type Stack } from './harness/stack';
+import { startLatencyProxy } from './harness/latency-proxy';
+import { startStack, storedSource, type Stack } from './harness/stack';
 import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
@@ -64,23 +65,27 @@ describe('Idempotency-Key', () => {
     const files = manyFiles(1500);
     const repoUrl = await stack.repo('idem-killed', files);
     const port = await getPort();
+    // Its S3 a second away each way, so its upload is still under way when it is killed.
+    const far = await startLatencyProxy(stack.env.S3_ENDPOINT!, 1000);
     const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
-      env: { ...stack.env, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent', UPLOAD_CONCURRENCY: '2' },
+      env: { ...stack.env, S3_ENDPOINT: far.endpoint, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
       stdio: 'ignore',
     });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     const other = `http://127.0.0.1:${port}`;
     await waitUntil('the second API to listen', async () => ((await fetch(`${other}/healthz`).then((r) => r.ok, () => false)) ? true : undefined), 20_000);
     const dying = deploy(other, { repoUrl }, 'key-killed').catch(() => null);
-    // Killed once its record is in Redis and part of its source is in S3.
+    // Killed once its record is in Redis and its source is on the way to S3.
     const id = await waitUntil('the upload to be under way', async () => {
       const held = await stack.redis.get(stored('key-killed'));
       if (!held) return undefined;
       const { id } = JSON.parse(held) as { id: string };
-      return (await stack.queue.get(id))?.status === 'uploading' && (await sourceObjects(id)) > 0 ? id : undefined;
+      return (await stack.queue.get(id))?.status === 'uploading' ? id : undefined;
     }, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
     child.kill('SIGKILL');
     await exited;
+    await far.close();
     expect(await dying).toBeNull(); // the client got no answer
     const leftClone = (await readdir(stack.config.workDir!)).filter((n) => n.startsWith(`slipway-clone-${child.pid}-`));
     expect(leftClone).toHaveLength(1);
@@ -94,7 +99,8 @@ describe('Idempotency-Key', () => {
     expect(retried.status).toBe(202);
     expect(retried.body.id).toBe(id);
     expect((await stack.waitFor(id, undefined, 60_000)).status).toBe('deployed');
-    expect(await sourceObjects(id)).toBe(Object.keys(files).length);
+    expect(await sourceObjects(id)).toBe(1); // the archive, made once again
+    expect(Object.keys(await storedSource(stack, id)).sort()).toEqual(Object.keys(files).sort());
 
     // The next upload-service to start removes the clone folder the killed one left.
     const next = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {

@@ -1,8 +1,7 @@
 // Every orphan has a collector: after each crash or outage that leaves something behind, one janitor
-// pass (or the next process to start) removes it, and nothing that is still wanted. On main: an
-// upload-service SIGKILLed mid-upload left its source in S3 and its clone folder for good; S3 cut
-// during an upload left the objects uploaded so far ("nothing was enqueued", and the one clean-up ran
-// while S3 was down); a build whose removal failed stayed until the deployment's next build.
+// pass (or the next process to start) removes it, and nothing that is still wanted: an upload-service
+// SIGKILLed mid-upload (its clone folder; a source it finished storing), S3 cut during an upload (the
+// source is one archive, stored whole or not at all), a build whose removal failed.
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import getPort from 'get-port';
@@ -13,6 +12,7 @@ import { janitorPass } from '../deploy-service/src/retention/janitor';
 import { manyFiles, staticSite } from './harness/fixtures';
 import { startStackOn, type Stack } from './harness/stack';
 import { startLossyProxy, type LossyProxy } from './harness/lossy-proxy';
+import { startSlowUploadService } from './harness/upload-process';
 import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
@@ -59,35 +59,42 @@ function uploadService(port: number) {
   return { child, exited, url: `http://127.0.0.1:${port}` };
 }
 
-/** The id of the first deployment seen `uploading` with some of its source in S3. */
-const uploading = () =>
-  waitUntil(
+/** The id of the first deployment seen `uploading`, once its archive has been on its way to S3 for a moment. */
+const uploading = async () => {
+  const id = await waitUntil(
     'an upload under way',
     async () => {
-      for (const key of await stack.redis.keys('deployment:*')) {
-        const id = key.slice('deployment:'.length);
-        if ((await stack.redis.hGet(key, 'status')) === 'uploading' && (await count(`${storageKeys.source(id)}/`)) > 0) return id;
+      for (const key of (await stack.redis.keys('deployment:*')).filter((k) => /^deployment:[a-z0-9]+$/.test(k))) {
+        if ((await stack.redis.hGet(key, 'status')) === 'uploading') return key.slice('deployment:'.length);
       }
       return undefined;
     },
     60_000,
   );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return id;
+};
 
 describe('orphans', () => {
-  it('an upload-service SIGKILLed mid-upload: its source goes once its record has expired, its clone folder when the next one starts', { timeout: 120_000 }, async () => {
+  it('an upload-service SIGKILLed mid-upload: nothing half-stored; a finished source goes once its record has expired, its clone folder when the next one starts', { timeout: 120_000 }, async () => {
     const repoUrl = await stack.repo('killed-upload', manyFiles(1500));
-    const dying = uploadService(await getPort());
-    await waitUntil('the API to listen', async () => ((await fetch(`${dying.url}/healthz`).then((r) => r.ok, () => false)) ? true : undefined), 20_000);
+    const dying = await startSlowUploadService(stack.env);
     const request = fetch(`${dying.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) }).catch(() => null);
     const id = await uploading();
     dying.child.kill('SIGKILL');
     await dying.exited;
     await request;
+    await dying.close();
     expect(await stack.redis.ttl(recordKey(id))).toBeGreaterThan(0); // it would expire within the hour
     expect((await orphans()).filter((o) => o.startsWith(`slipway-clone-${dying.child.pid}-`))).toHaveLength(1);
+    // The archive is stored whole or not at all: killed on its way, nothing of it is in S3.
+    expect(await count(`${storageKeys.source(id)}/`)).toBe(0);
 
-    // An hour later the record has expired (here: removed by hand) and the next pass removes the source.
+    // Killed just after its upload instead, it would have left the whole archive: once the record has
+    // expired (here: removed by hand), the next pass removes it.
+    await stack.storage.putText(storageKeys.sourceArchive(id), 'an archive');
     await stack.redis.del(recordKey(id));
+    expect((await pass()).sourcesRemoved).toBe(0); // young: an upload could still be running
     expect((await pass(HOURS_LATER())).sourcesRemoved).toBe(1);
     expect(await count(`${storageKeys.source(id)}/`)).toBe(0);
     const next = uploadService(await getPort());
@@ -100,22 +107,24 @@ describe('orphans', () => {
     expect(await orphans()).toEqual([]);
   });
 
-  it('S3 cut during an upload: 503, nothing enqueued; what was uploaded goes in the first pass after S3 is back', { timeout: 120_000 }, async () => {
+  it('S3 cut during an upload: 503, nothing enqueued, nothing stored', { timeout: 120_000 }, async () => {
     const repoUrl = await stack.repo('cut-upload', manyFiles(1500));
-    const posting = stack.post('/deploy', { repoUrl });
-    const id = await uploading();
-    await s3.cut();
-    const res = await posting;
-    expect(res.status).toBe(503);
-    expect(res.body.error.message).toBe('object storage (S3) is unavailable (ECONNREFUSED); nothing was enqueued, try again shortly');
-    await s3.mend();
-    const left = await count(`${storageKeys.source(id)}/`);
-    expect(left).toBeGreaterThan(0); // the clean-up ran while S3 was down
-    expect(await stack.redis.exists(recordKey(id))).toBe(0);
-    // Young, so a pass now keeps it (an upload could be running); once it is older than an upload may live, it goes.
-    expect((await pass()).sourcesRemoved).toBe(0);
-    expect((await pass(HOURS_LATER())).sourcesRemoved).toBe(1);
-    expect(await orphans()).toEqual([]);
+    const service = await startSlowUploadService(stack.env);
+    try {
+      const posting = fetch(`${service.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) });
+      const id = await uploading();
+      await service.cuttable.cut();
+      const res = await posting;
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBe('object storage (S3) is unavailable (ECONNREFUSED); nothing was enqueued, try again shortly');
+      await service.cuttable.mend();
+      expect(await stack.redis.exists(recordKey(id))).toBe(0);
+      expect(await count(`${storageKeys.source(id)}/`)).toBe(0);
+      expect((await pass(HOURS_LATER())).sourcesRemoved).toBe(0);
+      expect(await orphans()).toEqual([]);
+    } finally {
+      await service.close();
+    }
   });
 
   it('a build whose removal failed is removed by the next pass, unless it went live after all', async () => {

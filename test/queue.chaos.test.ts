@@ -85,7 +85,8 @@ describe('chaos', () => {
       duplicates += slots.length - 1;
       for (const slot of slots.slice(0, -1)) {
         const pid = Number(slot.split('-').at(-3));
-        if (!stopped.has(pid)) unexplained.push(`${id} ran again after ${slot}`);
+        // With the log lines that say why (a retry names its reason), so a failure can be read, not only replayed.
+        if (!stopped.has(pid)) unexplained.push(`${id} ran again after ${slot}: ${lines.filter((l) => /retry|recover|fail|error/i.test(l)).slice(0, 5).join(' | ')}`);
       }
     }
     expect(unexplained, replay).toEqual([]);

@@ -12,6 +12,7 @@ import { backupKeys, storageKeys } from '@slipway/shared';
 import { collectSources, janitorPass } from '../deploy-service/src/retention/janitor';
 import { manyFiles, textSite } from './harness/fixtures';
 import { startStack, type Stack } from './harness/stack';
+import { startSlowUploadService } from './harness/upload-process';
 import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
@@ -133,10 +134,12 @@ describe('Redis lost', () => {
 
   it('a record lost during its upload is said so (not "Redis is unavailable"), and the upload is removed', async () => {
     const repoUrl = await stack.repo('lost-mid-upload', manyFiles(1500));
-    const posting = call('POST', '/deploy', { repoUrl });
+    // Its S3 a second away, so the record is lost while the archive is on its way.
+    const service = await startSlowUploadService(stack.env);
+    const posting = fetch(`${service.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error: { message: string } } }));
     // As soon as the upload has recorded its deployment, Redis loses it.
     const id = await waitUntil('the uploading record', async () => {
-      for (const key of await stack.redis.keys('deployment:*')) {
+      for (const key of (await stack.redis.keys('deployment:*')).filter((k) => /^deployment:[a-z0-9]+$/.test(k))) {
         if ((await stack.redis.hGet(key, 'status')) === 'uploading') {
           await stack.redis.del(key);
           return key.slice('deployment:'.length);
@@ -144,7 +147,7 @@ describe('Redis lost', () => {
       }
       return undefined;
     }, 60_000);
-    const res = await posting;
+    const res = await posting.finally(() => service.close());
     expect(res.status).toBe(503);
     expect(res.body.error.message).toBe(`the record of deployment ${id} was gone from Redis when its upload finished (Redis was reset or lost its data meanwhile); nothing was enqueued, try again`);
     expect(await count(`${storageKeys.source(id)}/`)).toBe(0);

@@ -17,6 +17,7 @@ export * from './io/leftovers';
 export * from './io/paths';
 export * from './io/redis';
 export * from './io/s3';
+export * from './io/storage-keys';
 export * from './io/small-file';
 export * from './io/tree';
 // projects/: the schema (requests and the stored record) and the store (Redis).

@@ -6,7 +6,10 @@ import http from 'node:http';
 import { chmod, mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import getPort from 'get-port';
+import { Parser, type ReadEntry } from 'tar';
 import { inject } from 'vitest';
 import { pino } from 'pino';
 import {
@@ -22,6 +25,7 @@ import {
   type DeploymentRecord,
   type Redis,
   type Status,
+  storageKeys,
 } from '@slipway/shared';
 import { createApp } from '../../upload-service/src/app';
 import { startNotifier } from '../../upload-service/src/notify/notifier';
@@ -203,6 +207,25 @@ export async function storedKeys(stack: Stack): Promise<string[]> {
   const keys = (await stack.redis.keys('*')).filter((k) => k !== 'secrets:keys');
   const quiet = keys.includes('deployment-events') && (await stack.redis.xLen('deployment-events')) === 0;
   return keys.filter((k) => !(quiet && k === 'deployment-events')).sort();
+}
+
+/**
+ * A deployment's source as stored, path → contents: the archive's regular files (every member listed,
+ * so a link or anything else the upload-service should have left out shows up too, under its type).
+ */
+export async function storedSource(stack: Stack, id: string): Promise<Record<string, string>> {
+  const object = await stack.storage.get(storageKeys.sourceArchive(id));
+  if (!object) throw new Error(`deployment ${id} has no source archive`);
+  const files: Record<string, string> = {};
+  const parser = new Parser({ strict: true });
+  parser.on('entry', (entry: ReadEntry) => {
+    if (entry.type === 'Directory') return void entry.resume();
+    const chunks: Buffer[] = [];
+    entry.on('data', (c: Buffer) => chunks.push(c));
+    entry.on('end', () => (files[entry.type === 'File' ? entry.path : `${entry.path} (${entry.type})`] = Buffer.concat(chunks).toString('utf8')));
+  });
+  await pipeline(object.body, createGunzip(), parser);
+  return files;
 }
 
 /** Deploys `files` as repository `name` and waits for the outcome: the id, the record and the whole log. */

@@ -34,7 +34,7 @@ import { Holdings, RELEASE_TIMEOUT_MS, Watchdog } from './watchdog';
 import { SERVER_PROBES, requireStaticSite, serverBuildReason } from './static-output';
 import { publishOutput, removeStaleBuilds, type PublishResult } from './publish';
 import { allocateBuildUid, writeIdentityFiles, type Caps, type SandboxSupport } from '../sandbox/sandbox';
-import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadPrefix, existingDir, handOver } from './workspace';
+import { OUTPUT_DIR_CANDIDATES, createWorkspace, downloadArchive, downloadPrefix, existingDir, handOver } from './workspace';
 
 export interface RunDeploymentDeps {
   config: Config;
@@ -121,7 +121,11 @@ export async function runDeployment(
       phases[name] = Math.round(now - mark);
       mark = now;
     };
-    const source = await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
+    // One archive (every deployment since the archive), or a file per object (those from before it).
+    const source =
+      record.sourceFormat === 'tar.gz'
+        ? await downloadArchive(storage, storageKeys.sourceArchive(record.id), ws.src, { maxFiles: config.maxRepoFiles, maxBytes: config.maxRepoBytes }, signal)
+        : await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
     phase('download');
     watchdog.enter('detection', PLAN_TIMEOUT_MS);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);

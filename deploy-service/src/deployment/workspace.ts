@@ -8,8 +8,11 @@ import { chmod, lstat, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { forEachBounded, pathInside, type Storage } from '@slipway/shared';
+import { createGunzip } from 'node:zlib';
+import { BuildFailedError, RepoTooLargeError, forEachBounded, formatBytes, pathInside, type Storage } from '@slipway/shared';
+import { receiveTree } from '../sandbox/handoff';
 import { BuildDisk, type DiskKind, type DiskLimits } from '../sandbox/disk';
 
 export interface Workspace {
@@ -90,6 +93,44 @@ export async function downloadPrefix(storage: Storage, prefix: string, dir: stri
   });
   return result;
 }
+
+/**
+ * Downloads a source archive (`sourceFormat` tar.gz) with one GET and unpacks it into `dir` as it
+ * arrives, with the checks of what leaves a sandbox (handoff.ts: regular files and folders only, names
+ * checked, never a file written twice) and the repository caps; the unpacked stream is capped too
+ * (the caps plus tar's framing), so a crafted archive cannot inflate without end.
+ */
+export async function downloadArchive(storage: Storage, key: string, dir: string, limits: { maxFiles: number; maxBytes: number }, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
+  const object = await storage.get(key, undefined, signal);
+  if (!object) throw new Error(`the deployment's source archive ${key} is not in S3`);
+  const cap = limits.maxBytes + TAR_OVERHEAD_PER_MEMBER * 2 * (limits.maxFiles + 1);
+  let unpacked = 0;
+  const inflated = object.body.pipe(createGunzip()).pipe(
+    new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        unpacked += chunk.length;
+        done(unpacked > cap ? new RepoTooLargeError(`the source archive unpacks to more than ${formatBytes(cap)}`) : null, chunk);
+      },
+    }),
+  );
+  object.body.on('error', (err) => inflated.destroy(err));
+  const stop = () => object.body.destroy(signal?.reason as Error);
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const tree = await receiveTree(inflated, dir, { ...limits, what: 'the source', limitNames: { files: 'MAX_REPO_FILES', bytes: 'MAX_REPO_MB' } });
+    signal?.throwIfAborted();
+    return { files: tree.files, bytes: tree.bytes };
+  } catch (err) {
+    // The upload-service held the repository to the same caps: past them, the build cannot run, and a retry would not help.
+    if (err instanceof RepoTooLargeError) throw new BuildFailedError(err.message);
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** What tar adds per member at most (a header, a long name's extra header, padding). */
+const TAR_OVERHEAD_PER_MEMBER = 1536;
 
 /**
  * A folder inside `root`, or null, for the source as the worker wrote it (before any build ran):

@@ -89,13 +89,13 @@ export async function receiveTree(stream: Readable, dest: string, limits: TreeLi
     const done = take(entry).catch((err: unknown) => {
       failure ??= err;
       entry.resume();
-      stream.destroy();
+      stream.destroy(err instanceof Error ? err : new Error(String(err)));
     });
     writes.push(done);
   });
 
   async function take(entry: ReadEntry): Promise<void> {
-    const rel = entryName(entry.path);
+    const rel = entryName(entry.path, limits.what);
     if (rel === '') return void entry.resume(); // the folder itself
     if (entry.type === 'Directory') {
       entry.resume();
@@ -133,7 +133,7 @@ export async function receiveTree(stream: Readable, dest: string, limits: TreeLi
 }
 
 /** A tar member's name as a checked relative path; BuildFailedError for one that cannot be published. */
-function entryName(raw: string): string {
+function entryName(raw: string, what: string): string {
   const name = raw.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
   if (name === '' || name === '.') return '';
   try {
@@ -142,7 +142,7 @@ function entryName(raw: string): string {
     return rel;
   } catch (err) {
     if (!(err instanceof UnsafePathError)) throw err;
-    throw new BuildFailedError(`the output holds a file whose name cannot be published: ${JSON.stringify(name.slice(0, 200))}`);
+    throw new BuildFailedError(`${what} holds a file whose name cannot be published: ${JSON.stringify(name.slice(0, 200))}`);
   }
 }
 

@@ -85,6 +85,11 @@ export const DeploymentRecordSchema = z.object({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
   url: z.string(),
+  /**
+   * How the source is stored: `tar.gz`, one archive (`source/<id>/source.tar.gz`); absent, a file per
+   * object under `source/<id>/` (every deployment before the archive, readable until retention removes it).
+   */
+  sourceFormat: z.enum(['tar.gz']).optional(),
   sourceFiles: count.optional(),
   sourceBytes: count.optional(),
   outputFiles: count.optional(),

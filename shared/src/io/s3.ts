@@ -13,6 +13,7 @@ import {
   S3ServiceException,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -65,6 +66,10 @@ export function createS3Client(s3: Config['s3'], transfers = DEFAULT_SOCKETS): S
 
 /** The SDK's own socket limit, kept as the floor: site serving shares the client with uploads. */
 const DEFAULT_SOCKETS = 50;
+
+/** putStream's parts: S3's smallest (but the last) is 5 MB; 2 in flight keep a far S3 busy, and hold ~15 MB. */
+const STREAM_PART_BYTES = 5 * 1024 * 1024;
+const STREAM_PARTS_IN_FLIGHT = 2;
 
 /** Tries of one streamed upload before its error is the caller's. */
 const PUT_FILE_ATTEMPTS = 3;
@@ -157,6 +162,35 @@ export class Storage {
       await this.call(() => this.client.send(command, { abortSignal: options.signal }), options.signal);
     } finally {
       body.destroy();
+    }
+  }
+
+  /**
+   * Streams `body`, whose length is not known ahead (an archive being made), to `key` as one multipart
+   * upload (one PutObject when it is under a part): parts of 5 MB, at most 2 in flight, so about 15 MB
+   * is held at once whatever the size. A failure, of the body or of S3, aborts the upload: no parts are
+   * left behind. Returns the bytes stored.
+   */
+  async putStream(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<number> {
+    let bytes = 0;
+    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: body, ContentType: options.contentType },
+      partSize: STREAM_PART_BYTES,
+      queueSize: STREAM_PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
+    });
+    const stop = () => void upload.abort().catch(() => undefined);
+    options.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      await this.call(() => upload.done(), options.signal);
+      return bytes;
+    } catch (err) {
+      body.destroy();
+      throw err;
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
     }
   }
 
@@ -273,14 +307,3 @@ export function isS3Unavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && NETWORK_CODES.has(code);
 }
-
-/** Where a deployment's objects live in the bucket. */
-export const storageKeys = {
-  source: (id: string) => `source/${id}`,
-  dist: (id: string) => `dist/${id}`,
-  /** One build's output: each build publishes under its own prefix, so a site never shows a half-published build. */
-  build: (id: string, build: string) => `dist/${id}/${build}`,
-  log: (id: string) => `logs/${id}.log`,
-  /** A repository's build cache (see deploy-service/src/cache/cache.ts). */
-  cache: (repo: string) => `cache/${repo}`,
-} as const;

@@ -1,12 +1,9 @@
-// Folder trees: walk one without following links, and upload it under an S3 prefix with bounded
-// concurrency, streaming each file. Used for the source (upload-service) and the output (deploy-service).
+// Folder trees: walk one without following links (the output, deploy-service/src/deployment/publish.ts),
+// content types, sizes.
 import { opendir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import mime from 'mime-types';
-import { forEachBounded } from './concurrency';
 import { RepoTooLargeError } from '../errors';
-import { keyUnder } from './paths';
-import type { Storage } from './s3';
 
 export interface WalkedFile {
   /** POSIX path relative to the root. */
@@ -61,24 +58,6 @@ export async function* walkFiles(root: string, limits: WalkLimits = {}): AsyncGe
 export interface UploadResult {
   files: number;
   bytes: number;
-}
-
-/** Uploads every file under `root` to `<prefix>/<rel>`, `concurrency` at a time. */
-export async function uploadTree(
-  storage: Storage,
-  root: string,
-  prefix: string,
-  options: WalkLimits & { concurrency: number; contentTypes?: boolean },
-): Promise<UploadResult> {
-  const result: UploadResult = { files: 0, bytes: 0 };
-  // The walk is pulled only as uploads finish, so neither the file list nor the bodies are held in memory.
-  await forEachBounded(walkFiles(root, options), options.concurrency, async (file) => {
-    const contentType = options.contentTypes ? contentTypeFor(file.rel) : undefined;
-    await storage.putFile(keyUnder(prefix, file.rel), file.abs, file.size, { contentType, mode: file.mode });
-    result.files += 1;
-    result.bytes += file.size;
-  });
-  return result;
 }
 
 export function contentTypeFor(name: string): string {

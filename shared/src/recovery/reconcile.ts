@@ -18,7 +18,8 @@ import { DeploymentRecordSchema } from '../deployment/record';
 import { runScript } from '../queue/scripts';
 import type { Redis } from '../io/redis';
 import { siteKeys } from '../site/manifest';
-import { storageKeys, type Storage } from '../io/s3';
+import type { Storage } from '../io/s3';
+import { storageKeys } from '../io/storage-keys';
 
 /** S3 reads at once while restoring. */
 const CONCURRENCY = 8;

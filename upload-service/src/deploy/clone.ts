@@ -2,19 +2,21 @@
 // limit, no prompts, and git pinned to the address the URL policy checked (git-access.ts: how git
 // reaches the server, with a project's credential).
 import { spawn } from 'node:child_process';
-import { unlink, writeFile } from 'node:fs/promises';
-import { simpleGit, type SimpleGit } from 'simple-git';
+import { simpleGit } from 'simple-git';
 import { CloneFailedError, RepoTooLargeError, defaultWatchPaths, formatBytes } from '@slipway/shared';
 import { cloneError, remoteGit, writeCredential, type GitCredential } from './git-access';
-import { checkoutRootDir, parseTree, requireRootDir, workspaceDependencies } from './selection';
+import { treeReader } from './archive';
+import { parseTree, requireRootDir, selectRootDir, selectedFiles, workspaceDependencies, type TreeEntry } from './selection';
 import type { RepoTarget } from './url-policy';
 
 export interface CloneResult {
   commit: string;
   /** The branch cloned: the requested one, or the repository's default. */
   branch: string | undefined;
-  /** With a narrow selection (sourceScope rootDir): the workspace packages checked out with the app. */
+  /** With a narrow selection (sourceScope rootDir): the workspace packages selected with the app. */
   packages: string[];
+  /** The regular files of the commit that are the deployment's source (selection.ts); nothing is checked out. */
+  files: TreeEntry[];
   /** With `watch`: the watched paths and what each holds at the commit (projects/watch.ts). */
   watched?: { paths: string[]; ids: Record<string, string | null> };
 }
@@ -28,8 +30,8 @@ export interface CloneLimits {
 const UNITS: Record<string, number> = { bytes: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
 /**
- * Clones `target` into `dir` and checks out the commit: all of it, or with `narrow` only what
- * `rootDir` needs (see selection.ts). Size limits are checked before anything is checked out.
+ * Clones `target` into `dir` without a checkout, checks the commit's size, and selects its files: all
+ * of them, or with `narrow` only what `rootDir` needs (see selection.ts). archive.ts streams them.
  */
 export async function cloneRepo(
   target: RepoTarget,
@@ -89,12 +91,7 @@ export async function cloneRepo(
     // Nothing after this talks to the server.
     await written?.release();
   }
-  // Paths from a request or a repository are taken literally by checkout (no globs); HOME stays the service's, not the tree.
-  const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs), allowEnvironment: ['GIT_LITERAL_PATHSPECS'] }).env({
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    GIT_LITERAL_PATHSPECS: '1',
-  });
+  const local = simpleGit({ baseDir: dir, abort: AbortSignal.timeout(timeoutMs) }).env({ PATH: process.env.PATH, HOME: process.env.HOME });
   const entries = parseTree(await local.raw(['ls-tree', '-r', '-l', '-z', 'HEAD']));
   const blobs = entries.filter((e) => e.mode !== '160000'); // a submodule is a commit, with no files here
   const bytes = blobs.reduce((sum, e) => sum + e.size, 0);
@@ -104,20 +101,19 @@ export async function cloneRepo(
   if (blobs.length > limits.maxFiles) {
     throw new RepoTooLargeError(`repository has ${blobs.length.toLocaleString('en-US')} files; the limit is ${limits.maxFiles.toLocaleString('en-US')} (MAX_REPO_FILES)`);
   }
+  const tree = treeReader(dir, entries, timeoutMs);
   let packages: string[] = [];
-  const ops = { dir, checkout: (paths: readonly string[]) => checkoutPaths(local, dir, paths) };
-  if (rootDir && narrow) packages = (await checkoutRootDir(entries, rootDir, ops)).packages;
-  else {
-    if (rootDir) requireRootDir(entries, rootDir);
-    await checkoutPaths(local, dir, ['.']);
-  }
+  let paths: string[] | null = null;
+  if (rootDir && narrow) ({ packages, paths } = await selectRootDir(entries, rootDir, tree));
+  else if (rootDir) requireRootDir(entries, rootDir);
+  const files = selectedFiles(entries, paths);
   const commit = (await local.revparse(['HEAD'])).trim();
-  if (!watch) return { commit, branch: cloned, packages };
+  if (!watch) return { commit, branch: cloned, packages, files };
   // What the watched paths hold (projects/watch.ts): by default what the build reads.
   const topLevel = [...new Set(entries.map((e) => e.path.split('/')[0]!))];
-  const depends = rootDir ? (narrow ? packages : await workspaceDependencies(entries, rootDir, ops)) : [];
-  const paths = watch === 'default' ? defaultWatchPaths(rootDir, depends, topLevel) : [...watch];
-  return { commit, branch: cloned, packages, watched: { paths, ids: await objectIds(dir, paths, timeoutMs) } };
+  const depends = rootDir ? (narrow ? packages : await workspaceDependencies(entries, rootDir, tree)) : [];
+  const watchPaths = watch === 'default' ? defaultWatchPaths(rootDir, depends, topLevel) : [...watch];
+  return { commit, branch: cloned, packages, files, watched: { paths: watchPaths, ids: await objectIds(dir, watchPaths, timeoutMs) } };
 }
 
 /** Each path's git object id at HEAD (a tree's or a blob's; null when the commit has nothing there), in one `git cat-file`. */
@@ -153,18 +149,5 @@ export async function checkAccess(target: RepoTarget, credential: GitCredential 
     throw await cloneError(err, target, undefined, deadline.aborted ? timeoutMs : null, credential, knownHosts);
   } finally {
     await written?.release();
-  }
-}
-
-/** `git checkout HEAD -- <paths>`, the paths passed through a file, not argv (there may be thousands). */
-async function checkoutPaths(git: SimpleGit, dir: string, paths: readonly string[]): Promise<void> {
-  if (paths.length === 0) return;
-  // Beside the clone (its parent is the request's own temp folder's parent), never inside the tree.
-  const list = `${dir}.pathspec`;
-  await writeFile(list, paths.join('\0'));
-  try {
-    await git.raw(['checkout', '--quiet', `--pathspec-from-file=${list}`, '--pathspec-file-nul', 'HEAD']);
-  } finally {
-    await unlink(list).catch(() => undefined);
   }
 }

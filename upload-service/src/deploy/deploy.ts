@@ -4,8 +4,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ConflictError, DeployRequestSchema, InvalidInputError, TooManyRequestsError, UnavailableError, CloneFailedError, envForDeployment, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, branchLabel, pullRequestLabel, type ForgeRef, newDeploymentId, siteUrl, storageKeys, uploadTree, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage, settingsDigest, type Watched } from '@slipway/shared';
+import { ConflictError, DeployRequestSchema, InvalidInputError, TooManyRequestsError, UnavailableError, CloneFailedError, envForDeployment, openGitAuth, openProjectEnv, projectKey, sealDeploymentEnv, sealedPlace, type Secrets, branchLabel, pullRequestLabel, type ForgeRef, newDeploymentId, siteUrl, storageKeys, type Config, type DeployRequest, type DeploymentRecord, type Logger, type ProjectRecord, type Queue, type Storage, settingsDigest, type Watched } from '@slipway/shared';
 import type { LimitFunction } from 'p-limit';
+import { archiveSource } from './archive';
 import { cloneRepo } from './clone';
 import { skipUnchanged, type WatchPlan } from './skip';
 import { enqueueConfirmed, platform, undo } from './steps';
@@ -177,7 +178,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
   try {
     // An id prepared again (its first request died mid-upload) starts from an empty source.
     if (claim.renew) await platform('S3', () => storage.deletePrefix(`${storageKeys.source(id)}/`));
-    const { commit, branch, packages, watched: holds } = await cloneRepo(
+    const { commit, branch, packages, files, watched: holds } = await cloneRepo(
       target,
       request.branch,
       dir,
@@ -203,6 +204,7 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
       spaFallback: request.spaFallback,
       ...extra,
       watched,
+      sourceFormat: 'tar.gz',
       status: 'uploading',
       attempts: 0,
       createdAt: new Date().toISOString(),
@@ -220,15 +222,9 @@ async function prepare(deps: DeployDeps, request: DeployRequest, target: RepoTar
     keeping = setInterval(() => void queue.keepUploading(id).catch(() => undefined), KEEP_UPLOADING_MS);
     let fields: Pick<DeploymentRecord, 'sourceFiles' | 'sourceBytes'>;
     try {
-      const source = await platform('S3', () =>
-        uploadTree(storage, dir, storageKeys.source(id), {
-          skipDirs: new Set(['.git']),
-          maxFiles: config.maxRepoFiles,
-          maxBytes: config.maxRepoBytes,
-          what: 'repository',
-          concurrency: config.uploadConcurrency,
-        }),
-      );
+      // One archive of the selected files, streamed from git's objects to one multipart upload.
+      const source = await archiveSource(dir, files, { timeoutMs: config.cloneTimeoutMs });
+      await platform('S3', () => storage.putStream(storageKeys.sourceArchive(id), source.stream, { contentType: 'application/gzip' }));
       fields = { sourceFiles: source.files, sourceBytes: source.bytes };
     } catch (err) {
       await undo(deps, id, logger);

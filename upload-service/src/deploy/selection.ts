@@ -1,15 +1,14 @@
-// Which files of a clone become a deployment's source. Everything, unless the request names a
-// rootDir: then the app folder, the repository's top-level files (package.json, lockfiles, .npmrc,
-// .nvmrc ...), and, in a workspace monorepo, every package's package.json (so a frozen-lockfile
-// install still matches) plus the sources of the workspace packages the app depends on.
+// Which files of a commit become a deployment's source. Every regular file, unless the request names
+// a rootDir with sourceScope rootDir: then the app folder, the repository's top-level files
+// (package.json, lockfiles, .npmrc, .nvmrc ...), and, in a workspace monorepo, every package's
+// package.json (so a frozen-lockfile install still matches) plus the sources of the workspace packages
+// the app depends on. Links and submodules never are. Chosen from git's listing of the commit and the
+// few manifests read from git's objects: nothing is checked out.
 import path from 'node:path';
 import {
   InvalidInputError,
-  MAX_MANIFEST_BYTES,
   WORKSPACE_SUPPORT_DIRS,
   neededMembers,
-  pathInside,
-  readSmallFile,
   readManifest,
   workspaceMembers,
   workspacePatterns,
@@ -21,6 +20,8 @@ export interface TreeEntry {
   path: string;
   /** `100644`, `100755`, `120000` (a symbolic link), `160000` (a submodule). */
   mode: string;
+  /** The git object id (a blob's, or a submodule's commit). */
+  oid: string;
   /** Bytes; 0 for a submodule. */
   size: number;
 }
@@ -28,13 +29,13 @@ export interface TreeEntry {
 export interface SourceSelection {
   /** The workspace packages the app needs, besides its own folder. */
   packages: string[];
+  /** What is selected: files, or folders with everything under them. */
+  paths: string[];
 }
 
-export interface CheckoutOps {
-  /** Writes these paths (files, or folders with everything under them) of the commit. */
-  checkout(paths: readonly string[]): Promise<void>;
-  /** The clone's folder. */
-  dir: string;
+export interface TreeReader {
+  /** A regular file's text at the commit, or null: missing, a link, or over MAX_MANIFEST_BYTES. */
+  read(rel: string): Promise<string | null>;
 }
 
 /** Entries of `git ls-tree -r -l -z` output. */
@@ -42,10 +43,18 @@ export function parseTree(listing: string): TreeEntry[] {
   const entries: TreeEntry[] = [];
   for (const entry of listing.split('\0')) {
     // <mode> SP <type> SP <object> SP+ <size or -> TAB <path>
-    const match = /^(\d+) (blob|commit) [0-9a-f]+ +(\d+|-)\t(.+)$/s.exec(entry);
-    if (match) entries.push({ mode: match[1]!, path: match[4]!, size: match[3] === '-' ? 0 : Number(match[3]) });
+    const match = /^(\d+) (blob|commit) ([0-9a-f]+) +(\d+|-)\t(.+)$/s.exec(entry);
+    if (match) entries.push({ mode: match[1]!, oid: match[3]!, path: match[5]!, size: match[4] === '-' ? 0 : Number(match[4]) });
   }
   return entries;
+}
+
+/** The regular files of `entries` that `paths` select (null: all of them). */
+export function selectedFiles(entries: readonly TreeEntry[], paths: readonly string[] | null): TreeEntry[] {
+  if (paths === null) return entries.filter(isFile);
+  const exact = new Set(paths);
+  const folders = paths.map((p) => `${p}/`);
+  return entries.filter((e) => isFile(e) && (exact.has(e.path) || folders.some((f) => e.path.startsWith(f))));
 }
 
 /** Refuses a rootDir that is not a folder of the commit. */
@@ -56,40 +65,38 @@ export function requireRootDir(entries: readonly TreeEntry[], rootDir: string): 
   }
 }
 
-/** Checks out the part of the commit that `rootDir` needs (see the file comment). */
-export async function checkoutRootDir(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<SourceSelection> {
+/** The part of the commit that `rootDir` needs (see the file comment). */
+export async function selectRootDir(entries: readonly TreeEntry[], rootDir: string, tree: TreeReader): Promise<SourceSelection> {
   requireRootDir(entries, rootDir);
-  const prefix = `${rootDir}/`;
   const topLevel = entries.filter((e) => !e.path.includes('/') && e.mode !== '160000').map((e) => e.path);
-  await ops.checkout([...topLevel, rootDir]);
-  const packages = await workspaceDependencies(entries, rootDir, ops);
+  const { packages, members } = await workspace(entries, rootDir, tree);
   const support = WORKSPACE_SUPPORT_DIRS.filter((name) => entries.some((e) => e.path.startsWith(`${name}/`)));
-  await ops.checkout([...packages, ...support]);
-  return { packages };
+  return { packages, paths: [...topLevel, rootDir, ...members.map((dir) => `${dir}/package.json`), ...packages, ...support] };
 }
 
-/**
- * The workspace packages the app in `rootDir` depends on, read from the clone (the top-level files and
- * the app's folder checked out already; the members' package.json files are checked out here).
- */
-export async function workspaceDependencies(entries: readonly TreeEntry[], rootDir: string, ops: CheckoutOps): Promise<string[]> {
+/** The workspace packages the app in `rootDir` depends on, read from the commit's manifests. */
+export async function workspaceDependencies(entries: readonly TreeEntry[], rootDir: string, tree: TreeReader): Promise<string[]> {
+  return (await workspace(entries, rootDir, tree)).packages;
+}
+
+/** The workspace's members (besides the app) and the ones the app depends on. */
+async function workspace(entries: readonly TreeEntry[], rootDir: string, tree: TreeReader): Promise<{ packages: string[]; members: string[] }> {
   const prefix = `${rootDir}/`;
-  const patterns = workspacePatterns(await readCloneFile(ops.dir, 'package.json'), await readCloneFile(ops.dir, 'pnpm-workspace.yaml'));
-  if (!patterns) return [];
+  const patterns = workspacePatterns(await tree.read('package.json'), await tree.read('pnpm-workspace.yaml'));
+  if (!patterns) return { packages: [], members: [] };
 
   const manifestDirs = entries.filter((e) => e.path.endsWith('/package.json') && isFile(e)).map((e) => path.posix.dirname(e.path));
   const members = workspaceMembers(manifestDirs, patterns).filter((dir) => dir !== rootDir && !dir.startsWith(prefix));
-  await ops.checkout(members.map((dir) => `${dir}/package.json`));
   const manifests = new Map<string, PackageManifest>();
   for (const dir of members) {
-    const manifest = readManifestText(await readCloneFile(ops.dir, `${dir}/package.json`));
+    const manifest = readManifestText(await tree.read(`${dir}/package.json`));
     if (manifest) manifests.set(dir, manifest);
   }
-  const app = readManifestText(await readCloneFile(ops.dir, `${rootDir}/package.json`));
-  return app ? neededMembers(app, rootDir, manifests) : [];
+  const app = readManifestText(await tree.read(`${rootDir}/package.json`));
+  return { packages: app ? neededMembers(app, rootDir, manifests) : [], members };
 }
 
-function isFile(entry: TreeEntry): boolean {
+export function isFile(entry: TreeEntry): boolean {
   return entry.mode === '100644' || entry.mode === '100755';
 }
 
@@ -97,7 +104,3 @@ function readManifestText(text: string | null): PackageManifest | null {
   return text === null ? null : readManifest(text);
 }
 
-/** A regular file's text inside the clone, or null: missing, a link (never followed) or over MAX_MANIFEST_BYTES. */
-function readCloneFile(dir: string, rel: string): Promise<string | null> {
-  return readSmallFile(pathInside(dir, rel), MAX_MANIFEST_BYTES);
-}
