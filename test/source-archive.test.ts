@@ -7,10 +7,10 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildFailedError, storageKeys } from '@slipway/shared';
 import { downloadArchive } from '../deploy-service/src/deployment/workspace';
+import { tarOf as tar } from '../deploy-service/test/tar-fixture';
 import { startStack, storedSource, type Stack } from './harness/stack';
 
 let stack: Stack;
@@ -20,23 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
-
-type Member = { path: string; type?: 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'FIFO' | 'CharacterDevice'; body?: string | Buffer; linkpath?: string; mode?: number };
-
-/** A tar made member by member, headers written by hand, so it can hold what git archive never would. */
-function tar(members: Member[], trailer: Buffer = Buffer.alloc(1024)): Buffer {
-  const parts: Buffer[] = [];
-  for (const m of members) {
-    const body = Buffer.from(m.body ?? '');
-    const type = m.type ?? 'File';
-    const header = Buffer.alloc(512);
-    new Header({ path: m.path, type, size: type === 'File' ? body.length : 0, mode: m.mode ?? (type === 'Directory' ? 0o755 : 0o644), linkpath: m.linkpath, mtime: new Date(0) }).encode(header);
-    parts.push(header);
-    if (type === 'File' && body.length > 0) parts.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  parts.push(trailer);
-  return Buffer.concat(parts);
-}
 
 const LIMITS = { maxFiles: 50, maxBytes: 1024 * 1024 };
 let n = 0;

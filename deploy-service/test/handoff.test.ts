@@ -4,25 +4,10 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildFailedError, RepoTooLargeError } from '@slipway/shared';
 import { ArchiveTooLargeError, receiveFacts, receiveFile, receiveTree, type TreeLimits } from '../src/sandbox/handoff';
-
-type Entry = { path: string; type?: string; body?: string; linkpath?: string; mode?: number };
-
-/** A tar stream of `entries` exactly as given (names and types a real tar would never write included). */
-function tarOf(entries: Entry[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const e of entries) {
-    const body = Buffer.from(e.body ?? '');
-    const header = Buffer.alloc(512);
-    new Header({ path: e.path, type: (e.type ?? 'File') as never, size: body.length, mode: e.mode ?? 0o644, linkpath: e.linkpath, mtime: new Date(0) }).encode(header, 0);
-    blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
-}
+import { tarOf } from './tar-fixture';
 
 const limits: TreeLimits = { maxFiles: 10, maxBytes: 1000, what: 'the output', limitNames: { files: 'MAX_OUTPUT_FILES', bytes: 'MAX_OUTPUT_MB' } };
 let dir: string;
