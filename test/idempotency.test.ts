@@ -9,8 +9,8 @@ import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageKeys } from '@slipway/shared';
 import { manyFiles, staticSite } from './harness/fixtures';
-import { startLatencyProxy } from './harness/latency-proxy';
 import { startStack, storedSource, type Stack } from './harness/stack';
+import { startSlowUploadService } from './harness/upload-process';
 import { waitUntil } from './harness/worker-process';
 
 let stack: Stack;
@@ -64,16 +64,10 @@ describe('Idempotency-Key', () => {
   it('an upload-service killed mid-upload: the retry with the same key prepares the same deployment again, under the same id', { timeout: 120_000 }, async () => {
     const files = manyFiles(1500);
     const repoUrl = await stack.repo('idem-killed', files);
-    const port = await getPort();
     // Its S3 a second away each way, so its upload is still under way when it is killed.
-    const far = await startLatencyProxy(stack.env.S3_ENDPOINT!, 1000);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'upload-service/src/main.ts'], {
-      env: { ...stack.env, S3_ENDPOINT: far.endpoint, PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' },
-      stdio: 'ignore',
-    });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const other = `http://127.0.0.1:${port}`;
-    await waitUntil('the second API to listen', async () => ((await fetch(`${other}/healthz`).then((r) => r.ok, () => false)) ? true : undefined), 20_000);
+    const service = await startSlowUploadService(stack.env);
+    const { child } = service;
+    const other = service.url;
     const dying = deploy(other, { repoUrl }, 'key-killed').catch(() => null);
     // Killed once its record is in Redis and its source is on the way to S3.
     const id = await waitUntil('the upload to be under way', async () => {
@@ -82,10 +76,9 @@ describe('Idempotency-Key', () => {
       const { id } = JSON.parse(held) as { id: string };
       return (await stack.queue.get(id))?.status === 'uploading' ? id : undefined;
     }, 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    child.kill('SIGKILL');
-    await exited;
-    await far.close();
+    await service.archiveOnItsWay(id);
+    await service.close(); // SIGKILL
+
     expect(await dying).toBeNull(); // the client got no answer
     const leftClone = (await readdir(stack.config.workDir!)).filter((n) => n.startsWith(`slipway-clone-${child.pid}-`));
     expect(leftClone).toHaveLength(1);

@@ -59,8 +59,8 @@ function uploadService(port: number) {
   return { child, exited, url: `http://127.0.0.1:${port}` };
 }
 
-/** The id of the first deployment seen `uploading`, once its archive has been on its way to S3 for a moment. */
-const uploading = async () => {
+/** The id of the first deployment seen `uploading`, once its archive is on its way to `service`'s far S3. */
+const uploading = async (service: { archiveOnItsWay(id: string): Promise<unknown> }) => {
   const id = await waitUntil(
     'an upload under way',
     async () => {
@@ -71,7 +71,7 @@ const uploading = async () => {
     },
     60_000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await service.archiveOnItsWay(id);
   return id;
 };
 
@@ -80,7 +80,7 @@ describe('orphans', () => {
     const repoUrl = await stack.repo('killed-upload', manyFiles(1500));
     const dying = await startSlowUploadService(stack.env);
     const request = fetch(`${dying.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) }).catch(() => null);
-    const id = await uploading();
+    const id = await uploading(dying);
     dying.child.kill('SIGKILL');
     await dying.exited;
     await request;
@@ -112,7 +112,7 @@ describe('orphans', () => {
     const service = await startSlowUploadService(stack.env);
     try {
       const posting = fetch(`${service.url}/deploy`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repoUrl }) });
-      const id = await uploading();
+      const id = await uploading(service);
       await service.cuttable.cut();
       const res = await posting;
       expect(res.status).toBe(503);

@@ -8,8 +8,10 @@ import type { AddressInfo } from 'node:net';
 export interface LatencyProxy {
   /** http://127.0.0.1:<port>: use it as the S3 endpoint. */
   readonly endpoint: string;
-  /** Requests it has forwarded. */
+  /** Requests it has taken in (each held back, then forwarded). */
   readonly requests: number;
+  /** `<method> <path>` of the last 100 requests it has taken in, oldest first. */
+  readonly seen: readonly string[];
   close(): Promise<void>;
 }
 
@@ -18,8 +20,11 @@ export async function startLatencyProxy(upstream: string, delayMs: number): Prom
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const wait = () => new Promise((resolve) => setTimeout(resolve, delayMs));
   let requests = 0;
+  const seen: string[] = [];
   const server = http.createServer((req, res) => {
     requests++;
+    seen.push(`${req.method} ${req.url}`);
+    if (seen.length > 100) seen.shift();
     req.pause();
     void wait().then(() => {
       const forward = http.request(
@@ -48,6 +53,7 @@ export async function startLatencyProxy(upstream: string, delayMs: number): Prom
     get requests() {
       return requests;
     },
+    seen,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

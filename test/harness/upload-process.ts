@@ -23,5 +23,7 @@ export async function startSlowUploadService(env: Record<string, string>, delayM
     await cuttable.close();
     await far.close();
   };
-  return { child, exited, url, cuttable, close };
+  /** Resolves once the archive of deployment `id` has reached the far S3: its upload is under way, held back there. */
+  const archiveOnItsWay = (id: string) => waitUntil(`the archive of ${id} on its way`, async () => (far.seen.some((r) => r.startsWith('PUT ') && r.includes(`/source/${id}/source.tar.gz`)) ? true : undefined), 60_000);
+  return { child, exited, url, cuttable, close, archiveOnItsWay };
 }

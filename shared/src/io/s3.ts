@@ -169,11 +169,9 @@ export class Storage {
    * Streams `body`, whose length is not known ahead (an archive being made), to `key` as one multipart
    * upload (one PutObject when it is under a part): parts of 5 MB, at most 2 in flight, so about 15 MB
    * is held at once whatever the size. A failure, of the body or of S3, aborts the upload: no parts are
-   * left behind. Returns the bytes stored.
+   * left behind.
    */
-  async putStream(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<number> {
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  async putStream(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: body, ContentType: options.contentType },
@@ -185,7 +183,6 @@ export class Storage {
     options.signal?.addEventListener('abort', stop, { once: true });
     try {
       await this.call(() => upload.done(), options.signal);
-      return bytes;
     } catch (err) {
       body.destroy();
       throw err;
