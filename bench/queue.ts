@@ -4,7 +4,7 @@
 import path from 'node:path';
 import getPort from 'get-port';
 import { Queue as BullQueue, Worker as BullWorker, type ConnectionOptions } from 'bullmq';
-import { Queue, createLogger, createRedis, duplicateRedis, forEachBounded, newDeploymentId, type Logger, type Redis } from '@slipway/shared';
+import { Queue, createLogger, createRedis, duplicateRedis, forEachBounded, newDeploymentId, type Logger, type Redis, type SettleResult } from '@slipway/shared';
 import { startRedisServer } from '../dev/redis-server';
 import { CLAIM_BLOCK_SECONDS } from '../deploy-service/src/queue/slot';
 import { median, ms, percentile, perSecond, ratio, type BenchContext, type Row } from './lib';
@@ -84,18 +84,22 @@ async function slipwayDrain(env: Env, jobs: number, slots: number): Promise<numb
     await Promise.all(
       conns.map(async (conn, i) => {
         const slot = `bench-${i}`;
-        // As a slot does: the settle claims the next id in the same step while the list has one;
-        // only an idle slot blocks on the list. The drain ends when the last job settles.
-        let next: string | null = null;
+        // As a slot does: the settle claims and starts the next id in the same step while the list
+        // has one; only an idle slot blocks on the list. The drain ends when the last job settles.
+        // A busy slot's settle also starts the id it claims; a claimed one is started on its own.
+        let settled: SettleResult | null = null;
         while (done < jobs) {
-          const id = next ?? (await Queue.claim(conn, slot, 1));
-          next = null;
-          if (id === null) continue;
-          const state = await queue.start(id, slot);
+          let id = settled?.next ?? null;
+          let state = settled?.nextStart ?? null;
+          settled = null;
+          if (id === null) {
+            id = await Queue.claim(conn, slot, 1);
+            if (id === null) continue;
+          }
+          if (state === null || state === 'branch') state = await queue.start(id, slot);
           if (state !== 'started') throw new Error(`slot ${slot} could not start ${id}: ${state}`);
-          const settled = await queue.finish(id, slot, { liveBuild: 'benchbuild' }, { claimNext: true });
+          settled = await queue.finish(id, slot, { liveBuild: 'benchbuild' }, { claimNext: true });
           if (!settled.recorded) throw new Error(`slot ${slot} could not settle ${id}`);
-          next = settled.next;
           if (++done === jobs) finished = performance.now();
         }
       }),

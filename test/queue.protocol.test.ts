@@ -345,18 +345,22 @@ describe('cancel intent is never lost', () => {
   });
 });
 
-describe('settle claims the next id in the same step', () => {
-  it('a busy slot\'s settle takes the oldest waiting id into its list, FIFO, as BLMOVE would', async () => {
+describe('settle claims and starts the next id in the same step', () => {
+  it('a busy slot\'s settle takes the oldest waiting id into its list, FIFO, as BLMOVE would, and starts it as START would', async () => {
     const [first, second, third] = [await queued(), await queued(), await queued()];
     expect(await claim('A')).toBe(first);
     await queue.start(first, 'A');
     const settled = await queue.finish(first, 'A', { liveBuild: 'first000' }, { claimNext: true });
-    expect(settled).toEqual({ recorded: true, previousBuild: null, next: second });
+    expect(settled).toEqual({ recorded: true, previousBuild: null, next: second, nextStart: 'started', nextRecord: expect.objectContaining({ id: second, status: 'building', worker: 'A', attempts: 1 }) });
+    expect(settled.nextRecord!.startedAt).toEqual(expect.any(String));
     expect(await held('A')).toEqual([second]);
     expect(await waiting()).toEqual([third]);
+    expect(await record(second)).toMatchObject({ status: 'building', worker: 'A', attempts: 1 });
+    // START asked again (a slot that did not use the settle's answer) changes nothing.
     expect(await queue.start(second, 'A')).toBe('started');
-    expect((await queue.fail(second, 'A', 'broken', { claimNext: true })).next).toBe(third);
-    await queue.start(third, 'A');
+    expect((await record(second)).attempts).toBe(1);
+    const failed = await queue.fail(second, 'A', 'broken', { claimNext: true });
+    expect([failed.next, failed.nextStart]).toEqual([third, 'started']);
     // Nothing waits: the settle claims nothing, and the slot goes back to its blocking claim.
     expect((await queue.canceled(third, 'A', { claimNext: true })).next).toBeNull();
     await nothingLeft();
@@ -371,12 +375,55 @@ describe('settle claims the next id in the same step', () => {
 
     await claim('A');
     await queue.start(b, 'A');
-    expect(await queue.finish(b, 'B', { liveBuild: 'bbbb0000' }, { claimNext: true })).toEqual({ recorded: false, previousBuild: null, next: null });
+    expect(await queue.finish(b, 'B', { liveBuild: 'bbbb0000' }, { claimNext: true })).toEqual({ recorded: false, previousBuild: null, next: null, nextStart: null, nextRecord: null });
     // A stranded id (a claim whose reply was lost) sits beside b in A's list: the idle sweep must see it first.
     await claim('A');
     expect((await queue.finish(b, 'A', { liveBuild: 'bbbb0000' }, { claimNext: true })).next).toBeNull();
     expect(await held('A')).toEqual([c]);
     expect(await waiting()).toEqual([]);
+  });
+
+  it('starts the next id by START\'s rules: a project deployment is only claimed, a canceled one dropped, one without a record buried', async () => {
+    const first = await queued();
+    const branchy = newDeploymentId();
+    await queue.createUploading({ id: branchy, repoUrl: 'https://git.example.com/shop.git', status: 'uploading', attempts: 0, createdAt: new Date().toISOString(), url: `http://${branchy}.localhost/`, project: 'shop', aliasLabel: 'main', production: '1' });
+    await queue.enqueue(branchy);
+    const canceled = await queued();
+    await redis.hSet(`deployment:${canceled}`, 'cancelRequested', '1');
+    await redis.lPush('build-queue', 'norecord01');
+    await claim('A');
+    await queue.start(first, 'A');
+
+    // A project deployment: claimed, still queued; START reads its branch and starts it.
+    const one = await queue.finish(first, 'A', { liveBuild: 'first000' }, { claimNext: true });
+    expect(one).toMatchObject({ next: branchy, nextStart: 'branch', nextRecord: null });
+    expect(await record(branchy)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(await held('A')).toEqual([branchy]);
+    expect(await queue.start(branchy, 'A')).toBe('started');
+    expect(await redis.hGet('project:shop:running', 'main')).toBe(branchy);
+
+    // A cancel asked while it waited: the settle's START ends it canceled, and the slot holds nothing.
+    const two = await queue.finish(branchy, 'A', { liveBuild: 'branch00' }, { claimNext: true });
+    expect(two).toMatchObject({ next: canceled, nextStart: 'dropped', nextRecord: null });
+    expect(await record(canceled)).toMatchObject({ status: 'canceled', attempts: 0 });
+    expect(await held('A')).toEqual([]);
+
+    // No record: buried with the reason, as START buries it.
+    await claim('A');
+    expect(await queue.start('norecord01', 'A')).toBe('missing');
+    expect(await queue.dead()).toEqual([expect.objectContaining({ id: 'norecord01', reason: expect.stringContaining('no deployment record') })]);
+    await nothingLeft();
+  });
+
+  it('a settle whose next id has no record buries it in the same step', async () => {
+    const first = await queued();
+    await redis.lPush('build-queue', 'norecord02');
+    await claim('A');
+    await queue.start(first, 'A');
+    expect(await queue.fail(first, 'A', 'broken', { claimNext: true })).toMatchObject({ next: 'norecord02', nextStart: 'missing', nextRecord: null });
+    expect((await queue.dead()).map((d) => d.id)).toEqual(['norecord02']);
+    expect(await held('A')).toEqual([]);
+    await nothingLeft();
   });
 });
 
@@ -385,15 +432,15 @@ describe('outcomes and pointers', () => {
     const id = await queued();
     await claim('A');
     await queue.start(id, 'A');
-    expect(await queue.fail(id, 'B', 'not B\'s')).toEqual({ recorded: false, previousBuild: null, next: null });
-    expect(await queue.finish(id, 'A', { liveBuild: 'first000', outputFiles: 3 })).toEqual({ recorded: true, previousBuild: null, next: null });
+    expect(await queue.fail(id, 'B', 'not B\'s')).toEqual({ recorded: false, previousBuild: null, next: null, nextStart: null, nextRecord: null });
+    expect(await queue.finish(id, 'A', { liveBuild: 'first000', outputFiles: 3 })).toEqual({ recorded: true, previousBuild: null, next: null, nextStart: null, nextRecord: null });
     expect(await queue.redeploy(id)).toBe('requeued');
     // While the new build runs, the old one stays live.
     expect(await queue.liveBuild(id)).toBe('first000');
     await claim('A');
     await queue.start(id, 'A');
     expect(await queue.liveBuild(id)).toBe('first000');
-    expect(await queue.finish(id, 'A', { liveBuild: 'second00' })).toEqual({ recorded: true, previousBuild: 'first000', next: null });
+    expect(await queue.finish(id, 'A', { liveBuild: 'second00' })).toEqual({ recorded: true, previousBuild: 'first000', next: null, nextStart: null, nextRecord: null });
     expect(await queue.liveBuild(id)).toBe('second00');
   });
 
@@ -543,9 +590,11 @@ describe('every step a slot repeats after a lost reply answers as the first did'
     await lossy.start(id, 'A');
     const next = await queued();
     const result = await twice(proxy, 'second00', () => lossy.finish(id, 'A', { liveBuild: 'second00' }, { claimNext: true }));
-    expect(result).toEqual({ recorded: true, previousBuild: 'first000', next });
+    expect(result).toMatchObject({ recorded: true, previousBuild: 'first000', next, nextStart: 'started', nextRecord: { id: next, status: 'building', worker: 'A', attempts: 1 } });
     expect(await record(id)).toMatchObject({ status: 'deployed', liveBuild: 'second00' });
     expect(await held('A')).toEqual([next]);
+    // The next id was started once, by the first ask: one attempt, one 'building' event.
+    expect(await record(next)).toMatchObject({ status: 'building', attempts: 1 });
     // Another slot's repeat, or a different outcome, is still not this slot's.
     expect((await queue.finish(id, 'B', { liveBuild: 'second00' })).recorded).toBe(false);
     expect((await queue.fail(id, 'A', 'late')).recorded).toBe(false);
@@ -621,7 +670,8 @@ describe('the blocking claim', () => {
   it('blocks longer than the client\'s default command timeout (5 s) without timing out', { timeout: 20_000 }, async () => {
     const started = Date.now();
     const claimed = Queue.claim(blocking, 'A', 7);
-    const pushed = new Promise<void>((resolve) => setTimeout(() => void redis.lPush('build-queue', 'late000001').then(() => resolve()), 6000));
+    // Settles either way, so a claim that fails early is reported as itself, not as a push left unhandled.
+    const pushed = new Promise<unknown>((resolve) => setTimeout(() => void redis.lPush('build-queue', 'late000001').then(resolve, resolve), 6000));
     expect(await claimed).toBe('late000001');
     await pushed;
     expect(Date.now() - started).toBeGreaterThanOrEqual(5500);

@@ -16,6 +16,8 @@ import {
   type DeploymentRecord,
   type Logger,
   type Redis,
+  type SettleResult,
+  type StartResult,
   type Storage,
 } from '@slipway/shared';
 import { BuildLog } from '../deployment/build-log';
@@ -54,12 +56,29 @@ export interface SlotDeps {
   onChange?: (slot: Slot) => void;
 }
 
+/** START's answer given by the settle that claimed the id ('branch' is not one: start is called). */
+interface Started {
+  state: StartResult;
+  record: DeploymentRecord | null;
+}
+interface Claimed {
+  id: string;
+  started?: Started;
+}
+
+/** What a settle claimed for the slot in the same step, and what it started. */
+function claimed(result: SettleResult): Claimed | null {
+  if (result.next === null) return null;
+  if (result.nextStart === null || result.nextStart === 'branch') return { id: result.next };
+  return { id: result.next, started: { state: result.nextStart, record: result.nextRecord } };
+}
+
 export class Slot {
   private stopping = false;
   private forced = false;
   private build: AbortController | null = null;
-  /** An id the last settle claimed for this slot in the same step; built next, without a claim. */
-  private claimedNext: string | null = null;
+  /** What the last settle claimed (and mostly started) for this slot in the same step; built next, without a claim. */
+  private claimedNext: Claimed | null = null;
   private loop: Promise<void> | null = null;
   private readonly logger: Logger;
   current: string | null = null;
@@ -97,10 +116,10 @@ export class Slot {
     let conn = await this.persist(() => this.deps.connect());
     while (!this.stopping) {
       // The last settle may have claimed the next id already (a busy slot: one step for both).
-      let id = this.claimedNext;
+      const next = this.claimedNext;
       this.claimedNext = null;
-      if (id !== null) {
-        await this.buildClaimed(id);
+      if (next !== null) {
+        await this.buildClaimed(next.id, next.started);
         continue;
       }
       // An idle slot holds nothing. Whatever its list still has is stranded (a claim whose reply was
@@ -113,6 +132,7 @@ export class Slot {
         await sleep(OUTAGE_BACKOFF_MS);
         continue;
       }
+      let id: string | null;
       try {
         id = await Queue.claim(conn, this.id, CLAIM_BLOCK_SECONDS);
       } catch (err) {
@@ -138,11 +158,14 @@ export class Slot {
     await conn.close().catch(() => conn.destroy());
   }
 
-  private async buildClaimed(id: string): Promise<void> {
-    if (this.stopping) return; // the last sweep gives it back
+  /** Builds a claimed id; `started` when the settle that claimed it also started it. */
+  private async buildClaimed(id: string, started?: Started): Promise<void> {
+    if (this.stopping && started?.state !== 'started') return; // the last sweep gives it back
     this.setCurrent(id);
     try {
-      await this.handle(id);
+      // Started by the settle as the shutdown began: handed back, with its attempt, as a stopped build is.
+      if (this.stopping) await this.persist(() => this.deps.queue.release(id, this.id));
+      else await this.handle(id, started);
     } catch (err) {
       // Redis stayed away until the slot began stopping, or refused a step: the id stays in this
       // slot's list, for the next sweep or (if this process is gone) a reaper.
@@ -163,16 +186,16 @@ export class Slot {
     this.deps.onChange?.(this);
   }
 
-  private async handle(id: string): Promise<void> {
+  private async handle(id: string, started?: Started): Promise<void> {
     const { queue } = this.deps;
-    const state = await this.persist(() => queue.start(id, this.id));
+    const state = started ? started.state : await this.persist(() => queue.start(id, this.id));
     if (state !== 'started') {
       if (state === 'missing') this.logger.warn({ deploymentId: id }, 'no record for a claimed id; moved to the dead list');
       else if (state === 'waiting') this.logger.info({ deploymentId: id }, 'another build of this project branch is running; this one waits its turn');
       else this.logger.info({ deploymentId: id, state }, 'claimed id is not this slot\'s to build; dropped');
       return;
     }
-    const record = await this.persist(() => queue.get(id));
+    const record = started ? started.record : await this.persist(() => queue.get(id));
     if (!record) {
       await this.persist(() => queue.bury(id, this.id, 'the deployment record is unreadable'));
       this.logger.warn({ deploymentId: id }, 'unreadable record; moved to the dead list');
@@ -205,7 +228,7 @@ export class Slot {
       const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, guard), { abort, log, logger, started });
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping, skew: this.deps.config.skew }));
-      this.claimedNext = result.next;
+      this.claimedNext = claimed(result);
       if (!result.recorded) {
         logger.warn({ ms: Date.now() - started }, 'build finished, but the deployment is no longer this slot\'s: outcome not recorded, output removed');
         return;
@@ -234,7 +257,7 @@ export class Slot {
       log.line('[slipway] canceled');
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.canceled(id, this.id, { claimNext: !this.stopping }));
-      this.claimedNext = result.next;
+      this.claimedNext = claimed(result);
       outcome = recorded(result.recorded, 'canceled');
     } else if (signal.aborted && signal.reason !== ('watchdog' satisfies StopReason)) {
       // Stopped by a shutdown, not failed: it runs again from the start, next in line.
@@ -245,7 +268,7 @@ export class Slot {
       log.line(`[slipway] failed: ${err.message}`);
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.fail(id, this.id, err.message, { claimNext: !this.stopping }));
-      this.claimedNext = result.next;
+      this.claimedNext = claimed(result);
       outcome = recorded(result.recorded, 'failed');
     } else {
       const reason = `platform error: ${describeFailure(err)}`;

@@ -19,6 +19,10 @@ const newClient = (url: string) =>
     // While disconnected, a command fails at once (ClientOfflineError) instead of waiting in a queue:
     // the API answers 503 and a worker backs off, rather than either hanging.
     disableOfflineQueue: true,
+    // No per-command timer: node-redis's (5 s by default) only covers the wait before a command is
+    // written, and its AbortSignal per command cost a quarter of a busy worker's CPU in the queue
+    // bench. watchReplies bounds every command on these connections instead (see below).
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: 5000,
       // Exponential backoff with jitter, capped at 5 s: reconnect for ever, never hammer a restarting server.
@@ -37,8 +41,10 @@ export function createRedis(url: string, logger: Logger, name = 'redis'): Redis 
  * its claim has a watchdog of its own, see Queue.claim, so the reply watchdog is not added).
  */
 export function duplicateRedis(client: Redis, logger: Logger, name: string): Redis {
-  return watchConnection(client.duplicate(), logger, name);
+  // Without the reply watchdog, it keeps node-redis's command timeout (for a command never written).
+  return watchConnection(client.duplicate({ commandOptions: { timeout: DUPLICATE_COMMAND_TIMEOUT_MS } }), logger, name);
 }
+const DUPLICATE_COMMAND_TIMEOUT_MS = 5000;
 
 /** Logs an outage once and its recovery with the downtime, instead of an error per retry. */
 function watchConnection(client: Redis, logger: Logger, name: string): Redis {

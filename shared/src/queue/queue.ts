@@ -91,6 +91,13 @@ export interface SettleResult {
   previousBuild: string | null;
   /** With `claimNext`: the id claimed in the same step (now in the slot's list), or null. */
   next: string | null;
+  /**
+   * What START answered for `next` in the same step, null with no `next`. 'branch': a project
+   * deployment, claimed but not started (call start). 'started' comes with its record.
+   */
+  nextStart: StartResult | 'branch' | null;
+  /** With nextStart 'started': the record as started (null only when it is unreadable). */
+  nextRecord: DeploymentRecord | null;
 }
 
 /** What a deployment's aliases need at settle time: set when it was made, never changed since. */
@@ -495,7 +502,7 @@ export class Queue {
 
   private async settle(id: string, slot: string, liveBuild: string, fields: Partial<DeploymentRecord>, options: SettleOptions): Promise<SettleResult> {
     const args = Object.entries(toHash(fields)).flat();
-    const keys = [recordKey(id), processingKey(slot), QUEUE_KEY];
+    const keys = [recordKey(id), processingKey(slot), QUEUE_KEY, DEAD_KEY, DEAD_REASONS_KEY];
     let alias = ['', '0', '0'];
     let histories = ['', '', skewDeploymentKey(id)];
     const known = this.claimed.get(id);
@@ -510,8 +517,17 @@ export class Queue {
       }
     }
     const skew = [String(Date.now()), String(options.skew?.ms ?? 0), String(options.skew?.builds ?? 0), RECORD_PREFIX, ...histories, RETIRED_BUILDS_KEY];
-    const [recorded, previous, next] = (await this.script('settle', keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', fields.status ?? '', ...skew, ...args])) as [number, string, string];
-    return { recorded: recorded === 1, previousBuild: previous || null, next: next || null };
+    const reply = (await this.script('settle', keys, [id, slot, liveBuild, ...alias, options.claimNext ? '1' : '0', fields.status ?? '', ...skew, now(), PROCESSING_PREFIX, ...args])) as [number, string, string, string, ...string[]];
+    const [recorded, previous, next, nextStart, ...flat] = reply;
+    let nextRecord: DeploymentRecord | null = null;
+    if (nextStart === 'started') {
+      const hash: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+      nextRecord = fromHash(hash);
+      // Started by the plain rules, so it has no branch: its settle has nothing more to read.
+      this.remember(next, { project: null, label: null, production: null, createdAt: null });
+    }
+    return { recorded: recorded === 1, previousBuild: previous || null, next: next || null, nextStart: (nextStart || null) as SettleResult['nextStart'], nextRecord };
   }
 
   /** Reads a deployment's alias fields once per claim (start), for its settle. */

@@ -7,10 +7,11 @@ local EVENTS = KEYS[#KEYS]
 -- A project deployment's change of state joins the events stream (upload-service/src/notify/ reads it
 -- for commit statuses, pull-request comments and webhooks). Only a step that writes the change emits
 -- it, so a repeated step (a lost reply) emits nothing twice.
+local function emit_event(id, event, now)
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', '100000', '*', 'id', id, 'event', event, 'at', now)
+end
 local function emit(record, id, event, now)
-  if redis.call('HEXISTS', record, 'project') == 1 then
-    redis.call('XADD', EVENTS, 'MAXLEN', '~', '100000', '*', 'id', id, 'event', event, 'at', now)
-  end
+  if redis.call('HEXISTS', record, 'project') == 1 then emit_event(id, event, now) end
 end
 -- What sites serve changed: a site server drops what it holds of `what` (a record's or a project's key,
 -- or `domain:<host>`). The channel is keys.ts's SITES_CHANGED_CHANNEL.
@@ -88,4 +89,48 @@ local function let_go(record, processing, id, now, slot)
     return 'canceled'
   end
   return nil
+end
+-- START's rules (start.lua), also run by SETTLE on the id it claims next. `branch` is nil, or for a
+-- project deployment its branch's keys and what the caller read: {running, other, delayed, label,
+-- otherId, due}; without it a project deployment answers 'branch' (the caller reads them and asks
+-- again). Returns a StartResult, 'branch' or 'retry' (see start.lua).
+local function start_claimed(record, processing, dead, reasons, id, slot, now, processingPrefix, branch)
+  if not redis.call('LPOS', processing, id) then return 'owned-elsewhere' end
+  -- One read of the record (each redis.call costs about a microsecond).
+  local status, project, label, owner, cancel, attempts = unpack(redis.call('HMGET', record, 'status', 'project', 'aliasLabel', 'worker', 'cancelRequested', 'attempts'))
+  if not status then
+    redis.call('LREM', processing, 0, id)
+    bury(dead, reasons, id, 'no deployment record for this id', now)
+    return 'missing'
+  end
+  if not branch and project and label then return 'branch' end
+  if status == 'building' then
+    if owner == slot then return 'started' end
+    if owner and redis.call('LPOS', processingPrefix .. owner, id) then
+      redis.call('LREM', processing, 0, id)
+      return 'owned-elsewhere'
+    end
+  elseif status ~= 'queued' then
+    redis.call('LREM', processing, 0, id)
+    return 'dropped'
+  end
+  if cancel == '1' then
+    redis.call('LREM', processing, 0, id)
+    settle_canceled(record, id, now, 'canceled before it started')
+    return 'dropped'
+  end
+  -- One build per project branch at a time: while another is building, this one waits (not an attempt).
+  if branch then
+    if (redis.call('HGET', branch.running, branch.label) or '') ~= branch.otherId then return 'retry' end
+    if branch.otherId ~= '' and branch.otherId ~= id and redis.call('HGET', branch.other, 'status') == 'building' then
+      redis.call('LREM', processing, 0, id)
+      redis.call('ZADD', branch.delayed, branch.due, id)
+      return 'waiting'
+    end
+    redis.call('HSET', branch.running, branch.label, id)
+  end
+  redis.call('HSET', record, 'status', 'building', 'worker', slot, 'startedAt', now, 'attempts', num(attempts, 0) + 1)
+  redis.call('HDEL', record, 'error', 'finishedAt', 'settled')
+  if project then emit_event(id, 'building', now) end
+  return 'started'
 end
