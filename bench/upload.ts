@@ -198,7 +198,7 @@ async function measureUpload(ctx: BenchContext, endpoint: string, tag: string, p
       const dir = await mkdtemp(path.join(p.work, 'download-'));
       try {
         const take = [
-          async () => download.slipway.push(await timed(() => downloadArchive(storage, `${uploaded.slipway}/source.tar.gz`, path.join(dir, 'slipway'), { maxFiles: ctx.stack.config.maxRepoFiles, maxBytes: ctx.stack.config.maxRepoBytes }))),
+          async () => download.slipway.push(await timed(() => downloadArchive(storage.get(`${uploaded.slipway}/source.tar.gz`), `${uploaded.slipway}/source.tar.gz`, path.join(dir, 'slipway'), { maxFiles: ctx.stack.config.maxRepoFiles, maxBytes: ctx.stack.config.maxRepoBytes }))),
           async () => download.archive.push(await timed(() => archiveDownload(floorClient, s3.bucket, uploaded.archive, path.join(dir, 'archive')))),
           // Sources from before the archive: a GET per file (the floor loop's objects are such a source).
           async () => download.perFile.push(await timed(() => downloadPrefix(storage, uploaded.floor, path.join(dir, 'per-file'), ctx.stack.config.uploadConcurrency))),

@@ -23,12 +23,12 @@ afterAll(async () => {
 
 const LIMITS = { maxFiles: 50, maxBytes: 1024 * 1024 };
 let n = 0;
-async function unpack(archive: Buffer, limits = LIMITS) {
+async function unpack(archive: Buffer, limits = LIMITS, cut = (gz: Buffer) => gz) {
   const key = `source/crafted${++n}/source.tar.gz`;
-  await stack.storage.putStream(key, Readable.from([gzipSync(archive)]));
+  await stack.storage.putStream(key, Readable.from([cut(gzipSync(archive))]));
   const dir = path.join(await mkdtemp(path.join(stack.config.workDir!, 'unpack-')), 'src');
   try {
-    const result = await downloadArchive(stack.storage, key, dir, limits);
+    const result = await downloadArchive(stack.storage.get(key), key, dir, limits);
     const names = (await readdir(dir, { recursive: true, withFileTypes: true })).map((e) => `${path.relative(dir, path.join(e.parentPath, e.name))}${e.isDirectory() ? '/' : e.isFile() ? '' : ' (not a file)'}`);
     return { result, names: names.sort(), dir };
   } finally {
@@ -69,6 +69,16 @@ describe('the source archive, unpacked by the worker', () => {
 
   it('refuses a file given twice instead of writing over the first', async () => {
     await expect(unpack(tar([{ path: 'a.txt', body: 'first' }, { path: 'a.txt', body: 'second' }]))).rejects.toThrow(/EEXIST/);
+  });
+
+  it('fails an archive cut short, or damaged, as the platform\'s error (the build is retried), and throws nothing beside it', async () => {
+    const files = Array.from({ length: 20 }, (_, i) => ({ path: `f${i}.txt`, body: `file ${i} `.repeat(500) }));
+    const cut = await unpack(tar(files), LIMITS, (gz) => gz.subarray(0, Math.floor(gz.length / 2))).catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(Error);
+    expect(cut).not.toBeInstanceOf(BuildFailedError);
+    expect(String(cut)).toMatch(/source archive is damaged or cut short.*unexpected end of file/);
+    const flipped = await unpack(tar(files), LIMITS, (gz) => Buffer.concat([gz.subarray(0, 10), Buffer.alloc(64, 0xff), gz.subarray(74)])).catch((e: unknown) => e);
+    expect(String(flipped)).toMatch(/source archive is damaged or cut short/);
   });
 
   it('holds the repository caps: files, bytes, and an archive that inflates without end', async () => {

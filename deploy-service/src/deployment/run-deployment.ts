@@ -75,19 +75,29 @@ export async function runDeployment(
   build: string,
   log: BuildLog,
   signal: AbortSignal,
-  guard: { watchdog: Watchdog; holdings: Holdings } = { watchdog: new Watchdog(() => undefined), holdings: new Holdings() },
+  guard: { watchdog: Watchdog; holdings: Holdings; releaseAfter?: boolean } = { watchdog: new Watchdog(() => undefined), holdings: new Holdings() },
 ): Promise<PublishResult> {
   const { config, storage } = deps;
   const { watchdog, holdings } = guard;
   watchdog.enter('source download', DOWNLOAD_TIMEOUT_MS);
-  const stale = await removeStaleBuilds(storage, record.id, record.liveBuild);
-  if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
+  // Side by side with making the build's disk (a few tens of ms): removing what earlier attempts left
+  // (awaited before anything is published) and the source archive's GET (read once the disk is there).
+  const staleRemoved = removeStaleBuilds(storage, record.id, record.liveBuild);
+  const archiveKey = storageKeys.sourceArchive(record.id);
+  const archive = record.sourceFormat === 'tar.gz' ? storage.get(archiveKey, undefined, signal) : null;
+  for (const started of [staleRemoved, archive]) started?.catch(() => undefined); // awaited below, or given up with the build
+  // An archive GET left unread (the disk failed) lets go of its connection.
+  if (archive) holdings.add('the source download', async () => (await archive.catch(() => null))?.body.destroy());
+  holdings.add('the removal of earlier attempts', () => staleRemoved.catch(() => undefined));
+  let published = false;
   try {
     const useCache = deps.cache !== null && record.cache !== false;
     const claimed: ClaimedDisk | null = useCache && deps.cache!.trees && deps.disk === 'loop' ? await deps.cache!.trees.claim(cacheScope(record).own, config.buildDisk) : null;
     if (claimed) holdings.add('the cache disk claim', claimed.release);
     const ws = await createWorkspace(config.workDir, record.id, { kind: deps.disk, limits: config.buildDisk, imageDir: await deps.cache?.trees?.imageDir(), reuse: claimed?.image });
     holdings.add('the work folder', ws.remove);
+    const stale = await staleRemoved;
+    if (stale.length > 0) deps.logger.info({ deploymentId: record.id, builds: stale }, 'removed the output of earlier attempts that never went live');
     const uid = await allocateBuildUid(config.buildUids);
     if (uid) holdings.add('the build uid', uid.release);
     // A target the policy refuses again and again (an install retrying its registry) stops the
@@ -122,10 +132,9 @@ export async function runDeployment(
       mark = now;
     };
     // One archive (every deployment since the archive), or a file per object (those from before it).
-    const source =
-      record.sourceFormat === 'tar.gz'
-        ? await downloadArchive(storage, storageKeys.sourceArchive(record.id), ws.src, { maxFiles: config.maxRepoFiles, maxBytes: config.maxRepoBytes }, signal)
-        : await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
+    const source = archive
+      ? await downloadArchive(archive, archiveKey, ws.src, { maxFiles: config.maxRepoFiles, maxBytes: config.maxRepoBytes }, signal)
+      : await downloadPrefix(storage, storageKeys.source(record.id), ws.src, config.uploadConcurrency, signal);
     phase('download');
     watchdog.enter('detection', PLAN_TIMEOUT_MS);
     log.line(`[slipway] source: ${source.files} files, commit ${record.commit ?? 'unknown'}`);
@@ -278,11 +287,18 @@ export async function runDeployment(
     phase('save');
     deps.logger.info({ deploymentId: record.id, build, phases }, 'build phases (ms)');
     log.line(`[slipway] time: ${Object.entries(phases).map(([name, ms]) => `${PHASE_NAMES[name] ?? name} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    published = true;
     return output;
   } finally {
-    watchdog.enter('releasing what the build held', RELEASE_TIMEOUT_MS * 4);
-    await holdings.releaseAll((what, err) => deps.logger.error({ deploymentId: record.id, what, err: describeError(err) }, 'could not release what a build held'));
+    // A published build's folder, disk and uid can wait until its outcome is recorded: the caller
+    // that asked (guard.releaseAfter) releases them then, so the site goes live 15-20 ms sooner.
+    if (!(published && guard.releaseAfter)) await release(deps, record, guard);
   }
+}
+
+async function release(deps: RunDeploymentDeps, record: DeploymentRecord, { watchdog, holdings }: { watchdog: Watchdog; holdings: Holdings }): Promise<void> {
+  watchdog.enter('releasing what the build held', RELEASE_TIMEOUT_MS * 4);
+  await holdings.releaseAll((what, err) => deps.logger.error({ deploymentId: record.id, what, err: describeError(err) }, 'could not release what a build held'));
 }
 
 /** The log's line on how the build is sealed and capped. */

@@ -126,9 +126,9 @@ export async function superviseBuild<T>(running: Promise<T>, watchdog: Watchdog,
  */
 export async function runWatched<T>(
   start: (guard: { watchdog: Watchdog; holdings: Holdings }) => Promise<T>,
-  o: { abort: AbortController; log: { line(text: string): void }; logger: Logger; started: number },
+  o: { abort: AbortController; log: { line(text: string): void }; logger: Logger; started: number; holdings?: Holdings },
 ): Promise<T> {
-  const holdings = new Holdings();
+  const holdings = o.holdings ?? new Holdings();
   const watchdog = new Watchdog((phase, deadline) => {
     o.logger.error({ phase }, 'build made no progress past its deadline; stopping it');
     o.log.line(`[slipway] watchdog: ${phase} was still running ${Math.round((Date.now() - o.started) / 1000)} s into the build, past its deadline (${new Date(deadline).toISOString()}); stopping the build`);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { BuildFailedError, RepoTooLargeError, forEachBounded, formatBytes, pathInside, type Storage } from '@slipway/shared';
+import { BuildFailedError, RepoTooLargeError, forEachBounded, formatBytes, pathInside, type Storage, type StoredObject } from '@slipway/shared';
 import { receiveTree } from '../sandbox/handoff';
 import { BuildDisk, type DiskKind, type DiskLimits } from '../sandbox/disk';
 
@@ -100,12 +100,19 @@ export async function downloadPrefix(storage: Storage, prefix: string, dir: stri
  * checked, never a file written twice) and the repository caps; the unpacked stream is capped too
  * (the caps plus tar's framing), so a crafted archive cannot inflate without end.
  */
-export async function downloadArchive(storage: Storage, key: string, dir: string, limits: { maxFiles: number; maxBytes: number }, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
-  const object = await storage.get(key, undefined, signal);
+export async function downloadArchive(
+  opened: Promise<StoredObject | null>,
+  key: string,
+  dir: string,
+  limits: { maxFiles: number; maxBytes: number },
+  signal?: AbortSignal,
+): Promise<{ files: number; bytes: number }> {
+  const object = await opened;
   if (!object) throw new Error(`the deployment's source archive ${key} is not in S3`);
   const cap = limits.maxBytes + TAR_OVERHEAD_PER_MEMBER * 2 * (limits.maxFiles + 1);
   let unpacked = 0;
-  const inflated = object.body.pipe(createGunzip()).pipe(
+  const gunzip = createGunzip();
+  const inflated = object.body.pipe(gunzip).pipe(
     new Transform({
       transform(chunk: Buffer, _encoding, done) {
         unpacked += chunk.length;
@@ -113,7 +120,9 @@ export async function downloadArchive(storage: Storage, key: string, dir: string
       },
     }),
   );
+  // pipe() forwards no errors: each stage's failure (a truncated or corrupt gzip too) ends the tree's input.
   object.body.on('error', (err) => inflated.destroy(err));
+  gunzip.on('error', (err) => inflated.destroy(new Error(`the source archive is damaged or cut short (${err.message})`)));
   const stop = () => object.body.destroy(signal?.reason as Error);
   signal?.addEventListener('abort', stop, { once: true });
   try {

@@ -22,7 +22,7 @@ import {
 } from '@slipway/shared';
 import { BuildLog } from '../deployment/build-log';
 import { runDeployment } from '../deployment/run-deployment';
-import { runWatched, watchdogFailure } from '../deployment/watchdog';
+import { Holdings, runWatched, watchdogFailure } from '../deployment/watchdog';
 import { removeBuild } from '../deployment/publish';
 import type { SandboxSupport } from '../sandbox/sandbox';
 import type { ToolCache } from '../toolchain/tool-cache';
@@ -211,6 +211,7 @@ export class Slot {
     const logger = this.logger.child({ deploymentId: id, build });
     const log = new BuildLog(queue, id, config.maxLogBytes);
     const abort = new AbortController();
+    const holdings = new Holdings();
     // Every S3 request of the build listens on it (UPLOAD_CONCURRENCY at once): no leak, many listeners.
     setMaxListeners(0, abort.signal);
     this.build = abort;
@@ -225,7 +226,14 @@ export class Slot {
       await log.flush();
       // The backstop: a phase past its deadline stops the build (watchdog.ts).
       const { sandbox, disk, tools, cache } = this.deps;
-      const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, guard), { abort, log, logger, started });
+      // Its folder, disk and uid are released here once the outcome is recorded (see the finally below).
+      const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, { ...guard, releaseAfter: true }), {
+        abort,
+        log,
+        logger,
+        started,
+        holdings,
+      });
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping, skew: this.deps.config.skew }));
       this.claimedNext = claimed(result);
@@ -241,6 +249,7 @@ export class Slot {
       await this.settleFailure(record, log, abort.signal, err, started, logger);
     } finally {
       this.build = null;
+      await holdings.releaseAll((what, err) => logger.error({ what, err: describeError(err) }, 'could not release what a build held'));
       // A build that did not go live leaves nothing behind. Read again first: a settle whose reply
       // was lost may have made it live after all, and a live build is never removed.
       if (!deployed) await this.removeUnlessLive(id, build, logger);

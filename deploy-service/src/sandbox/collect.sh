@@ -15,8 +15,10 @@
 set -u
 
 inside() { case "$1" in "$SRC" | "$SRC"/*) return 0 ;; *) return 1 ;; esac; }
-# The real folder $1 leads to, when it is one inside SRC.
+# The real folder $1 leads to, when it is one inside SRC. (The test first: most candidates do not
+# exist, and a realpath is a fork and an exec, a couple of milliseconds each.)
 folder() {
+  [ -d "$1" ] || return 1
   real=$(realpath -e -- "$1" 2>/dev/null) || return 1
   inside "$real" && [ -d "$real" ] && printf '%s' "$real"
 }
