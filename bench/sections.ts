@@ -54,21 +54,24 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<Row[]> {
       const done: number[] = [];
       for (let round = 0; round < rounds; round++) {
         const started = performance.now();
+        const wall = Date.now();
         const id = await stack.deploy({ repoUrl });
         post.push(performance.now() - started);
         const record = await stack.waitFor(id, undefined, 300_000);
         if (record.status !== 'deployed') throw new Error(`bench deployment ${id} failed: ${record.error}`);
-        done.push(performance.now() - started);
+        // When it went live (the worker stamps finishedAt as it records the outcome), not when the
+        // 50 ms poll above saw it.
+        done.push(Date.parse(record.finishedAt!) - wall);
       }
       return { post: median(post), done: median(done) };
     };
     const near = await measure(ctx.stack);
     const away = await measure(far);
     return [
-      { section: 'end to end', case: 'static site, no dependencies: POST → 202 (A) vs POST → deployed (B)', a: ms(near.post), b: ms(near.done), ratio: ratio(near.done, near.post), target: 'B < 1.5 s', met: near.done < 1500 },
+      { section: 'end to end', case: 'static site, no dependencies: POST → 202 (A) vs POST → deployed (B), p50', a: ms(near.post), b: ms(near.done), ratio: ratio(near.done, near.post), target: 'B < 250 ms', met: near.done < 250 },
       {
         section: 'end to end',
-        case: `static site, S3 ${ctx.s3LatencyMs} ms away each way: POST → 202 (A) vs POST → deployed (B)`,
+        case: `static site, S3 ${ctx.s3LatencyMs} ms away each way: POST → 202 (A) vs POST → deployed (B), p50`,
         a: ms(away.post),
         b: ms(away.done),
         ratio: ratio(away.done, away.post),

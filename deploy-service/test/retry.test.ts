@@ -2,7 +2,7 @@
 // minutes, so a short S3 or Redis outage does not use up a deployment's attempts.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '@slipway/shared';
-import { retryDelay } from '../src/queue/slot';
+import { retryDelay } from '../src/queue/next';
 
 afterEach(() => vi.restoreAllMocks());
 

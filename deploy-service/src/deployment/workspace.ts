@@ -123,6 +123,9 @@ export async function downloadArchive(
   // pipe() forwards no errors: each stage's failure (a truncated or corrupt gzip too) ends the tree's input.
   object.body.on('error', (err) => inflated.destroy(err));
   gunzip.on('error', (err) => inflated.destroy(new Error(`the source archive is damaged or cut short (${err.message})`)));
+  // receiveTree reads the failure from its iteration; one that comes after it stopped (a cancel cut the
+  // body, and gunzip then found its end missing) has no one left to tell.
+  inflated.on('error', () => undefined);
   const stop = () => object.body.destroy(signal?.reason as Error);
   signal?.addEventListener('abort', stop, { once: true });
   try {

@@ -16,28 +16,22 @@ import {
   type DeploymentRecord,
   type Logger,
   type Redis,
-  type SettleResult,
-  type StartResult,
   type Storage,
 } from '@slipway/shared';
 import { BuildLog } from '../deployment/build-log';
 import { runDeployment } from '../deployment/run-deployment';
-import { Holdings, runWatched, watchdogFailure } from '../deployment/watchdog';
+import { Holdings, runWatched, watchdogFailure, type Watchdog } from '../deployment/watchdog';
+import { claimed, retryDelay, type Claimed, type Started } from './next';
 import { removeBuild } from '../deployment/publish';
 import type { SandboxSupport } from '../sandbox/sandbox';
 import type { ToolCache } from '../toolchain/tool-cache';
 import type { BuildCache } from '../cache/cache';
 import type { DiskKind } from '../sandbox/disk';
 
-/**
- * How long one BLMOVE blocks. Short, so the slot notices a shutdown within seconds (as Sidekiq's
- * fetch does), and well below node-redis's 5 s default command timeout, in case it applies.
- */
+/** How long one BLMOVE blocks: short, so the slot notices a shutdown within seconds (as Sidekiq's fetch does). */
 export const CLAIM_BLOCK_SECONDS = 2;
 const OUTAGE_BACKOFF_MS = 1000;
-const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
-/** Why a running build was stopped from outside. */
 /** Why a build was stopped: a cancel, the worker shutting down, or the watchdog (no progress past a deadline). */
 export type StopReason = 'cancel' | 'shutdown' | 'watchdog';
 
@@ -54,23 +48,6 @@ export interface SlotDeps {
   cache: BuildCache | null;
   /** Called when the slot starts or ends a build, so its heartbeat can say so at once. */
   onChange?: (slot: Slot) => void;
-}
-
-/** START's answer given by the settle that claimed the id ('branch' is not one: start is called). */
-interface Started {
-  state: StartResult;
-  record: DeploymentRecord | null;
-}
-interface Claimed {
-  id: string;
-  started?: Started;
-}
-
-/** What a settle claimed for the slot in the same step, and what it started. */
-function claimed(result: SettleResult): Claimed | null {
-  if (result.next === null) return null;
-  if (result.nextStart === null || result.nextStart === 'branch') return { id: result.next };
-  return { id: result.next, started: { state: result.nextStart, record: result.nextRecord } };
 }
 
 export class Slot {
@@ -227,13 +204,8 @@ export class Slot {
       // The backstop: a phase past its deadline stops the build (watchdog.ts).
       const { sandbox, disk, tools, cache } = this.deps;
       // Its folder, disk and uid are released here once the outcome is recorded (see the finally below).
-      const output = await runWatched((guard) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, { ...guard, releaseAfter: true }), {
-        abort,
-        log,
-        logger,
-        started,
-        holdings,
-      });
+      const deployment = (guard: { watchdog: Watchdog; holdings: Holdings }) => runDeployment({ config, storage, logger, sandbox, disk, tools, cache }, record, build, log, abort.signal, { ...guard, releaseAfter: true });
+      const output = await runWatched(deployment, { abort, log, logger, started, holdings });
       await this.closeLog(id, log);
       const result = await this.persist(() => queue.finish(id, this.id, { liveBuild: build, outputFiles: output.files, outputBytes: output.bytes, warnings: output.warnings }, { claimNext: !this.stopping, skew: this.deps.config.skew }));
       this.claimedNext = claimed(result);
@@ -341,11 +313,5 @@ export class Slot {
 }
 
 const recorded = (ok: boolean, outcome: string) => (ok ? outcome : 'lost');
-
-/** Exponential backoff with jitter: base·2^(attempt−1), then a random point in its upper half. */
-export function retryDelay(baseMs: number, attempt: number): number {
-  const full = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
-  return Math.round(full / 2 + Math.random() * (full / 2));
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
