@@ -181,8 +181,9 @@ async function settleStorm(redis: Redis, count: number, spanMs: number): Promise
 
 /**
  * A real Vite + React app (dependencies from the npm registry): a cold deploy (a new repository:
- * nothing cached), a warm redeploy (POST redeploy → deployed, node_modules from the build cache),
- * and the floor: `vite build` alone in a prepared folder, no platform around it.
+ * nothing cached) against its floor, `npm ci && npm run build` in a fresh folder with an empty npm
+ * cache (what the cold build itself starts from); a warm redeploy (POST redeploy → deployed,
+ * node_modules from the build cache) against its floor, `vite build` alone in a prepared folder.
  */
 export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
   const rounds = ctx.quick ? 1 : 3;
@@ -191,6 +192,7 @@ export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
   const cold: number[] = [];
   const warm: number[] = [];
   const bare: number[] = [];
+  const bareCold: number[] = [];
   const barePath = path.join(tmpRoot, 'vite-bare');
   await writeTree(barePath, app);
   await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: barePath });
@@ -208,11 +210,18 @@ export async function benchBuilds(ctx: BenchContext): Promise<Row[]> {
     const bareStart = performance.now();
     await run(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'silent'], { cwd: barePath });
     bare.push(performance.now() - bareStart);
+    const fresh = path.join(tmpRoot, `vite-bare-cold-${round}`);
+    await writeTree(fresh, app);
+    const coldBareStart = performance.now();
+    await run('npm', ['ci', '--no-audit', '--no-fund', '--cache', path.join(tmpRoot, `npm-cache-cold-${round}`)], { cwd: fresh });
+    await run('npm', ['run', 'build', '--silent'], { cwd: fresh });
+    bareCold.push(performance.now() - coldBareStart);
   }
-  const w = median(warm);
+  const [w, c, floor, coldFloor] = [median(warm), median(cold), median(bare), median(bareCold)];
   return [
-    { section: 'builds', case: 'Vite + React: bare `vite build` (A) vs warm redeploy, cache hit (B)', a: ms(median(bare)), b: ms(w), ratio: ratio(w, median(bare)), target: '≤ 1.5×', met: w / median(bare) <= 1.5 },
-    { section: 'builds', case: 'Vite + React: warm redeploy (A) vs cold deploy, nothing cached (B)', a: ms(w), b: ms(median(cold)), ratio: ratio(median(cold), w) },
+    { section: 'builds', case: 'Vite + React: bare `vite build` (A) vs warm redeploy, cache hit (B)', a: ms(floor), b: ms(w), ratio: ratio(w, floor), target: '≤ 1.3×', met: w / floor <= 1.3 },
+    { section: 'builds', case: 'Vite + React: bare `npm ci && npm run build`, fresh folder and npm cache (A) vs cold deploy, nothing cached (B)', a: ms(coldFloor), b: ms(c), ratio: ratio(c, coldFloor), target: '≤ 1.3×', met: c / coldFloor <= 1.3 },
+    { section: 'builds', case: 'Vite + React: warm redeploy (A) vs cold deploy, nothing cached (B)', a: ms(w), b: ms(c), ratio: ratio(c, w) },
   ];
 }
 
