@@ -137,7 +137,9 @@ describe('orphans', () => {
     await stack.storage.putText(`dist/${id}/deadbuild01.meta/manifest.json`, '{}');
     await stack.queue.noteUnremoved(id, 'deadbuild01');
     await stack.queue.noteUnremoved(id, live);
-    expect((await pass()).buildsRemoved).toBe(2);
+    // This pass, or the stack's worker's own first one (5 s after it starts) if it came first: what
+    // counts is what is left after it, not which pass removed it.
+    await pass();
     expect(await count(`dist/${id}/deadbuild01`)).toBe(0);
     expect((await stack.site(id, '/')).status).toBe(200);
     expect(await stack.queue.unremoved(10)).toEqual([]);
